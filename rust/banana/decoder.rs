@@ -1,0 +1,471 @@
+//! Banana decoding: tokens to values, one-shot or incrementally.
+//!
+//! The decoder never recurses: open lists live on an explicit stack, so nesting
+//! costs heap, bounded by [`Limits::depth`], never native stack. What the
+//! values are is up to a [`Builder`]: the Python bindings build Python objects,
+//! [`super::value::ValueBuilder`] builds plain Rust values for tests and fuzzing.
+//!
+//! Incremental decoding ([`Decoder`]) keeps the unconsumed bytes of the stream
+//! and the partly built lists. A token is consumed as soon as it is complete, so
+//! every byte is parsed once, however the stream is chunked: decoding is linear
+//! in the bytes received even when they arrive one at a time.
+
+use super::base128;
+use super::error::{DecodeError, ErrorKind};
+use super::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING, VOCAB};
+
+/// Per-decoder limits. The defaults are Twisted's (prefix, size) and pbfast's
+/// (depth, message size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest prefix, in bytes (Twisted's `prefixLimit`).
+    pub prefix: usize,
+    /// Most items in a list and most bytes in a string (Twisted's `SIZE_LIMIT`).
+    pub size: u64,
+    /// Deepest list nesting; a top-level list is at depth 1.
+    pub depth: usize,
+    /// Most bytes in one top-level expression.
+    pub message: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            prefix: super::PREFIX_LIMIT,
+            size: super::SIZE_LIMIT,
+            depth: super::MAX_DEPTH,
+            message: super::MAX_MESSAGE_SIZE,
+        }
+    }
+}
+
+/// The base-128 digits of a prefix, least significant first, each `< 128`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digits<'a>(pub &'a [u8]);
+
+impl Digits<'_> {
+    /// The value, if it fits a `u64`.
+    #[inline]
+    pub fn to_u64(self) -> Option<u64> {
+        if self.0.len() <= 9 {
+            // 9 digits are 63 bits: no overflow possible.
+            let mut value = 0u64;
+            for &digit in self.0.iter().rev() {
+                value = value << 7 | digit as u64;
+            }
+            Some(value)
+        } else {
+            base128::digits_to_u64(self.0)
+        }
+    }
+
+    /// The value as a little-endian base-256 magnitude, no high zero bytes.
+    pub fn to_le_bytes(self) -> Vec<u8> {
+        base128::digits_to_le_bytes(self.0)
+    }
+}
+
+/// Makes values out of tokens. The decoder calls it once per token and once
+/// per completed list, in stream order.
+pub trait Builder {
+    type Value;
+    /// A list being filled.
+    type List;
+    type Error: From<DecodeError>;
+
+    /// Start a list. `capacity` is the claimed item count, capped by what the
+    /// bytes at hand could hold, so a lying header cannot make it allocate.
+    fn list(&mut self, capacity: usize) -> Self::List;
+    fn push(&mut self, list: &mut Self::List, item: Self::Value);
+    fn finish_list(&mut self, list: Self::List) -> Result<Self::Value, Self::Error>;
+    /// An INT/LONGINT (`negative == false`) or NEG/LONGNEG token.
+    fn int(&mut self, negative: bool, digits: Digits<'_>) -> Result<Self::Value, Self::Error>;
+    fn string(&mut self, bytes: &[u8]) -> Result<Self::Value, Self::Error>;
+    fn float(&mut self, value: f64) -> Result<Self::Value, Self::Error>;
+    /// A VOCAB token at `offset`: the builder knows the dialect and vocabulary.
+    fn vocab(&mut self, id: Digits<'_>, offset: u64) -> Result<Self::Value, Self::Error>;
+}
+
+/// One complete token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Token<'a> {
+    List(u64),
+    Int { negative: bool, digits: Digits<'a> },
+    String(&'a [u8]),
+    Float(f64),
+    Vocab(Digits<'a>),
+}
+
+/// What [`scan_token`] found at the start of its input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scan<'a> {
+    /// A token, and how many bytes it took.
+    Token(Token<'a>, usize),
+    /// Not all of the token is here yet. `length` is its full length when
+    /// the header already tells (a string or a float).
+    Incomplete {
+        length: Option<u64>,
+        what: &'static str,
+    },
+}
+
+/// Read one token from the start of `input`, checking the prefix and size
+/// limits as soon as the header is complete (before any body arrives).
+#[inline]
+pub fn scan_token<'a>(input: &'a [u8], limits: &Limits) -> Result<Scan<'a>, ErrorKind> {
+    // The prefix ends at the first byte with its high bit set: the type byte.
+    let window = &input[..input.len().min(limits.prefix.saturating_add(1))];
+    let Some(prefix_len) = window.iter().position(|&byte| byte & 0x80 != 0) else {
+        if window.len() > limits.prefix {
+            return Err(ErrorKind::PrefixTooLong {
+                limit: limits.prefix,
+            });
+        }
+        return Ok(Scan::Incomplete {
+            length: None,
+            what: "token prefix",
+        });
+    };
+    let digits = Digits(&input[..prefix_len]);
+    let header = prefix_len + 1;
+    let token = match input[prefix_len] {
+        LIST => {
+            let claimed = digits.to_u64();
+            match claimed {
+                Some(count) if count <= limits.size => Token::List(count),
+                _ => {
+                    return Err(ErrorKind::ListTooLong {
+                        claimed,
+                        limit: limits.size,
+                    })
+                }
+            }
+        }
+        STRING => {
+            let claimed = digits.to_u64();
+            let length = match claimed {
+                Some(length) if length <= limits.size => length,
+                _ => {
+                    return Err(ErrorKind::StringTooLong {
+                        claimed,
+                        limit: limits.size,
+                    })
+                }
+            };
+            // length <= size limit, which fits memory: the cast cannot truncate
+            // anything a buffer could hold, and the comparison is in u64.
+            let end = header as u64 + length;
+            if (input.len() as u64) < end {
+                return Ok(Scan::Incomplete {
+                    length: Some(end),
+                    what: "string",
+                });
+            }
+            let end = end as usize;
+            return Ok(Scan::Token(Token::String(&input[header..end]), end));
+        }
+        INT | LONGINT => Token::Int {
+            negative: false,
+            digits,
+        },
+        NEG | LONGNEG => Token::Int {
+            negative: true,
+            digits,
+        },
+        FLOAT => {
+            // The prefix of a float is read and ignored, as Twisted does.
+            let end = header + 8;
+            let Some(body) = input.get(header..end) else {
+                return Ok(Scan::Incomplete {
+                    length: Some(end as u64),
+                    what: "float",
+                });
+            };
+            let mut bits = [0u8; 8];
+            bits.copy_from_slice(body);
+            return Ok(Scan::Token(Token::Float(f64::from_be_bytes(bits)), end));
+        }
+        VOCAB => Token::Vocab(digits),
+        other => return Err(ErrorKind::InvalidTypeByte(other)),
+    };
+    Ok(Scan::Token(token, header))
+}
+
+struct Frame<L> {
+    remaining: u64,
+    items: L,
+}
+
+/// The parse position inside one stream: open lists and where the current
+/// top-level expression started.
+struct ParseState<L> {
+    stack: Vec<Frame<L>>,
+    message_start: u64,
+}
+
+impl<L> ParseState<L> {
+    fn new() -> Self {
+        ParseState {
+            stack: Vec::new(),
+            message_start: 0,
+        }
+    }
+}
+
+/// Parse tokens from `input[*pos..]` until one top-level expression is
+/// complete (`Ok(Some)`) or the input runs out (`Ok(None)`, with `*pos` at
+/// the first byte of the incomplete token). `base` is the stream offset of
+/// `input[0]`, for error messages and the message size limit.
+fn parse<B: Builder>(
+    input: &[u8],
+    pos: &mut usize,
+    base: u64,
+    state: &mut ParseState<B::List>,
+    builder: &mut B,
+    limits: &Limits,
+) -> Result<Option<B::Value>, B::Error> {
+    loop {
+        let start = *pos;
+        let offset = base + start as u64;
+        if state.stack.is_empty() {
+            state.message_start = offset;
+        }
+        let rest = &input[start..];
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        let scan = scan_token(rest, limits).map_err(|kind| DecodeError::new(offset, kind))?;
+        let (token, used) = match scan {
+            Scan::Token(token, used) => (token, used),
+            Scan::Incomplete { length, .. } => {
+                // Refuse to buffer a message that is already too large, and a
+                // string that would make it so, before its bytes arrive.
+                let known = length.unwrap_or(0).max(rest.len() as u64);
+                check_message_size(offset - state.message_start + known, state, limits)?;
+                return Ok(None);
+            }
+        };
+        check_message_size(offset + used as u64 - state.message_start, state, limits)?;
+        *pos = start + used;
+        let mut value = match token {
+            Token::List(count) => {
+                if state.stack.len() >= limits.depth {
+                    return Err(DecodeError::new(
+                        offset,
+                        ErrorKind::TooDeep {
+                            limit: limits.depth,
+                        },
+                    )
+                    .into());
+                }
+                if count == 0 {
+                    let empty = builder.list(0);
+                    builder.finish_list(empty)?
+                } else {
+                    // Every item takes at least one byte: never reserve more
+                    // than the bytes at hand could hold.
+                    let capacity = count.min((input.len() - *pos) as u64) as usize;
+                    let items = builder.list(capacity);
+                    state.stack.push(Frame {
+                        remaining: count,
+                        items,
+                    });
+                    continue;
+                }
+            }
+            Token::Int { negative, digits } => builder.int(negative, digits)?,
+            Token::String(bytes) => builder.string(bytes)?,
+            Token::Float(value) => builder.float(value)?,
+            Token::Vocab(id) => builder.vocab(id, offset)?,
+        };
+        // Hand the value to its list; a list that is now full is itself a
+        // value for the list above it.
+        loop {
+            let Some(frame) = state.stack.last_mut() else {
+                return Ok(Some(value));
+            };
+            builder.push(&mut frame.items, value);
+            frame.remaining -= 1;
+            if frame.remaining > 0 {
+                break;
+            }
+            let frame = state.stack.pop().expect("the frame just pushed to");
+            value = builder.finish_list(frame.items)?;
+        }
+    }
+}
+
+fn check_message_size<L>(
+    size: u64,
+    state: &ParseState<L>,
+    limits: &Limits,
+) -> Result<(), DecodeError> {
+    if size > limits.message {
+        return Err(DecodeError::new(
+            state.message_start,
+            ErrorKind::MessageTooLarge {
+                limit: limits.message,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Decode `input` the way Twisted's `banana.decode` does: every complete
+/// expression is decoded (so a malformed one anywhere is an error), the first
+/// is returned, and trailing bytes that do not complete an expression are
+/// ignored. Input holding no complete expression is [`ErrorKind::Truncated`].
+pub fn decode_first<B: Builder>(
+    input: &[u8],
+    builder: &mut B,
+    limits: &Limits,
+) -> Result<B::Value, B::Error> {
+    let mut state = ParseState::new();
+    let mut pos = 0;
+    let Some(first) = parse(input, &mut pos, 0, &mut state, builder, limits)? else {
+        return Err(truncated(input, pos, &state).into());
+    };
+    while parse(input, &mut pos, 0, &mut state, builder, limits)?.is_some() {}
+    Ok(first)
+}
+
+/// Decode `input`, which must hold exactly one complete expression.
+pub fn decode_exact<B: Builder>(
+    input: &[u8],
+    builder: &mut B,
+    limits: &Limits,
+) -> Result<B::Value, B::Error> {
+    let mut state = ParseState::new();
+    let mut pos = 0;
+    let Some(value) = parse(input, &mut pos, 0, &mut state, builder, limits)? else {
+        return Err(truncated(input, pos, &state).into());
+    };
+    if pos != input.len() {
+        return Err(DecodeError::new(
+            pos as u64,
+            ErrorKind::TrailingBytes {
+                count: (input.len() - pos) as u64,
+            },
+        )
+        .into());
+    }
+    Ok(value)
+}
+
+fn truncated<L>(input: &[u8], pos: usize, state: &ParseState<L>) -> DecodeError {
+    let what = if pos < input.len() {
+        match scan_token(
+            &input[pos..],
+            &Limits {
+                prefix: usize::MAX - 1,
+                ..Limits::default()
+            },
+        ) {
+            Ok(Scan::Incomplete { what, .. }) => what,
+            _ => "token",
+        }
+    } else if state.stack.is_empty() {
+        "expression"
+    } else {
+        "list"
+    };
+    let offset = if pos < input.len() || state.stack.is_empty() {
+        pos as u64
+    } else {
+        state.message_start
+    };
+    DecodeError::new(offset, ErrorKind::Truncated { what })
+}
+
+/// An incremental decoder for one byte stream (one connection).
+///
+/// Feed it bytes as they arrive and ask for complete expressions; between the
+/// two, it holds only the bytes of the one incomplete token and the lists
+/// opened so far. After an error the stream is out of step for good: every
+/// later call fails too (Twisted's decoder likewise keeps failing on the bad
+/// token at the head of its buffer).
+pub struct Decoder<L> {
+    buffer: Vec<u8>,
+    /// First unconsumed byte of `buffer`.
+    pos: usize,
+    /// Stream offset of `buffer[0]`.
+    base: u64,
+    state: ParseState<L>,
+    failed_at: Option<u64>,
+}
+
+impl<L> Default for Decoder<L> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<L> Decoder<L> {
+    pub fn new() -> Self {
+        Decoder {
+            buffer: Vec::new(),
+            pos: 0,
+            base: 0,
+            state: ParseState::new(),
+            failed_at: None,
+        }
+    }
+
+    /// Append bytes received from the stream.
+    pub fn feed(&mut self, data: &[u8]) {
+        // Drop consumed bytes once they are at least half the buffer: the
+        // bytes moved are never more than those dropped, so the copying is
+        // linear in the stream overall.
+        if self.pos > 0 && self.pos * 2 >= self.buffer.len() {
+            self.buffer.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        self.buffer.extend_from_slice(data);
+    }
+
+    /// The next complete top-level expression, or `None` until more bytes
+    /// arrive.
+    pub fn next<B: Builder<List = L>>(
+        &mut self,
+        builder: &mut B,
+        limits: &Limits,
+    ) -> Result<Option<B::Value>, B::Error> {
+        if let Some(offset) = self.failed_at {
+            return Err(DecodeError::new(offset, ErrorKind::AfterError).into());
+        }
+        let result = parse(
+            &self.buffer,
+            &mut self.pos,
+            self.base,
+            &mut self.state,
+            builder,
+            limits,
+        );
+        if result.is_err() {
+            self.failed_at = Some(self.base + self.pos as u64);
+            self.state.stack.clear();
+        }
+        result
+    }
+
+    /// Bytes received and not yet consumed (the start of an incomplete token).
+    pub fn pending(&self) -> &[u8] {
+        &self.buffer[self.pos..]
+    }
+
+    /// True when no expression is partly decoded.
+    pub fn is_idle(&self) -> bool {
+        self.state.stack.is_empty() && self.pos == self.buffer.len()
+    }
+
+    /// Stream offset of the next unconsumed byte.
+    pub fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Forget everything: the next byte fed starts a new stream.
+    pub fn reset(&mut self) {
+        *self = Decoder::new();
+    }
+}

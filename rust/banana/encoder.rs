@@ -1,0 +1,195 @@
+//! Banana encoding: token writers that append to one growing buffer.
+//!
+//! Twisted picks an integer's token by its range; these writers make the same
+//! choice so that the bytes are identical:
+//!
+//! | value                  | token   |
+//! |------------------------|---------|
+//! | `0 ..= 2**31 - 1`      | INT     |
+//! | `2**31 ..`             | LONGINT |
+//! | `-2**31 ..= -1`        | NEG     |
+//! | `.. -2**31 - 1`        | LONGNEG |
+//!
+//! and refuses magnitudes whose prefix would exceed the prefix limit
+//! (magnitude `>= 2**(7 * prefix_limit)`), as Twisted's encoder does.
+
+use std::fmt;
+
+use super::base128::{bit_length_le, write_prefix, write_prefix_le_bytes};
+use super::{FLOAT, INT, INT_TOKEN_BOUND, LIST, LONGINT, LONGNEG, NEG, STRING, VOCAB};
+
+/// Why a value cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodeError {
+    /// An integer whose prefix would exceed the prefix limit.
+    IntTooLarge,
+    /// A list longer than the size limit.
+    ListTooLong(u64),
+    /// A byte string longer than the size limit.
+    StringTooLong(u64),
+    /// Lists nested deeper than the depth limit (or a list containing itself).
+    TooDeep(usize),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::IntTooLarge => write!(f, "int is too large to send"),
+            EncodeError::ListTooLong(len) => write!(f, "list/tuple is too long to send ({len})"),
+            EncodeError::StringTooLong(len) => {
+                write!(f, "byte string is too long to send ({len})")
+            }
+            EncodeError::TooDeep(limit) => write!(
+                f,
+                "lists nested deeper than {limit} levels (or a list that contains itself) \
+                 cannot be sent"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// True when a magnitude of `bits` significant bits fits the prefix limit.
+#[inline]
+pub fn magnitude_fits(bits: usize, prefix_limit: usize) -> bool {
+    bits <= prefix_limit.saturating_mul(7)
+}
+
+#[inline]
+pub fn write_list_header(out: &mut Vec<u8>, len: u64) {
+    write_prefix(out, len);
+    out.push(LIST);
+}
+
+/// Write an integer that fits an `i64`, checking it against the prefix limit.
+#[inline]
+pub fn write_i64(out: &mut Vec<u8>, value: i64, prefix_limit: usize) -> Result<(), EncodeError> {
+    let magnitude = value.unsigned_abs();
+    let bits = (u64::BITS - magnitude.leading_zeros()) as usize;
+    if !magnitude_fits(bits, prefix_limit) {
+        return Err(EncodeError::IntTooLarge);
+    }
+    write_prefix(out, magnitude);
+    out.push(if value >= 0 {
+        if magnitude < INT_TOKEN_BOUND {
+            INT
+        } else {
+            LONGINT
+        }
+    } else if magnitude <= INT_TOKEN_BOUND {
+        NEG
+    } else {
+        LONGNEG
+    });
+    Ok(())
+}
+
+/// Write an integer given as sign and little-endian base-256 magnitude (any
+/// size), checking it against the prefix limit.
+pub fn write_big_int(
+    out: &mut Vec<u8>,
+    negative: bool,
+    magnitude: &[u8],
+    prefix_limit: usize,
+) -> Result<(), EncodeError> {
+    let bits = bit_length_le(magnitude);
+    if !magnitude_fits(bits, prefix_limit) {
+        return Err(EncodeError::IntTooLarge);
+    }
+    if bits <= 63 {
+        let mut word = [0u8; 8];
+        let len = magnitude.len().min(8);
+        word[..len].copy_from_slice(&magnitude[..len]);
+        let value = u64::from_le_bytes(word) as i64;
+        return write_i64(out, if negative { -value } else { value }, prefix_limit);
+    }
+    write_prefix_le_bytes(out, magnitude);
+    out.push(if negative { LONGNEG } else { LONGINT });
+    Ok(())
+}
+
+#[inline]
+pub fn write_string(out: &mut Vec<u8>, bytes: &[u8], size_limit: u64) -> Result<(), EncodeError> {
+    let len = bytes.len() as u64;
+    if len > size_limit {
+        return Err(EncodeError::StringTooLong(len));
+    }
+    write_prefix(out, len);
+    out.push(STRING);
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+#[inline]
+pub fn write_float(out: &mut Vec<u8>, value: f64) {
+    out.push(FLOAT);
+    out.extend_from_slice(&value.to_be_bytes());
+}
+
+#[inline]
+pub fn write_vocab(out: &mut Vec<u8>, id: u64) {
+    write_prefix(out, id);
+    out.push(VOCAB);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int(value: i64) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_i64(&mut out, value, 64).unwrap();
+        out
+    }
+
+    #[test]
+    fn int_token_choice_matches_twisted() {
+        // From Twisted's test_sizedIntegerTypes.
+        let base_int = 2_147_483_647i64;
+        let base_neg = -2_147_483_648i64;
+        assert_eq!(int(base_int), b"\x7f\x7f\x7f\x7f\x07\x81");
+        assert_eq!(int(base_int + 1), b"\x00\x00\x00\x00\x08\x85");
+        assert_eq!(int(base_neg + 1), b"\x7f\x7f\x7f\x7f\x07\x83");
+        assert_eq!(int(base_neg), b"\x00\x00\x00\x00\x08\x83");
+        assert_eq!(int(base_neg - 1), b"\x01\x00\x00\x00\x08\x86");
+        assert_eq!(int(0), b"\x00\x81");
+        assert_eq!(int(-1), b"\x01\x83");
+        assert_eq!(int(i64::MIN).last(), Some(&LONGNEG));
+    }
+
+    #[test]
+    fn prefix_limit_bounds_magnitude() {
+        let mut out = Vec::new();
+        assert_eq!(write_i64(&mut out, 127, 1), Ok(()));
+        assert_eq!(write_i64(&mut out, 128, 1), Err(EncodeError::IntTooLarge));
+        assert_eq!(write_i64(&mut out, -128, 1), Err(EncodeError::IntTooLarge));
+        // 2**448 - 1 fits 64 prefix bytes; 2**448 does not.
+        let mut big = vec![0xffu8; 56];
+        assert_eq!(write_big_int(&mut out, false, &big, 64), Ok(()));
+        big.push(1);
+        assert_eq!(
+            write_big_int(&mut out, true, &big, 64),
+            Err(EncodeError::IntTooLarge)
+        );
+    }
+
+    #[test]
+    fn big_int_writer_agrees_with_i64_writer() {
+        for value in [
+            0i64,
+            5,
+            -5,
+            1 << 31,
+            -(1 << 31),
+            (1 << 31) - 1,
+            i64::MAX,
+            i64::MIN + 1,
+        ] {
+            let mut out = Vec::new();
+            let magnitude = value.unsigned_abs().to_le_bytes();
+            write_big_int(&mut out, value < 0, &magnitude, 64).unwrap();
+            assert_eq!(out, int(value), "{value}");
+        }
+    }
+}

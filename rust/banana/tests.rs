@@ -1,0 +1,417 @@
+//! Decoder and encoder tests on plain Rust values.
+
+use super::decoder::{decode_exact, decode_first, Decoder, Limits};
+use super::error::{DecodeError, ErrorKind};
+use super::value::{encode_value, EncodeOptions, Value, ValueBuilder};
+use super::vocabulary::OutgoingVocabulary;
+
+fn bytes(b: &[u8]) -> Value {
+    Value::Bytes(b.to_vec())
+}
+
+fn encode(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_value(&mut out, value, &EncodeOptions::default()).unwrap();
+    out
+}
+
+fn decode(input: &[u8]) -> Result<Value, DecodeError> {
+    decode_first(input, &mut ValueBuilder::default(), &Limits::default())
+}
+
+fn decode_with(input: &[u8], limits: Limits) -> Result<Value, DecodeError> {
+    decode_first(input, &mut ValueBuilder::default(), &limits)
+}
+
+/// Feed `input` in chunks of the given sizes (cycled) and collect every
+/// expression.
+fn decode_chunked(input: &[u8], sizes: &[usize], builder: &mut ValueBuilder) -> Vec<Value> {
+    let mut decoder = Decoder::new();
+    let limits = Limits::default();
+    let mut out = Vec::new();
+    let mut rest = input;
+    let mut turn = 0;
+    while !rest.is_empty() {
+        let size = sizes[turn % sizes.len()].clamp(1, rest.len());
+        turn += 1;
+        decoder.feed(&rest[..size]);
+        rest = &rest[size..];
+        while let Some(value) = decoder.next(builder, &limits).unwrap() {
+            out.push(value);
+        }
+    }
+    assert!(decoder.is_idle());
+    out
+}
+
+fn sample() -> Value {
+    Value::List(vec![
+        Value::int(1),
+        Value::int(2),
+        Value::List(vec![Value::int(3), Value::int(4)]),
+        Value::List(vec![Value::Float(30.5), Value::Float(40.2)]),
+        Value::int(5),
+        Value::List(vec![
+            bytes(b"six"),
+            bytes(b"seven"),
+            Value::List(vec![bytes(b"eight")]),
+        ]),
+        Value::List(vec![]),
+        Value::int(i64::MAX),
+        Value::int(i64::MIN),
+        Value::int(-2_147_483_648),
+        Value::Int {
+            negative: false,
+            magnitude: vec![0xff; 56],
+        },
+        Value::Float(f64::NEG_INFINITY),
+        Value::Float(-0.0),
+        bytes(&[7u8; 300]),
+        bytes(b""),
+    ])
+}
+
+#[test]
+fn round_trip() {
+    let value = sample();
+    assert_eq!(decode(&encode(&value)).unwrap(), value);
+}
+
+#[test]
+fn every_chunking_gives_the_same_expressions() {
+    let one = encode(&sample());
+    let mut stream = one.clone();
+    stream.extend_from_slice(&encode(&bytes(b"second")));
+    stream.extend_from_slice(&encode(&Value::int(-7)));
+    let expect = vec![sample(), bytes(b"second"), Value::int(-7)];
+    for sizes in [
+        vec![1],
+        vec![2],
+        vec![3, 1, 7],
+        vec![64],
+        vec![stream.len()],
+    ] {
+        assert_eq!(
+            decode_chunked(&stream, &sizes, &mut ValueBuilder::default()),
+            expect
+        );
+    }
+    for split in 0..stream.len() {
+        let got = decode_chunked(
+            &stream,
+            &[split.max(1), stream.len()],
+            &mut Default::default(),
+        );
+        assert_eq!(got, expect, "split at {split}");
+    }
+}
+
+#[test]
+fn vocabulary_in_pb_dialect() {
+    let vocabulary = OutgoingVocabulary::pb();
+    let options = EncodeOptions {
+        vocabulary: Some(&vocabulary),
+        ..Default::default()
+    };
+    let value = Value::List(vec![bytes(b"remote"), bytes(b"remotely"), bytes(b"None")]);
+    let mut out = Vec::new();
+    encode_value(&mut out, &value, &options).unwrap();
+    assert_eq!(out, b"\x03\x80\x10\x87\x08\x82remotely\x01\x87");
+    let mut pb = ValueBuilder { pb_dialect: true };
+    assert_eq!(
+        decode_first(&out, &mut pb, &Limits::default()).unwrap(),
+        value
+    );
+    // Without the dialect, a known symbol is refused, and an unknown id is
+    // reported as such first, as Twisted does.
+    assert_eq!(
+        decode(b"\x10\x87").unwrap_err().kind,
+        ErrorKind::VocabularyNotInDialect { id: 16 }
+    );
+    let unknown = decode_first(b"\x7a\x87", &mut pb, &Limits::default()).unwrap_err();
+    assert_eq!(unknown.kind, ErrorKind::UnknownVocabulary { id: Some(122) });
+    assert_eq!(
+        decode(b"\x00\x87").unwrap_err().kind,
+        ErrorKind::UnknownVocabulary { id: Some(0) }
+    );
+}
+
+#[test]
+fn oversized_headers_are_refused_before_their_bodies() {
+    // From Twisted's test_oversizedList / test_oversizedString / test_crashString.
+    let list = decode(b"\x02\x01\x01\x01\x01\x80").unwrap_err();
+    assert!(matches!(list.kind, ErrorKind::ListTooLong { .. }), "{list}");
+    let string = decode(b"\x02\x01\x01\x01\x01\x82").unwrap_err();
+    assert!(matches!(string.kind, ErrorKind::StringTooLong { .. }));
+    assert!(decode(b"\x00\x00\x00\x00\x04\x80").is_err());
+    // A claimed length beyond u64 is too long, not a wrapped small number.
+    let huge = decode(&[&[0x7f; 20][..], b"\x80"].concat()).unwrap_err();
+    assert_eq!(
+        huge.kind,
+        ErrorKind::ListTooLong {
+            claimed: None,
+            limit: 640 * 1024
+        }
+    );
+    // Exactly at the limit is fine.
+    let mut at_limit = Vec::new();
+    super::base128::write_prefix(&mut at_limit, 640 * 1024);
+    at_limit.push(super::STRING);
+    at_limit.resize(at_limit.len() + 640 * 1024, b'x');
+    assert!(decode(&at_limit).is_ok());
+}
+
+#[test]
+fn prefix_limit() {
+    // Twisted's test_statelessDecode: 65 bytes of prefix.
+    let input = [&[0x7f; 65][..], b"\x85"].concat();
+    assert_eq!(
+        decode(&input).unwrap_err().kind,
+        ErrorKind::PrefixTooLong { limit: 64 }
+    );
+    // 64 bytes of prefix is allowed, even for a huge INT.
+    let input = [&[0x7f; 64][..], b"\x81"].concat();
+    assert!(decode(&input).is_ok());
+    // Without a type byte yet, 64 bytes wait and 65 fail.
+    let mut decoder = Decoder::new();
+    decoder.feed(&[0; 64]);
+    let limits = Limits::default();
+    assert_eq!(
+        decoder.next(&mut ValueBuilder::default(), &limits).unwrap(),
+        None
+    );
+    decoder.feed(&[0]);
+    assert!(decoder.next(&mut ValueBuilder::default(), &limits).is_err());
+    // Redundant high zero digits are fine within the limit.
+    assert_eq!(
+        decode(b"\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x81").unwrap(),
+        Value::int(5)
+    );
+    let tight = Limits {
+        prefix: 2,
+        ..Limits::default()
+    };
+    assert!(decode_with(b"\x05\x00\x81", tight).is_ok());
+    assert!(decode_with(b"\x05\x00\x00\x81", tight).is_err());
+}
+
+#[test]
+fn errors_say_where() {
+    let err = decode(b"\x02\x80\x01\x81\x05\x99").unwrap_err();
+    assert_eq!(err, DecodeError::new(4, ErrorKind::InvalidTypeByte(0x99)));
+    assert!(err.to_string().contains("offset 4"), "{err}");
+    let err = decode(b"\x01\x80\x84\x00\x00").unwrap_err();
+    assert_eq!(
+        err,
+        DecodeError::new(2, ErrorKind::Truncated { what: "float" })
+    );
+    let err = decode(b"").unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Truncated { what: "expression" });
+    let err = decode(b"\x03\x80\x01\x81").unwrap_err();
+    assert_eq!(
+        err,
+        DecodeError::new(0, ErrorKind::Truncated { what: "list" })
+    );
+    let err = decode(b"\x05\x82abc").unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Truncated { what: "string" });
+}
+
+#[test]
+fn first_expression_wins_but_the_rest_must_be_valid() {
+    assert_eq!(decode(b"\x01\x81\x02\x81").unwrap(), Value::int(1));
+    assert_eq!(decode(b"\x01\x81\x05\x82ab").unwrap(), Value::int(1));
+    assert!(decode(b"\x01\x81\x01\xff").is_err());
+    let exact = decode_exact(
+        b"\x01\x81\x02\x81",
+        &mut ValueBuilder::default(),
+        &Limits::default(),
+    );
+    assert_eq!(
+        exact.unwrap_err().kind,
+        ErrorKind::TrailingBytes { count: 2 }
+    );
+}
+
+#[test]
+fn depth_limit() {
+    let deep = |levels: usize| {
+        let mut input = b"\x01\x80".repeat(levels - 1);
+        input.extend_from_slice(b"\x00\x80");
+        input
+    };
+    let limits = Limits {
+        depth: 50,
+        ..Limits::default()
+    };
+    assert!(decode_with(&deep(50), limits).is_ok());
+    let err = decode_with(&deep(51), limits).unwrap_err();
+    assert_eq!(err, DecodeError::new(100, ErrorKind::TooDeep { limit: 50 }));
+    // The default is deep, and costs no native stack.
+    assert!(decode(&deep(super::MAX_DEPTH)).is_ok());
+    assert!(decode(&deep(super::MAX_DEPTH + 1)).is_err());
+    // The encoder has the same limit.
+    let mut value = Value::List(vec![]);
+    for _ in 0..60 {
+        value = Value::List(vec![value]);
+    }
+    let options = EncodeOptions {
+        max_depth: 50,
+        ..Default::default()
+    };
+    assert!(encode_value(&mut Vec::new(), &value, &options).is_err());
+}
+
+#[test]
+fn message_size_limit() {
+    let limits = Limits {
+        message: 100,
+        ..Limits::default()
+    };
+    let value = Value::List(vec![bytes(&[1; 40]), bytes(&[2; 40])]);
+    assert!(decode_with(&encode(&value), limits).is_ok());
+    let value = Value::List(vec![bytes(&[1; 60]), bytes(&[2; 60])]);
+    let err = decode_with(&encode(&value), limits).unwrap_err();
+    assert_eq!(
+        err,
+        DecodeError::new(0, ErrorKind::MessageTooLarge { limit: 100 })
+    );
+    // The claim alone is enough: the decoder does not wait for 1000 bytes.
+    let mut decoder = Decoder::new();
+    decoder.feed(b"\x01\x81\x68\x07\x82");
+    assert_eq!(
+        decoder.next(&mut ValueBuilder::default(), &limits).unwrap(),
+        Some(Value::int(1))
+    );
+    let err = decoder
+        .next(&mut ValueBuilder::default(), &limits)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        DecodeError::new(2, ErrorKind::MessageTooLarge { limit: 100 })
+    );
+    // And the stream stays failed.
+    let again = decoder
+        .next(&mut ValueBuilder::default(), &limits)
+        .unwrap_err();
+    assert_eq!(again.kind, ErrorKind::AfterError);
+}
+
+#[test]
+fn lying_list_header_does_not_allocate() {
+    // Claims 640K items, holds one: capacity is capped by the bytes present.
+    let mut input = Vec::new();
+    super::base128::write_prefix(&mut input, 640 * 1024);
+    input.push(super::LIST);
+    input.extend_from_slice(b"\x01\x81");
+    let err = decode(&input).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Truncated { what: "list" });
+}
+
+/// A small deterministic generator, so this test needs no extra crates.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn value(&mut self, depth: usize) -> Value {
+        match self.below(if depth > 4 { 5 } else { 6 }) {
+            0 => Value::int(self.next() as i64 >> self.below(64)),
+            1 => {
+                let len = self.below(20) as usize;
+                let magnitude: Vec<u8> = (0..len).map(|_| self.next() as u8).collect();
+                Value::Int {
+                    negative: self.below(2) == 0,
+                    magnitude,
+                }
+            }
+            .normalized(),
+            2 => Value::Float(f64::from_bits(self.next())),
+            3 => bytes(
+                &(0..self.below(40))
+                    .map(|_| self.next() as u8)
+                    .collect::<Vec<_>>(),
+            ),
+            4 => bytes(super::vocabulary::PB_VOCABULARY[self.below(32) as usize]),
+            _ => Value::List((0..self.below(6)).map(|_| self.value(depth + 1)).collect()),
+        }
+    }
+}
+
+impl Value {
+    fn normalized(self) -> Value {
+        match self {
+            Value::Int {
+                negative,
+                mut magnitude,
+            } => {
+                while magnitude.last() == Some(&0) {
+                    magnitude.pop();
+                }
+                Value::Int {
+                    negative: negative && !magnitude.is_empty(),
+                    magnitude,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+#[test]
+fn random_values_round_trip_in_random_chunks() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let vocabulary = OutgoingVocabulary::pb();
+    for round in 0..500 {
+        let values: Vec<Value> = (0..1 + rng.below(4)).map(|_| rng.value(0)).collect();
+        let pb = round % 2 == 0;
+        let options = EncodeOptions {
+            vocabulary: if pb { Some(&vocabulary) } else { None },
+            ..Default::default()
+        };
+        let mut stream = Vec::new();
+        for value in &values {
+            encode_value(&mut stream, value, &options).unwrap();
+        }
+        let sizes: Vec<usize> = (0..5).map(|_| 1 + rng.below(16) as usize).collect();
+        let mut builder = ValueBuilder { pb_dialect: pb };
+        assert_eq!(
+            decode_chunked(&stream, &sizes, &mut builder),
+            values,
+            "round {round}"
+        );
+    }
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    let mut rng = Rng(12345);
+    let limits = Limits {
+        depth: 8,
+        message: 4096,
+        ..Limits::default()
+    };
+    for _ in 0..20_000 {
+        let len = rng.below(24) as usize;
+        let input: Vec<u8> = (0..len)
+            .map(|_| match rng.below(4) {
+                0 => 0x80 + rng.below(9) as u8,
+                _ => rng.next() as u8,
+            })
+            .collect();
+        let _ = decode_first(&input, &mut ValueBuilder { pb_dialect: true }, &limits);
+        let mut decoder = Decoder::new();
+        for chunk in input.chunks(3) {
+            decoder.feed(chunk);
+            while let Ok(Some(_)) = decoder.next(&mut ValueBuilder::default(), &limits) {}
+        }
+    }
+}

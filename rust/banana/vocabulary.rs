@@ -1,0 +1,104 @@
+//! The `pb` dialect's vocabulary: byte strings that travel as one VOCAB token
+//! (a symbol id) instead of a STRING token. Jelly's type tags and PB's message
+//! names are all in it, which is what makes the `pb` dialect compact.
+
+/// Symbol ids `1..=31` of the `pb` dialect; index 0 is unused.
+pub const PB_VOCABULARY: [&[u8]; 32] = [
+    b"",
+    // Jelly data types
+    b"None",
+    b"class",
+    b"dereference",
+    b"reference",
+    b"dictionary",
+    b"function",
+    b"instance",
+    b"list",
+    b"module",
+    b"persistent",
+    b"tuple",
+    b"unpersistable",
+    // PB data types
+    b"copy",
+    b"cache",
+    b"cached",
+    b"remote",
+    b"local",
+    b"lcache",
+    // PB protocol messages
+    b"version",
+    b"login",
+    b"password",
+    b"challenge",
+    b"logged_in",
+    b"not_logged_in",
+    b"cachemessage",
+    b"message",
+    b"answer",
+    b"error",
+    b"decref",
+    b"decache",
+    b"uncache",
+];
+
+/// The byte strings an encoder sends as VOCAB tokens, with their ids.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingVocabulary {
+    /// Symbols bucketed by length: most strings an encoder sees are not
+    /// symbols, and their length alone rejects them.
+    by_length: Vec<Vec<(Box<[u8]>, u64)>>,
+}
+
+impl OutgoingVocabulary {
+    pub fn new(entries: impl IntoIterator<Item = (Vec<u8>, u64)>) -> Self {
+        let mut by_length: Vec<Vec<(Box<[u8]>, u64)>> = Vec::new();
+        for (symbol, id) in entries {
+            if by_length.len() <= symbol.len() {
+                by_length.resize_with(symbol.len() + 1, Vec::new);
+            }
+            by_length[symbol.len()].push((symbol.into_boxed_slice(), id));
+        }
+        OutgoingVocabulary { by_length }
+    }
+
+    /// The `pb` dialect's vocabulary.
+    pub fn pb() -> Self {
+        Self::new(
+            PB_VOCABULARY
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(|(id, symbol)| (symbol.to_vec(), id as u64)),
+        )
+    }
+
+    /// The symbol id of `bytes`, if it is in the vocabulary.
+    #[inline]
+    pub fn lookup(&self, bytes: &[u8]) -> Option<u64> {
+        self.by_length
+            .get(bytes.len())?
+            .iter()
+            .find(|(symbol, _)| **symbol == *bytes)
+            .map(|&(_, id)| id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pb_ids_match_twisted() {
+        let vocabulary = OutgoingVocabulary::pb();
+        assert_eq!(vocabulary.lookup(b"None"), Some(1));
+        assert_eq!(vocabulary.lookup(b"remote"), Some(16));
+        assert_eq!(vocabulary.lookup(b"uncache"), Some(31));
+        assert_eq!(vocabulary.lookup(b"not_logged_in"), Some(24));
+        assert_eq!(vocabulary.lookup(b"unicode"), None);
+        assert_eq!(vocabulary.lookup(b""), None);
+        assert_eq!(
+            vocabulary.lookup(b"a much longer string than any symbol"),
+            None
+        );
+    }
+}
