@@ -72,12 +72,9 @@ pub fn digits_to_le_bytes(digits: &[u8]) -> Vec<u8> {
 /// Pack 7-bit digits (least significant first, each `< 128`), shifted up by
 /// `offset` digit places, into little-endian bytes with no high zero bytes.
 fn pack7(digits: impl Iterator<Item = u8>, offset: usize) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = vec![0u8; offset * 7 / 8];
     let mut acc: u32 = 0;
     let mut acc_bits = 0u32;
-    for _ in 0..offset * 7 / 8 {
-        out.push(0);
-    }
     let lead = (offset * 7 % 8) as u32;
     acc_bits += lead;
     for digit in digits {
@@ -201,7 +198,7 @@ mod tests {
         let expect = (255u64 + 255 * 128).to_le_bytes();
         assert_eq!(digits_to_le_bytes(&[0xff, 0xff]), expect[..2].to_vec());
         assert_eq!(digits_to_u64(&[0xff, 0xff]), Some(255 + 255 * 128));
-        let many = vec![0xffu8; 40];
+        let many = [0xffu8; 40];
         let mut expect = 0u128;
         for _ in 0..18 {
             expect = expect * 128 + 255;

@@ -1,0 +1,432 @@
+//! Banana over Python objects: the encoder walks s-expressions made of Python
+//! lists, tuples, bytes, ints and floats; the decoder builds them.
+//!
+//! Both dispatch on exact type pointers first and touch the objects through
+//! CPython's macros, so the common case runs no Python code at all; subclasses
+//! take a slower path with Twisted's `isinstance` order.
+
+use pyo3::buffer::PyBuffer;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::banana::decoder::{self, Builder, Digits, Limits};
+use crate::banana::encoder::{self, EncodeError};
+use crate::banana::error::{DecodeError, ErrorKind};
+use crate::banana::vocabulary::{OutgoingVocabulary, PB_VOCABULARY};
+
+use super::errors::{banana_error, encode_error, BuildError};
+
+/// Symbol ids above this are not kept in an incoming vocabulary table (the
+/// `pb` dialect's go up to 31).
+const MAX_SYMBOL_ID: u64 = 1 << 16;
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+/// What an encoder needs besides the object.
+pub struct EncodeSettings<'a> {
+    pub prefix_limit: usize,
+    pub size_limit: u64,
+    pub max_depth: usize,
+    /// `Some` in dialect `pb`: byte strings in it travel as VOCAB tokens.
+    pub vocabulary: Option<&'a OutgoingVocabulary>,
+}
+
+/// A list or tuple being written.
+struct Sequence<'py> {
+    /// Holds the container alive while its items are read by index.
+    container: Bound<'py, PyAny>,
+    is_list: bool,
+    /// Items announced in the header; exactly these many are written.
+    count: isize,
+    next: isize,
+}
+
+/// Append the Banana encoding of the s-expression `root` to `out`.
+pub fn encode_into<'py>(
+    root: &Bound<'py, PyAny>,
+    settings: &EncodeSettings<'_>,
+    out: &mut Vec<u8>,
+) -> PyResult<()> {
+    let py = root.py();
+    let mut stack: Vec<Sequence<'py>> = Vec::new();
+    // `item` is borrowed: from `root`, or from a container on the stack,
+    // which holds a strong reference to it for as long as it is read here.
+    let mut item = root.as_ptr();
+    loop {
+        // SAFETY: `item` is a live object (see above); the type checks and
+        // field reads are CPython's own macros on an object of that type.
+        unsafe {
+            let ty = ffi::Py_TYPE(item);
+            if ty == &raw mut ffi::PyBytes_Type {
+                write_bytes(py, item, settings, out)?;
+            } else if ty == &raw mut ffi::PyLong_Type || ty == &raw mut ffi::PyBool_Type {
+                write_int(py, item, settings, out)?;
+            } else if ty == &raw mut ffi::PyList_Type || ty == &raw mut ffi::PyTuple_Type {
+                let sequence = Bound::from_borrowed_ptr(py, item);
+                open_sequence(sequence, settings, &mut stack, out)?;
+            } else if ty == &raw mut ffi::PyFloat_Type {
+                encoder::write_float(out, ffi::PyFloat_AS_DOUBLE(item));
+            } else {
+                let object = Bound::from_borrowed_ptr(py, item);
+                encode_subclass(&object, settings, &mut stack, out)?;
+            }
+        }
+        // Move to the next item of the innermost unfinished sequence.
+        loop {
+            let Some(top) = stack.last_mut() else {
+                return Ok(());
+            };
+            if top.next < top.count {
+                item = top.item(top.next)?;
+                top.next += 1;
+                break;
+            }
+            stack.pop();
+        }
+    }
+}
+
+impl Sequence<'_> {
+    fn item(&self, index: isize) -> PyResult<*mut ffi::PyObject> {
+        let container = self.container.as_ptr();
+        // SAFETY: `container` is an exact list or tuple (see `open_sequence`),
+        // kept alive by `self`; the index is checked against its current size,
+        // which Python code run for a subclass item elsewhere may have changed.
+        unsafe {
+            if self.is_list {
+                if index >= ffi::PyList_GET_SIZE(container) {
+                    return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                        "list changed size while it was being encoded",
+                    ));
+                }
+                Ok(ffi::PyList_GET_ITEM(container, index))
+            } else {
+                Ok(ffi::PyTuple_GET_ITEM(container, index))
+            }
+        }
+    }
+}
+
+/// Write a list header and push the sequence. `sequence` is an exact list or
+/// tuple.
+fn open_sequence<'py>(
+    sequence: Bound<'py, PyAny>,
+    settings: &EncodeSettings<'_>,
+    stack: &mut Vec<Sequence<'py>>,
+    out: &mut Vec<u8>,
+) -> PyResult<()> {
+    let py = sequence.py();
+    if stack.len() >= settings.max_depth {
+        let error = EncodeError::TooDeep(settings.max_depth);
+        return Err(encode_error(py, &error, &sequence));
+    }
+    let pointer = sequence.as_ptr();
+    // SAFETY: the caller checked that `sequence` is an exact list or tuple.
+    let (is_list, count) = unsafe {
+        if ffi::PyList_CheckExact(pointer) != 0 {
+            (true, ffi::PyList_GET_SIZE(pointer))
+        } else {
+            (false, ffi::PyTuple_GET_SIZE(pointer))
+        }
+    };
+    if count as u64 > settings.size_limit {
+        let error = EncodeError::ListTooLong(count as u64);
+        return Err(encode_error(py, &error, &sequence));
+    }
+    encoder::write_list_header(out, count as u64);
+    if count > 0 {
+        stack.push(Sequence {
+            container: sequence,
+            is_list,
+            count,
+            next: 0,
+        });
+    }
+    Ok(())
+}
+
+/// The slow path: subclasses of the supported types, in the order of
+/// Twisted's `isinstance` checks, and the error for everything else.
+fn encode_subclass<'py>(
+    object: &Bound<'py, PyAny>,
+    settings: &EncodeSettings<'_>,
+    stack: &mut Vec<Sequence<'py>>,
+    out: &mut Vec<u8>,
+) -> PyResult<()> {
+    let py = object.py();
+    let pointer = object.as_ptr();
+    // SAFETY: `object` is alive; the checks only read its type's flags.
+    let (is_sequence, is_int, is_float, is_bytes) = unsafe {
+        (
+            ffi::PyList_Check(pointer) != 0 || ffi::PyTuple_Check(pointer) != 0,
+            ffi::PyLong_Check(pointer) != 0,
+            ffi::PyFloat_Check(pointer) != 0,
+            ffi::PyBytes_Check(pointer) != 0,
+        )
+    };
+    if is_sequence {
+        // A subclass may override iteration: take its items as Python
+        // iterates them, into a plain list that nothing else can change.
+        // SAFETY: PySequence_List returns a new reference or NULL with an
+        // exception set, which from_owned_ptr_or_err turns into Err.
+        let items = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PySequence_List(pointer))? };
+        return open_sequence(items, settings, stack, out);
+    }
+    // SAFETY (all three): the object passed the matching subtype check.
+    if is_int {
+        return unsafe { write_int(py, pointer, settings, out) };
+    }
+    if is_float {
+        encoder::write_float(out, unsafe { ffi::PyFloat_AS_DOUBLE(pointer) });
+        return Ok(());
+    }
+    if is_bytes {
+        return unsafe { write_bytes(py, pointer, settings, out) };
+    }
+    let type_name = py
+        .import("twisted.python.reflect")?
+        .getattr("fullyQualifiedName")?
+        .call1((object.get_type(),))?;
+    Err(banana_error(
+        py,
+        format!("Banana cannot send {type_name} objects: {}", object.repr()?),
+    ))
+}
+
+/// # Safety
+/// `item` must be a live `bytes` object (or subclass instance).
+#[inline]
+unsafe fn write_bytes(
+    py: Python<'_>,
+    item: *mut ffi::PyObject,
+    settings: &EncodeSettings<'_>,
+    out: &mut Vec<u8>,
+) -> PyResult<()> {
+    let data = ffi::PyBytes_AS_STRING(item) as *const u8;
+    let len = ffi::Py_SIZE(item) as usize;
+    // The bytes object owns this memory and is immutable; `item` outlives the
+    // slice, which is dropped before this function returns.
+    let bytes = std::slice::from_raw_parts(data, len);
+    if let Some(id) = settings.vocabulary.and_then(|v| v.lookup(bytes)) {
+        encoder::write_vocab(out, id);
+        return Ok(());
+    }
+    encoder::write_string(out, bytes, settings.size_limit)
+        .map_err(|error| encode_error(py, &error, &Bound::from_borrowed_ptr(py, item)))
+}
+
+/// # Safety
+/// `item` must be a live `int` object (or subclass instance).
+#[inline]
+unsafe fn write_int(
+    py: Python<'_>,
+    item: *mut ffi::PyObject,
+    settings: &EncodeSettings<'_>,
+    out: &mut Vec<u8>,
+) -> PyResult<()> {
+    let mut overflow = 0;
+    let value = ffi::PyLong_AsLongLongAndOverflow(item, &mut overflow);
+    let result = if overflow == 0 {
+        encoder::write_i64(out, value, settings.prefix_limit)
+    } else {
+        let object = Bound::from_borrowed_ptr(py, item);
+        return write_big_int(&object, overflow < 0, settings, out);
+    };
+    result.map_err(|error| encode_error(py, &error, &Bound::from_borrowed_ptr(py, item)))
+}
+
+/// Integers beyond 64 bits: rare, so Python's own methods do the conversion.
+#[cold]
+fn write_big_int(
+    object: &Bound<'_, PyAny>,
+    negative: bool,
+    settings: &EncodeSettings<'_>,
+    out: &mut Vec<u8>,
+) -> PyResult<()> {
+    let py = object.py();
+    let int = py.get_type::<pyo3::types::PyInt>();
+    let magnitude = if negative {
+        object.neg()?
+    } else {
+        object.clone()
+    };
+    let bits: usize = int.call_method1("bit_length", (&magnitude,))?.extract()?;
+    if !encoder::magnitude_fits(bits, settings.prefix_limit) {
+        return Err(encode_error(py, &EncodeError::IntTooLarge, object));
+    }
+    let bytes = int.call_method1("to_bytes", (&magnitude, bits.div_ceil(8), "little"))?;
+    let bytes = bytes.cast_into::<PyBytes>()?;
+    encoder::write_big_int(out, negative, bytes.as_bytes(), settings.prefix_limit)
+        .map_err(|error| encode_error(py, &error, object))
+}
+
+// ---------------------------------------------------------------------------
+// Decoding
+
+/// Symbols by id, for VOCAB tokens. Twisted looks an id up in the
+/// vocabulary before it checks the dialect, so the table is consulted in
+/// every dialect and unknown ids fail the same way everywhere.
+pub struct IncomingVocabulary {
+    symbols: Vec<Option<Py<PyAny>>>,
+}
+
+impl IncomingVocabulary {
+    /// From a `{id: symbol}` dict like Twisted's `Banana.incomingVocabulary`.
+    pub fn from_dict(dict: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let mut symbols: Vec<Option<Py<PyAny>>> = Vec::new();
+        for (id, symbol) in dict.iter() {
+            let Ok(id) = id.extract::<u64>() else {
+                continue;
+            };
+            if id > MAX_SYMBOL_ID {
+                continue;
+            }
+            let id = id as usize;
+            if symbols.len() <= id {
+                symbols.resize_with(id + 1, || None);
+            }
+            symbols[id] = Some(symbol.unbind());
+        }
+        Ok(IncomingVocabulary { symbols })
+    }
+
+    /// The `pb` dialect's table, built once per interpreter.
+    pub fn pb(py: Python<'_>) -> &'static IncomingVocabulary {
+        static PB: PyOnceLock<IncomingVocabulary> = PyOnceLock::new();
+        PB.get_or_init(py, || IncomingVocabulary {
+            symbols: PB_VOCABULARY
+                .iter()
+                .enumerate()
+                .map(|(id, symbol)| (id > 0).then(|| PyBytes::new(py, symbol).into_any().unbind()))
+                .collect(),
+        })
+    }
+
+    fn get(&self, id: Option<u64>) -> Option<&Py<PyAny>> {
+        self.symbols.get(usize::try_from(id?).ok()?)?.as_ref()
+    }
+}
+
+/// Builds Python s-expressions: `list`, `bytes`, `int`, `float`.
+pub struct PyBuilder<'py, 'v> {
+    pub py: Python<'py>,
+    pub vocabulary: &'v IncomingVocabulary,
+    pub pb_dialect: bool,
+}
+
+impl PyBuilder<'_, '_> {
+    /// Wrap a new reference from the C API, or fetch the error it set.
+    #[inline]
+    fn owned(&self, pointer: *mut ffi::PyObject) -> Result<Py<PyAny>, BuildError> {
+        // SAFETY: `pointer` is a new reference just returned by the C API, or
+        // NULL with an exception set.
+        unsafe { Ok(Bound::from_owned_ptr_or_err(self.py, pointer)?.unbind()) }
+    }
+}
+
+impl Builder for PyBuilder<'_, '_> {
+    type Value = Py<PyAny>;
+    type List = Vec<Py<PyAny>>;
+    type Error = BuildError;
+
+    #[inline]
+    fn list(&mut self, capacity: usize) -> Self::List {
+        Vec::with_capacity(capacity)
+    }
+
+    #[inline]
+    fn push(&mut self, list: &mut Self::List, item: Py<PyAny>) {
+        list.push(item);
+    }
+
+    fn finish_list(&mut self, items: Self::List) -> Result<Py<PyAny>, BuildError> {
+        // SAFETY: PyList_New(n) returns a list with n NULL slots (or NULL and
+        // an exception); each slot is filled exactly once with a reference
+        // whose ownership moves into the list (into_ptr).
+        unsafe {
+            let list = ffi::PyList_New(items.len() as ffi::Py_ssize_t);
+            if list.is_null() {
+                return Err(PyErr::fetch(self.py).into());
+            }
+            for (index, item) in items.into_iter().enumerate() {
+                ffi::PyList_SET_ITEM(list, index as ffi::Py_ssize_t, item.into_ptr());
+            }
+            self.owned(list)
+        }
+    }
+
+    #[inline]
+    fn int(&mut self, negative: bool, digits: Digits<'_>) -> Result<Py<PyAny>, BuildError> {
+        // SAFETY: plain constructors; `owned` takes the new reference.
+        match digits.to_u64() {
+            Some(value) if !negative => {
+                self.owned(unsafe { ffi::PyLong_FromUnsignedLongLong(value) })
+            }
+            Some(value) if value <= i64::MAX as u64 => {
+                self.owned(unsafe { ffi::PyLong_FromLongLong(-(value as i64)) })
+            }
+            _ => Ok(big_int(self.py, negative, &digits.to_le_bytes())?),
+        }
+    }
+
+    #[inline]
+    fn string(&mut self, bytes: &[u8]) -> Result<Py<PyAny>, BuildError> {
+        // SAFETY: the constructor copies `bytes`; `owned` takes the reference.
+        self.owned(unsafe {
+            ffi::PyBytes_FromStringAndSize(bytes.as_ptr().cast(), bytes.len() as ffi::Py_ssize_t)
+        })
+    }
+
+    #[inline]
+    fn float(&mut self, value: f64) -> Result<Py<PyAny>, BuildError> {
+        // SAFETY: plain constructor; `owned` takes the new reference.
+        self.owned(unsafe { ffi::PyFloat_FromDouble(value) })
+    }
+
+    fn vocab(&mut self, id: Digits<'_>, offset: u64) -> Result<Py<PyAny>, BuildError> {
+        let id = id.to_u64();
+        let Some(symbol) = self.vocabulary.get(id) else {
+            return Err(DecodeError::new(offset, ErrorKind::UnknownVocabulary { id }).into());
+        };
+        if !self.pb_dialect {
+            let id = id.unwrap_or_default();
+            return Err(DecodeError::new(offset, ErrorKind::VocabularyNotInDialect { id }).into());
+        }
+        Ok(symbol.clone_ref(self.py))
+    }
+}
+
+/// An int from sign and little-endian magnitude of any size.
+#[cold]
+pub fn big_int(py: Python<'_>, negative: bool, magnitude: &[u8]) -> PyResult<Py<PyAny>> {
+    let int = py.get_type::<pyo3::types::PyInt>();
+    let value = int.call_method1("from_bytes", (PyBytes::new(py, magnitude), "little"))?;
+    Ok(if negative { value.neg()? } else { value }.unbind())
+}
+
+/// Run `f` on the bytes of a bytes-like object, without a copy for `bytes`.
+pub fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
+    if let Ok(bytes) = data.cast::<PyBytes>() {
+        return Ok(f(bytes.as_bytes()));
+    }
+    let buffer = PyBuffer::<u8>::get(data)?;
+    Ok(f(&buffer.to_vec(data.py())?))
+}
+
+/// Decode the first expression of `data` the way Twisted's `banana.decode`
+/// does (dialect `none`).
+pub fn decode_first(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyAny>> {
+    let py = data.py();
+    let mut builder = PyBuilder {
+        py,
+        vocabulary: IncomingVocabulary::pb(py),
+        pb_dialect: false,
+    };
+    with_bytes(data, |bytes| {
+        decoder::decode_first(bytes, &mut builder, limits)
+    })?
+    .map_err(|error| error.into_pyerr(py))
+}

@@ -1,0 +1,85 @@
+//! Turning codec errors into the Python exceptions users catch.
+//!
+//! The classes live in `pbfast._errors`: `BananaError` is Twisted's own class
+//! object, and the subclasses for the cases where Twisted raises something
+//! else (`KeyError` for an unknown vocabulary id, `NotImplementedError` for a
+//! bad type byte or a symbol outside the dialect) inherit from both, so either
+//! `except` clause catches them.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
+
+use crate::banana::encoder::EncodeError;
+use crate::banana::error::{DecodeError, ErrorKind};
+
+const ERRORS_MODULE: &str = "pbfast._errors";
+
+static BANANA_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static UNKNOWN_SYMBOL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static NOT_IN_DIALECT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static INVALID_TYPE_BYTE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn raise(py: Python<'_>, class: &PyOnceLock<Py<PyType>>, name: &str, message: String) -> PyErr {
+    match class.import(py, ERRORS_MODULE, name) {
+        Ok(class) => PyErr::from_type(class.clone(), message),
+        Err(import_error) => import_error,
+    }
+}
+
+/// `BananaError(message)`.
+pub fn banana_error(py: Python<'_>, message: String) -> PyErr {
+    raise(py, &BANANA_ERROR, "BananaError", message)
+}
+
+/// The exception for a malformed or over-limit stream.
+pub fn decode_error(py: Python<'_>, error: &DecodeError) -> PyErr {
+    let message = error.to_string();
+    match error.kind {
+        ErrorKind::UnknownVocabulary { .. } => {
+            raise(py, &UNKNOWN_SYMBOL, "UnknownVocabularySymbol", message)
+        }
+        ErrorKind::VocabularyNotInDialect { .. } => {
+            raise(py, &NOT_IN_DIALECT, "VocabularyNotInDialect", message)
+        }
+        ErrorKind::InvalidTypeByte(_) => raise(py, &INVALID_TYPE_BYTE, "InvalidTypeByte", message),
+        _ => banana_error(py, message),
+    }
+}
+
+/// The exception for a value that cannot be sent; `culprit` is the object,
+/// named in the message the way Twisted names it.
+pub fn encode_error(py: Python<'_>, error: &EncodeError, culprit: &Bound<'_, PyAny>) -> PyErr {
+    let message = match error {
+        EncodeError::IntTooLarge => format!("int is too large to send ({culprit})"),
+        other => other.to_string(),
+    };
+    banana_error(py, message)
+}
+
+/// Errors inside a decode: the stream's, or Python's own (out of memory).
+pub enum BuildError {
+    Banana(DecodeError),
+    Python(PyErr),
+}
+
+impl From<DecodeError> for BuildError {
+    fn from(error: DecodeError) -> Self {
+        BuildError::Banana(error)
+    }
+}
+
+impl From<PyErr> for BuildError {
+    fn from(error: PyErr) -> Self {
+        BuildError::Python(error)
+    }
+}
+
+impl BuildError {
+    pub fn into_pyerr(self, py: Python<'_>) -> PyErr {
+        match self {
+            BuildError::Banana(error) => decode_error(py, &error),
+            BuildError::Python(error) => error,
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The `pbfast._native` extension module: thin bindings over the pure core.
+//! The public API is the `pbfast` package, which wraps these.
+
+mod banana;
+mod errors;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::banana::base128;
+use crate::banana::decoder::Limits;
+use crate::banana::vocabulary::OutgoingVocabulary as CoreVocabulary;
+
+use self::banana::{with_bytes, EncodeSettings, IncomingVocabulary, PyBuilder};
+
+/// Byte strings sent as VOCAB tokens, built from a `{symbol: id}` dict like
+/// Twisted's `Banana.outgoingSymbols`.
+#[pyclass(module = "pbfast._native", frozen)]
+struct OutgoingVocabulary {
+    inner: CoreVocabulary,
+}
+
+#[pymethods]
+impl OutgoingVocabulary {
+    #[new]
+    fn new(symbols: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let mut entries = Vec::with_capacity(symbols.len());
+        for (symbol, id) in symbols.iter() {
+            entries.push((
+                symbol.cast::<PyBytes>()?.as_bytes().to_vec(),
+                id.extract::<u64>()?,
+            ));
+        }
+        Ok(OutgoingVocabulary {
+            inner: CoreVocabulary::new(entries),
+        })
+    }
+}
+
+/// Encode the s-expression `obj` to Banana bytes.
+#[pyfunction]
+#[pyo3(signature = (obj, vocabulary=None, prefix_limit=64, size_limit=640*1024, max_depth=crate::banana::MAX_DEPTH))]
+fn encode<'py>(
+    obj: &Bound<'py, PyAny>,
+    vocabulary: Option<&Bound<'py, OutgoingVocabulary>>,
+    prefix_limit: usize,
+    size_limit: u64,
+    max_depth: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let settings = EncodeSettings {
+        prefix_limit,
+        size_limit,
+        max_depth,
+        vocabulary: vocabulary.map(|v| &v.get().inner),
+    };
+    let mut out = Vec::with_capacity(128);
+    banana::encode_into(obj, &settings, &mut out)?;
+    Ok(PyBytes::new(obj.py(), &out))
+}
+
+fn limits(prefix: usize, size: u64, depth: usize, message: u64) -> Limits {
+    Limits {
+        prefix,
+        size,
+        depth,
+        message,
+    }
+}
+
+/// Decode the first expression in `data` (dialect `none`).
+#[pyfunction]
+#[pyo3(signature = (data, prefix_limit=64, size_limit=640*1024, max_depth=crate::banana::MAX_DEPTH, max_message_size=crate::banana::MAX_MESSAGE_SIZE))]
+fn decode(
+    data: &Bound<'_, PyAny>,
+    prefix_limit: usize,
+    size_limit: u64,
+    max_depth: usize,
+    max_message_size: u64,
+) -> PyResult<Py<PyAny>> {
+    banana::decode_first(
+        data,
+        &limits(prefix_limit, size_limit, max_depth, max_message_size),
+    )
+}
+
+/// The incremental decoder of one connection: feed it bytes as they arrive,
+/// then take complete expressions with `next` until it returns None.
+#[pyclass(module = "pbfast._native")]
+struct Decoder {
+    inner: crate::banana::Decoder<Vec<Py<PyAny>>>,
+    vocabulary: IncomingVocabulary,
+}
+
+#[pymethods]
+impl Decoder {
+    #[new]
+    fn new(vocabulary: &Bound<'_, PyDict>) -> PyResult<Self> {
+        Ok(Decoder {
+            inner: crate::banana::Decoder::new(),
+            vocabulary: IncomingVocabulary::from_dict(vocabulary)?,
+        })
+    }
+
+    /// Append received bytes.
+    fn feed(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        with_bytes(data, |bytes| self.inner.feed(bytes))
+    }
+
+    /// The next complete expression, or None until more bytes arrive.
+    #[pyo3(signature = (pb_dialect, prefix_limit, size_limit, max_depth, max_message_size))]
+    fn next(
+        &mut self,
+        py: Python<'_>,
+        pb_dialect: bool,
+        prefix_limit: usize,
+        size_limit: u64,
+        max_depth: usize,
+        max_message_size: u64,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let mut builder = PyBuilder {
+            py,
+            vocabulary: &self.vocabulary,
+            pb_dialect,
+        };
+        let limits = limits(prefix_limit, size_limit, max_depth, max_message_size);
+        self.inner
+            .next(&mut builder, &limits)
+            .map_err(|error| error.into_pyerr(py))
+    }
+
+    /// Bytes received and not yet consumed.
+    #[getter]
+    fn pending<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.pending())
+    }
+
+    /// Stream offset of the next unconsumed byte.
+    #[getter]
+    fn offset(&self) -> u64 {
+        self.inner.offset()
+    }
+
+    /// True when no expression is partly received.
+    #[getter]
+    fn idle(&self) -> bool {
+        self.inner.is_idle()
+    }
+
+    /// Forget all state: the next byte fed starts a new stream.
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+}
+
+/// The base-128 prefix of a non-negative int (Twisted's `int2b128`, returning
+/// the bytes instead of writing them).
+#[pyfunction]
+fn int2b128<'py>(py: Python<'py>, integer: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::new();
+    if let Ok(value) = integer.extract::<u64>() {
+        base128::write_prefix(&mut out, value);
+    } else {
+        if integer.lt(0)? {
+            return Err(pyo3::exceptions::PyAssertionError::new_err(
+                "can only encode positive integers",
+            ));
+        }
+        let int = py.get_type::<pyo3::types::PyInt>();
+        let bits: usize = int.call_method1("bit_length", (integer,))?.extract()?;
+        let bytes = int.call_method1("to_bytes", (integer, bits.div_ceil(8), "little"))?;
+        base128::write_prefix_le_bytes(&mut out, bytes.cast::<PyBytes>()?.as_bytes());
+    }
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The int that base-128 digits stand for (Twisted's `b1282int`).
+#[pyfunction]
+fn b1282int(py: Python<'_>, st: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let (small, magnitude) = with_bytes(st, |digits| match base128::digits_to_u64(digits) {
+        Some(value) => (Some(value), Vec::new()),
+        None => (None, base128::digits_to_le_bytes(digits)),
+    })?;
+    match small {
+        Some(value) => Ok(value.into_pyobject(py)?.into_any().unbind()),
+        None => banana::big_int(py, false, &magnitude),
+    }
+}
+
+#[pymodule]
+#[pyo3(name = "_native")]
+fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add("SIZE_LIMIT", crate::banana::SIZE_LIMIT)?;
+    module.add("PREFIX_LIMIT", crate::banana::PREFIX_LIMIT)?;
+    module.add("MAX_DEPTH", crate::banana::MAX_DEPTH)?;
+    module.add("MAX_MESSAGE_SIZE", crate::banana::MAX_MESSAGE_SIZE)?;
+    let vocabulary =
+        crate::banana::vocabulary::PB_VOCABULARY.map(|symbol| PyBytes::new(module.py(), symbol));
+    module.add(
+        "PB_VOCABULARY",
+        pyo3::types::PyTuple::new(module.py(), vocabulary)?,
+    )?;
+    module.add_class::<OutgoingVocabulary>()?;
+    module.add_class::<Decoder>()?;
+    module.add_function(wrap_pyfunction!(encode, module)?)?;
+    module.add_function(wrap_pyfunction!(decode, module)?)?;
+    module.add_function(wrap_pyfunction!(int2b128, module)?)?;
+    module.add_function(wrap_pyfunction!(b1282int, module)?)?;
+    Ok(())
+}
