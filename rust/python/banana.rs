@@ -34,6 +34,36 @@ pub struct EncodeSettings<'a> {
     pub vocabulary: Option<&'a OutgoingVocabulary>,
 }
 
+/// Output buffers kept above this size are not kept for the next call.
+const KEPT_BUFFER_LIMIT: usize = 8 << 20;
+
+thread_local! {
+    /// The encode buffer of the last call on this thread, kept so that the
+    /// next call does not grow a new one from nothing (and page-fault its
+    /// memory in again).
+    static OUTPUT_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Run `f` with an empty output buffer, reusing this thread's spare one. The
+/// buffer is taken out of its slot for the call, so a nested call (Python
+/// code run by a hook that encodes again) simply starts a fresh one.
+pub fn with_output_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut out = OUTPUT_BUFFER.with(|slot| slot.take());
+    out.clear();
+    let result = f(&mut out);
+    if out.capacity() <= KEPT_BUFFER_LIMIT {
+        OUTPUT_BUFFER.with(|slot| {
+            let spare = slot.take();
+            slot.set(if spare.capacity() > out.capacity() {
+                spare
+            } else {
+                out
+            });
+        });
+    }
+    result
+}
+
 /// A list or tuple being written.
 struct Sequence<'py> {
     /// Holds the container alive while its items are read by index.

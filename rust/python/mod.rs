@@ -53,9 +53,10 @@ fn encode<'py>(
         max_depth,
         vocabulary: vocabulary.map(|v| &v.get().inner),
     };
-    let mut out = Vec::with_capacity(128);
-    banana::encode_into(obj, &settings, &mut out)?;
-    Ok(PyBytes::new(obj.py(), &out))
+    banana::with_output_buffer(|out| {
+        banana::encode_into(obj, &settings, out)?;
+        Ok(PyBytes::new(obj.py(), out))
+    })
 }
 
 fn limits(prefix: usize, size: u64, depth: usize, message: u64) -> Limits {
