@@ -330,3 +330,14 @@ def test_lying_headers_do_not_allocate() -> None:
 def assert_raises_banana(data: bytes) -> None:
     with pytest.raises(banana.BananaError):
         banana.decode(data)
+
+
+def test_module_decode_forgets_a_failed_list() -> None:
+    """
+    Twisted's module-level decoder keeps the lists a failed call had opened,
+    so the next call's expression lands inside them; pbfast's calls are
+    independent.
+    """
+    with pytest.raises(banana.BananaError):
+        banana.decode(b"\x02\x80\x01\x81")
+    assert banana.decode(b"\x05\x81") == 5

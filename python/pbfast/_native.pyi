@@ -2,6 +2,20 @@
 
 from typing import Any, final
 
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_MESSAGE_SIZE",
+    "PB_VOCABULARY",
+    "PREFIX_LIMIT",
+    "SIZE_LIMIT",
+    "Decoder",
+    "OutgoingVocabulary",
+    "__version__",
+    "b1282int",
+    "decode",
+    "encode",
+    "int2b128",
+]
 __version__: str
 SIZE_LIMIT: int
 PREFIX_LIMIT: int
@@ -35,17 +49,17 @@ class Decoder:
 
 def encode(
     obj: Any,
-    vocabulary: OutgoingVocabulary | None = None,
-    prefix_limit: int = 64,
-    size_limit: int = 655360,
-    max_depth: int = 10000,
+    vocabulary: OutgoingVocabulary | None,
+    prefix_limit: int,
+    size_limit: int,
+    max_depth: int,
 ) -> bytes: ...
 def decode(
     data: bytes | bytearray | memoryview,
-    prefix_limit: int = 64,
-    size_limit: int = 655360,
-    max_depth: int = 10000,
-    max_message_size: int = 67108864,
+    prefix_limit: int,
+    size_limit: int,
+    max_depth: int,
+    max_message_size: int,
 ) -> Any: ...
 def int2b128(integer: int) -> bytes: ...
 def b1282int(st: bytes | bytearray | memoryview) -> int: ...

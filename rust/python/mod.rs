@@ -37,9 +37,9 @@ impl OutgoingVocabulary {
     }
 }
 
-/// Encode the s-expression `obj` to Banana bytes.
+/// Encode the s-expression `obj` to Banana bytes; `vocabulary` is given in
+/// dialect `pb`.
 #[pyfunction]
-#[pyo3(signature = (obj, vocabulary=None, prefix_limit=64, size_limit=640*1024, max_depth=crate::banana::MAX_DEPTH))]
 fn encode<'py>(
     obj: &Bound<'py, PyAny>,
     vocabulary: Option<&Bound<'py, OutgoingVocabulary>>,
@@ -70,7 +70,6 @@ fn limits(prefix: usize, size: u64, depth: usize, message: u64) -> Limits {
 
 /// Decode the first expression in `data` (dialect `none`).
 #[pyfunction]
-#[pyo3(signature = (data, prefix_limit=64, size_limit=640*1024, max_depth=crate::banana::MAX_DEPTH, max_message_size=crate::banana::MAX_MESSAGE_SIZE))]
 fn decode(
     data: &Bound<'_, PyAny>,
     prefix_limit: usize,

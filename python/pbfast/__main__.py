@@ -1,0 +1,201 @@
+"""
+C{python -m pbfast demo | bench | decode}.
+
+  - C{demo}: what pbfast does, shown: round trips whose bytes are compared
+    with Twisted's, a pbfast Banana and a stock Twisted one talking over TCP
+    loopback, bad input turned away, and a speed table.
+  - C{bench}: the speed table (pbfast vs Twisted vs pickle, as ratios from
+    one run); C{--json} for machines.
+  - C{decode}: print the s-expressions in a Banana byte stream (a file, or
+    standard input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from twisted.internet import defer, protocol
+from twisted.spread import banana as twisted_banana
+
+import pbfast
+from pbfast import _bench, banana
+
+ROUND_TRIPS: list[Any] = [
+    [b"version", 6],
+    [b"message", 1, b"root", b"echo", [b"tuple", [b"unicode", b"hi"]], [b"dictionary"]],
+    [2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**100],
+    [1.5, float("inf"), -0.0],
+    [b"", b"x" * 70, [[], [[]]]],
+]
+
+BAD_INPUTS: list[bytes] = [
+    b"\x7f" * 65 + b"\x85",
+    b"\x02\x01\x01\x01\x01\x80",
+    b"\x02\x80\x01\x81\x05\x99",
+    b"\x03\x80\x01\x81",
+    b"\x01\x80" * 20_000 + b"\x00\x80",
+]
+
+
+def _short(value: Any, width: int = 44) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _hex(data: bytes, width: int = 14) -> str:
+    text = data[:width].hex(" ")
+    return text + (" ..." if len(data) > width else "")
+
+
+def show_round_trips() -> None:
+    print("1. Round trips: pbfast's bytes against Twisted's, and back")
+    for value in ROUND_TRIPS:
+        ours = banana.encode(value)
+        same = ours == twisted_banana.encode(value)
+        back = banana.decode(ours)
+        print(f"   {_short(value):<46} {_hex(ours):<46} ", end="")
+        print(("identical" if same else "DIFFERENT") + (", decodes back" if back == back else ""))
+        if not same:
+            raise SystemExit("pbfast's bytes differ from Twisted's")
+    print()
+
+
+def show_bad_input() -> None:
+    print("2. Bad input is a BananaError saying what and where")
+    for data in BAD_INPUTS:
+        try:
+            banana.decode(data)
+        except banana.BananaError as error:
+            print(f"   {_hex(data, 8):<30} {type(error).__name__}: {error}")
+        else:
+            raise SystemExit(f"{data[:20]!r} was accepted")
+    print()
+
+
+MESSAGES: list[Any] = [
+    [b"message", 1, b"root", b"getStatus", [b"tuple"], [b"dictionary"]],
+    [b"answer", 1, [b"list", 2**40, -7, 0.25, [b"unicode", b"ok"]]],
+]
+
+
+class _Talker(protocol.Protocol):
+    """Sends MESSAGES once the dialect is chosen; collects what it gets."""
+
+    received: list[Any]
+    done: defer.Deferred[list[Any]]
+
+    def connectionReady(self) -> None:
+        for message in MESSAGES:
+            self.sendEncoded(message)  # type: ignore[attr-defined]
+
+    def expressionReceived(self, lst: Any) -> None:
+        self.received.append(lst)
+        if len(self.received) == len(MESSAGES):
+            self.done.callback(self.received)
+
+
+def _talker(base: type, is_client: int) -> Any:
+    cls = type("Talker", (_Talker, base), {})
+    talker = cls(is_client)
+    talker.received = []
+    talker.done = defer.Deferred()
+    return talker
+
+
+@defer.inlineCallbacks
+def show_loopback(reactor: Any) -> Any:
+    print("3. A pbfast Banana server and a stock Twisted Banana client, over TCP loopback")
+    server = _talker(banana.Banana, 0)
+    factory = protocol.Factory.forProtocol(lambda: server)
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    client = _talker(twisted_banana.Banana, 1)
+    endpoint = protocol.ClientCreator(reactor, lambda: client)
+    yield endpoint.connectTCP("127.0.0.1", port.getHost().port)
+    server_got, client_got = yield defer.gatherResults([server.done, client.done])
+    print(f"   negotiated dialect: {server.currentDialect!r} (vocabulary symbols as VOCAB tokens)")
+    for message in server_got:
+        print(f"   pbfast server got:  {_short(message, 70)}")
+    for message in client_got:
+        print(f"   Twisted client got: {_short(message, 70)}")
+    if server_got != MESSAGES or client_got != MESSAGES:
+        raise SystemExit("the exchange lost or changed a message")
+    client.transport.loseConnection()
+    yield port.stopListening()
+    print()
+
+
+def show_speed(budget: float) -> None:
+    print("4. Speed: banana encode/decode, best of several calls")
+    print(_bench.table(_bench.measure(budget=budget)))
+
+
+def demo(args: argparse.Namespace) -> None:
+    from twisted.internet import task
+
+    print(f"pbfast {pbfast.__version__}: a native Banana codec for Twisted's Perspective Broker\n")
+    show_round_trips()
+    show_bad_input()
+
+    def main(reactor: Any) -> Any:
+        return show_loopback(reactor)
+
+    try:
+        task.react(main)
+    except SystemExit as exit_status:
+        if exit_status.code not in (0, None):
+            raise
+    show_speed(args.budget)
+
+
+def bench(args: argparse.Namespace) -> None:
+    rows = _bench.measure(args.payload or None, budget=args.budget)
+    if args.json:
+        json.dump([row.as_json() for row in rows], sys.stdout, indent=2)
+        print()
+    else:
+        print(_bench.table(rows))
+
+
+def decode(args: argparse.Namespace) -> None:
+    data = sys.stdin.buffer.read() if args.file == "-" else open(args.file, "rb").read()
+    received: list[Any] = []
+
+    class Printer(banana.Banana):
+        def expressionReceived(self, lst: Any) -> None:
+            received.append(lst)
+
+    reader = Printer()
+    reader._selectDialect(b"pb" if args.pb else b"none")
+    reader.dataReceived(data)
+    for expression in received:
+        print(repr(expression))
+    if reader.buffer:
+        raise SystemExit(f"{len(reader.buffer)} trailing bytes do not complete an expression")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pbfast", description=__doc__.split("\n")[1])
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo_parser = commands.add_parser("demo", help="show the codec at work")
+    demo_parser.add_argument("--budget", type=float, default=0.15, help="seconds per timing")
+    demo_parser.set_defaults(run=demo)
+    bench_parser = commands.add_parser("bench", help="pbfast vs Twisted vs pickle")
+    bench_parser.add_argument("--json", action="store_true", help="machine-readable output")
+    bench_parser.add_argument("--budget", type=float, default=0.5, help="seconds per timing")
+    bench_parser.add_argument(
+        "--payload", action="append", choices=list(_bench.PAYLOADS), help="only these"
+    )
+    bench_parser.set_defaults(run=bench)
+    decode_parser = commands.add_parser("decode", help="print a Banana stream's expressions")
+    decode_parser.add_argument("file", nargs="?", default="-", help="a file, or - for stdin")
+    decode_parser.add_argument("--pb", action="store_true", help="dialect pb (vocabulary)")
+    decode_parser.set_defaults(run=decode)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""
+Payloads and timing for C{python -m pbfast bench}, the demo's speed table and
+the pytest-benchmark suite in C{benches/}: one definition of what is measured.
+
+Times are the best of several calls, so that one run gives pbfast, Twisted and
+C{pickle} side by side on the same machine in the same state; what is
+reported is the ratios.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, TextIO
+
+from twisted.spread import banana as twisted_banana
+
+from pbfast import banana
+
+
+def twisted_decode(data: bytes) -> Any:
+    """
+    Twisted's C{banana.decode} on a fresh decoder. Twisted's module-level
+    decoder keeps half-built lists after a failed call (only its byte buffer
+    is reset), which would make every later call on it wrong.
+    """
+    received: list[Any] = []
+    protocol = twisted_banana.Banana()
+    protocol.expressionReceived = received.append  # type: ignore[method-assign]
+    protocol.setPrefixLimit(64)
+    protocol._selectDialect(b"none")
+    protocol.dataReceived(data)
+    return received[0]
+
+
+def _record(index: int) -> list[Any]:
+    """One record as jelly writes a dict of mixed values, in banana terms."""
+    return [
+        b"dictionary",
+        [[b"unicode", b"name"], [b"unicode", b"user-%d" % index]],
+        [[b"unicode", b"id"], index * 7919],
+        [[b"unicode", b"score"], index / 7.0],
+        [[b"unicode", b"tags"], [b"list", [b"unicode", b"alpha"], [b"unicode", b"beta"]]],
+        [[b"unicode", b"quota"], 2**40 + index],
+        [[b"unicode", b"delta"], -index],
+        [[b"unicode", b"active"], [b"boolean", b"true" if index % 2 else b"false"]],
+        [[b"unicode", b"blob"], bytes(range(48))],
+        [[b"unicode", b"parent"], [b"None"]],
+    ]
+
+
+def mixed_message(records: int = 2900) -> list[Any]:
+    """A ~1 MB PB-like message: a list of mixed records."""
+    return [b"list", *(_record(index) for index in range(records))]
+
+
+PAYLOADS: dict[str, Callable[[], Any]] = {
+    "mixed 1 MB": mixed_message,
+    "small call": lambda: [
+        b"message",
+        17,
+        b"perspective",
+        b"getStatus",
+        [b"tuple", [b"unicode", b"builder-3"], 42],
+        [b"dictionary", [[b"unicode", b"verbose"], [b"boolean", b"true"]]],
+    ],
+    "10k small ints": lambda: [b"list", *range(-5000, 5000)],
+    "10k big ints": lambda: [b"list", *(2**40 * i + i for i in range(10_000))],
+    "10k floats": lambda: [b"list", *(i / 3.0 for i in range(10_000))],
+    "10k short bytes": lambda: [b"list", *(b"key-%d" % i for i in range(10_000))],
+    "600 KiB blob": lambda: [b"blob", bytes(range(256)) * 2400],
+}
+
+
+def best_time(function: Callable[[Any], Any], argument: Any, budget: float) -> float:
+    """Best seconds per call of C{function(argument)} within about C{budget}."""
+    best = float("inf")
+    deadline = time.perf_counter() + budget
+    while True:
+        start = time.perf_counter()
+        function(argument)
+        elapsed = time.perf_counter() - start
+        best = min(best, elapsed)
+        if time.perf_counter() + elapsed > deadline:
+            return best
+
+
+@dataclass
+class Row:
+    """One payload's times, in seconds per call, and its encoded size."""
+
+    payload: str
+    size: int
+    encode_pbfast: float
+    encode_twisted: float
+    encode_pickle: float
+    decode_pbfast: float
+    decode_twisted: float
+    decode_pickle: float
+
+    def ratios(self) -> dict[str, float]:
+        return {
+            "encode_vs_twisted": self.encode_twisted / self.encode_pbfast,
+            "decode_vs_twisted": self.decode_twisted / self.decode_pbfast,
+            "encode_vs_pickle": self.encode_pickle / self.encode_pbfast,
+            "decode_vs_pickle": self.decode_pickle / self.decode_pbfast,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), **self.ratios()}
+
+
+def measure(
+    names: list[str] | None = None,
+    budget: float = 0.3,
+    progress: TextIO | None = sys.stderr,
+) -> list[Row]:
+    """Time banana encode/decode for each payload: pbfast, Twisted, pickle."""
+    rows = []
+    for name in names or list(PAYLOADS):
+        value = PAYLOADS[name]()
+        data = banana.encode(value)
+        assert data == twisted_banana.encode(value), name
+        pickled = pickle.dumps(value, protocol=5)
+        if progress is not None:
+            print(f"  timing {name} ({len(data):,} bytes)...", file=progress, flush=True)
+        rows.append(
+            Row(
+                payload=name,
+                size=len(data),
+                encode_pbfast=best_time(banana.encode, value, budget),
+                encode_twisted=best_time(twisted_banana.encode, value, budget),
+                encode_pickle=best_time(lambda v: pickle.dumps(v, protocol=5), value, budget),
+                decode_pbfast=best_time(banana.decode, data, budget),
+                decode_twisted=best_time(twisted_decode, data, budget),
+                decode_pickle=best_time(pickle.loads, pickled, budget),
+            )
+        )
+    return rows
+
+
+def _duration(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def table(rows: list[Row]) -> str:
+    """The speed table: times and ratios (how many times faster pbfast is)."""
+    header = (
+        f"{'payload':<16} {'bytes':>9} | {'encode':>9} {'xTwisted':>9} {'xpickle':>8} | "
+        f"{'decode':>9} {'xTwisted':>9} {'xpickle':>8}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        ratios = row.ratios()
+        lines.append(
+            f"{row.payload:<16} {row.size:>9,} | {_duration(row.encode_pbfast):>9} "
+            f"{ratios['encode_vs_twisted']:>8.1f}x {ratios['encode_vs_pickle']:>7.2f}x | "
+            f"{_duration(row.decode_pbfast):>9} {ratios['decode_vs_twisted']:>8.1f}x "
+            f"{ratios['decode_vs_pickle']:>7.2f}x"
+        )
+    lines.append(
+        "xTwisted: Twisted's time / pbfast's (banana only); "
+        "xpickle: pickle protocol 5's time / pbfast's, on the same s-expression."
+    )
+    return "\n".join(lines)
