@@ -94,3 +94,25 @@ def test_pb_dialect_bytes_from_twisted_decode_in_pbfast(value: Any, cuts: list[i
     for chunk in chunks(stream, cuts):
         ours.dataReceived(chunk)
     assert [normal(v) for v in ours.received] == [decoded_form(value)]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(16 * 1024 - 2, 16 * 1024 + 2).map(lambda n: b"\xab" * n),
+            st.integers(0, 200_000).map(lambda n: bytes(range(256)) * (n // 256)),
+            sexps,
+        ),
+        max_size=6,
+    )
+)
+@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+def test_large_strings_are_byte_identical(dialect: bytes, value: list[Any]) -> None:
+    """Long strings go into the output without passing through the buffer."""
+    encoded = send(PbfastCollector, dialect, value)
+    assert encoded == send(TwistedCollector, dialect, value)
+    assert pbfast_banana.encode(value) == twisted_banana.encode(value)
+    receiver = connected(PbfastCollector, dialect)
+    receiver.dataReceived(encoded)
+    assert [normal(v) for v in receiver.received] == [decoded_form(value)]

@@ -111,13 +111,23 @@ pub fn write_big_int(
 
 #[inline]
 pub fn write_string(out: &mut Vec<u8>, bytes: &[u8], size_limit: u64) -> Result<(), EncodeError> {
-    let len = bytes.len() as u64;
+    write_string_header(out, bytes.len() as u64, size_limit)?;
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+/// The header of a string of `len` bytes; the bytes themselves must follow.
+#[inline]
+pub fn write_string_header(
+    out: &mut Vec<u8>,
+    len: u64,
+    size_limit: u64,
+) -> Result<(), EncodeError> {
     if len > size_limit {
         return Err(EncodeError::StringTooLong(len));
     }
     write_prefix(out, len);
     out.push(STRING);
-    out.extend_from_slice(bytes);
     Ok(())
 }
 

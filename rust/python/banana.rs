@@ -64,6 +64,74 @@ pub fn with_output_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     result
 }
 
+/// Byte strings at least this long are not copied into the output buffer:
+/// the final assembly copies them from the bytes object straight into the
+/// result, so each of their bytes is copied once.
+const BLOB_SIZE: usize = 16 * 1024;
+
+/// The encoder's output: a growing buffer, plus the large byte strings that
+/// go between its bytes.
+pub struct Output<'a, 'py> {
+    pub buf: &'a mut Vec<u8>,
+    /// (offset in `buf`, bytes object) in stream order; the strong reference
+    /// keeps the bytes alive and unchanged (bytes are immutable) until
+    /// assembly, whatever Python code runs meanwhile.
+    blobs: Vec<(usize, Bound<'py, PyAny>)>,
+    blob_bytes: usize,
+}
+
+impl<'a, 'py> Output<'a, 'py> {
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        Output {
+            buf,
+            blobs: Vec::new(),
+            blob_bytes: 0,
+        }
+    }
+
+    fn splice_blob(&mut self, blob: Bound<'py, PyAny>, len: usize) {
+        self.blobs.push((self.buf.len(), blob));
+        self.blob_bytes += len;
+    }
+
+    /// The encoding as one `bytes` object, built in a single pass.
+    pub fn finish(self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        if self.blobs.is_empty() {
+            return Ok(PyBytes::new(py, self.buf));
+        }
+        let total = self.buf.len() + self.blob_bytes;
+        // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new bytes
+        // object with n writable bytes not yet shared with anyone (or NULL
+        // with an exception set). The pieces written are, in order, the
+        // buffer between blobs and each blob (a live bytes object held by
+        // `self.blobs`); they add up to exactly `total` bytes.
+        unsafe {
+            let result = Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyBytes_FromStringAndSize(std::ptr::null(), total as ffi::Py_ssize_t),
+            )?;
+            let mut dest = ffi::PyBytes_AS_STRING(result.as_ptr()) as *mut u8;
+            let mut copied = 0;
+            for (offset, blob) in &self.blobs {
+                let piece = &self.buf[copied..*offset];
+                std::ptr::copy_nonoverlapping(piece.as_ptr(), dest, piece.len());
+                dest = dest.add(piece.len());
+                copied = *offset;
+                let len = ffi::Py_SIZE(blob.as_ptr()) as usize;
+                std::ptr::copy_nonoverlapping(
+                    ffi::PyBytes_AS_STRING(blob.as_ptr()) as *const u8,
+                    dest,
+                    len,
+                );
+                dest = dest.add(len);
+            }
+            let rest = &self.buf[copied..];
+            std::ptr::copy_nonoverlapping(rest.as_ptr(), dest, rest.len());
+            Ok(result.cast_into_unchecked())
+        }
+    }
+}
+
 /// A list or tuple being written.
 struct Sequence<'py> {
     /// Holds the container alive while its items are read by index.
@@ -78,7 +146,7 @@ struct Sequence<'py> {
 pub fn encode_into<'py>(
     root: &Bound<'py, PyAny>,
     settings: &EncodeSettings<'_>,
-    out: &mut Vec<u8>,
+    out: &mut Output<'_, 'py>,
 ) -> PyResult<()> {
     let py = root.py();
     let mut stack: Vec<Sequence<'py>> = Vec::new();
@@ -98,7 +166,7 @@ pub fn encode_into<'py>(
                 let sequence = Bound::from_borrowed_ptr(py, item);
                 open_sequence(sequence, settings, &mut stack, out)?;
             } else if ty == &raw mut ffi::PyFloat_Type {
-                encoder::write_float(out, ffi::PyFloat_AS_DOUBLE(item));
+                encoder::write_float(out.buf, ffi::PyFloat_AS_DOUBLE(item));
             } else {
                 let object = Bound::from_borrowed_ptr(py, item);
                 encode_subclass(&object, settings, &mut stack, out)?;
@@ -146,7 +214,7 @@ fn open_sequence<'py>(
     sequence: Bound<'py, PyAny>,
     settings: &EncodeSettings<'_>,
     stack: &mut Vec<Sequence<'py>>,
-    out: &mut Vec<u8>,
+    out: &mut Output<'_, 'py>,
 ) -> PyResult<()> {
     let py = sequence.py();
     if stack.len() >= settings.max_depth {
@@ -166,7 +234,7 @@ fn open_sequence<'py>(
         let error = EncodeError::ListTooLong(count as u64);
         return Err(encode_error(py, &error, &sequence));
     }
-    encoder::write_list_header(out, count as u64);
+    encoder::write_list_header(out.buf, count as u64);
     if count > 0 {
         stack.push(Sequence {
             container: sequence,
@@ -184,7 +252,7 @@ fn encode_subclass<'py>(
     object: &Bound<'py, PyAny>,
     settings: &EncodeSettings<'_>,
     stack: &mut Vec<Sequence<'py>>,
-    out: &mut Vec<u8>,
+    out: &mut Output<'_, 'py>,
 ) -> PyResult<()> {
     let py = object.py();
     let pointer = object.as_ptr();
@@ -210,7 +278,7 @@ fn encode_subclass<'py>(
         return unsafe { write_int(py, pointer, settings, out) };
     }
     if is_float {
-        encoder::write_float(out, unsafe { ffi::PyFloat_AS_DOUBLE(pointer) });
+        encoder::write_float(out.buf, unsafe { ffi::PyFloat_AS_DOUBLE(pointer) });
         return Ok(());
     }
     if is_bytes {
@@ -229,11 +297,11 @@ fn encode_subclass<'py>(
 /// # Safety
 /// `item` must be a live `bytes` object (or subclass instance).
 #[inline]
-unsafe fn write_bytes(
-    py: Python<'_>,
+unsafe fn write_bytes<'py>(
+    py: Python<'py>,
     item: *mut ffi::PyObject,
     settings: &EncodeSettings<'_>,
-    out: &mut Vec<u8>,
+    out: &mut Output<'_, 'py>,
 ) -> PyResult<()> {
     let data = ffi::PyBytes_AS_STRING(item) as *const u8;
     let len = ffi::Py_SIZE(item) as usize;
@@ -241,26 +309,32 @@ unsafe fn write_bytes(
     // slice, which is dropped before this function returns.
     let bytes = std::slice::from_raw_parts(data, len);
     if let Some(id) = settings.vocabulary.and_then(|v| v.lookup(bytes)) {
-        encoder::write_vocab(out, id);
+        encoder::write_vocab(out.buf, id);
         return Ok(());
     }
-    encoder::write_string(out, bytes, settings.size_limit)
-        .map_err(|error| encode_error(py, &error, &Bound::from_borrowed_ptr(py, item)))
+    if len < BLOB_SIZE {
+        return encoder::write_string(out.buf, bytes, settings.size_limit)
+            .map_err(|error| encode_error(py, &error, &Bound::from_borrowed_ptr(py, item)));
+    }
+    encoder::write_string_header(out.buf, len as u64, settings.size_limit)
+        .map_err(|error| encode_error(py, &error, &Bound::from_borrowed_ptr(py, item)))?;
+    out.splice_blob(Bound::from_borrowed_ptr(py, item), len);
+    Ok(())
 }
 
 /// # Safety
 /// `item` must be a live `int` object (or subclass instance).
 #[inline]
-unsafe fn write_int(
-    py: Python<'_>,
+unsafe fn write_int<'py>(
+    py: Python<'py>,
     item: *mut ffi::PyObject,
     settings: &EncodeSettings<'_>,
-    out: &mut Vec<u8>,
+    out: &mut Output<'_, 'py>,
 ) -> PyResult<()> {
     let mut overflow = 0;
     let value = ffi::PyLong_AsLongLongAndOverflow(item, &mut overflow);
     let result = if overflow == 0 {
-        encoder::write_i64(out, value, settings.prefix_limit)
+        encoder::write_i64(out.buf, value, settings.prefix_limit)
     } else {
         let object = Bound::from_borrowed_ptr(py, item);
         return write_big_int(&object, overflow < 0, settings, out);
@@ -270,11 +344,11 @@ unsafe fn write_int(
 
 /// Integers beyond 64 bits: rare, so Python's own methods do the conversion.
 #[cold]
-fn write_big_int(
-    object: &Bound<'_, PyAny>,
+fn write_big_int<'py>(
+    object: &Bound<'py, PyAny>,
     negative: bool,
     settings: &EncodeSettings<'_>,
-    out: &mut Vec<u8>,
+    out: &mut Output<'_, 'py>,
 ) -> PyResult<()> {
     let py = object.py();
     let int = py.get_type::<pyo3::types::PyInt>();
@@ -289,7 +363,7 @@ fn write_big_int(
     }
     let bytes = int.call_method1("to_bytes", (&magnitude, bits.div_ceil(8), "little"))?;
     let bytes = bytes.cast_into::<PyBytes>()?;
-    encoder::write_big_int(out, negative, bytes.as_bytes(), settings.prefix_limit)
+    encoder::write_big_int(out.buf, negative, bytes.as_bytes(), settings.prefix_limit)
         .map_err(|error| encode_error(py, &error, object))
 }
 

@@ -53,9 +53,10 @@ fn encode<'py>(
         max_depth,
         vocabulary: vocabulary.map(|v| &v.get().inner),
     };
-    banana::with_output_buffer(|out| {
-        banana::encode_into(obj, &settings, out)?;
-        Ok(PyBytes::new(obj.py(), out))
+    banana::with_output_buffer(|buf| {
+        let mut out = banana::Output::new(buf);
+        banana::encode_into(obj, &settings, &mut out)?;
+        out.finish(obj.py())
     })
 }
 
