@@ -236,6 +236,7 @@ def test_after_an_error_the_stream_stays_failed() -> None:
     assert protocol.received == [1]  # what came before the bad token is kept
     with pytest.raises(banana.BananaError, match="out of step since the bad token at offset 2"):
         protocol.dataReceived(b"\x01\x81")
+    assert protocol.buffer == b""  # a peer that keeps sending grows nothing
 
 
 def test_module_decode_is_stateless() -> None:

@@ -411,8 +411,13 @@ impl<L> Decoder<L> {
         }
     }
 
-    /// Append bytes received from the stream.
+    /// Append bytes received from the stream. After an error they are
+    /// dropped: nothing can decode them, and keeping them would let a peer
+    /// that goes on sending grow the buffer without bound.
     pub fn feed(&mut self, data: &[u8]) {
+        if self.failed_at.is_some() {
+            return;
+        }
         // Drop consumed bytes once they are at least half the buffer: the
         // bytes moved are never more than those dropped, so the copying is
         // linear in the stream overall.
@@ -445,6 +450,9 @@ impl<L> Decoder<L> {
         if result.is_err() {
             self.failed_at = Some(self.base + self.pos as u64);
             self.state.stack.clear();
+            self.buffer = Vec::new();
+            self.base += self.pos as u64;
+            self.pos = 0;
         }
         result
     }
