@@ -4,8 +4,10 @@ pbfast.banana on its own: the public API, limits, errors, and hostile input.
 
 from __future__ import annotations
 
+import gc
 import io
-from typing import Any
+import weakref
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import given
@@ -342,3 +344,22 @@ def test_module_decode_forgets_a_failed_list() -> None:
     with pytest.raises(banana.BananaError):
         banana.decode(b"\x02\x80\x01\x81")
     assert banana.decode(b"\x05\x81") == 5
+
+
+def test_reference_cycles_through_the_decoder_are_collected() -> None:
+    class Symbol(bytes):
+        owner: Any = None
+
+    symbol = Symbol(b"custom")
+
+    class Custom(PbfastCollector):
+        incomingVocabulary: ClassVar[dict[int, bytes]] = {1: symbol}
+
+    protocol = connected(Custom, b"pb")
+    protocol.dataReceived(b"\x02\x80\x01\x87")  # a list left open, holding the symbol
+    symbol.owner = protocol
+    Custom.incomingVocabulary = {}  # only the decoder holds the symbol now
+    alive = weakref.ref(protocol)
+    del protocol, symbol
+    gc.collect()
+    assert alive() is None

@@ -457,6 +457,11 @@ impl<L> Decoder<L> {
         result
     }
 
+    /// The lists opened and not yet complete, outermost first.
+    pub fn open_lists(&self) -> impl Iterator<Item = &L> {
+        self.state.stack.iter().map(|frame| &frame.items)
+    }
+
     /// Bytes received and not yet consumed (the start of an incomplete token).
     pub fn pending(&self) -> &[u8] {
         &self.buffer[self.pos..]

@@ -397,6 +397,12 @@ impl IncomingVocabulary {
         Ok(IncomingVocabulary { symbols })
     }
 
+    pub fn empty() -> Self {
+        IncomingVocabulary {
+            symbols: Vec::new(),
+        }
+    }
+
     /// The `pb` dialect's table, built once per interpreter.
     pub fn pb(py: Python<'_>) -> &'static IncomingVocabulary {
         static PB: PyOnceLock<IncomingVocabulary> = PyOnceLock::new();
@@ -407,6 +413,11 @@ impl IncomingVocabulary {
                 .map(|(id, symbol)| (id > 0).then(|| PyBytes::new(py, symbol).into_any().unbind()))
                 .collect(),
         })
+    }
+
+    /// The symbol objects, for the garbage collector.
+    pub fn symbols(&self) -> impl Iterator<Item = &Py<PyAny>> {
+        self.symbols.iter().flatten()
     }
 
     fn get(&self, id: Option<u64>) -> Option<&Py<PyAny>> {

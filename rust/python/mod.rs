@@ -4,8 +4,10 @@
 mod banana;
 mod errors;
 
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
+use pyo3::PyTraverseError;
 
 use crate::banana::base128;
 use crate::banana::decoder::Limits;
@@ -150,6 +152,26 @@ impl Decoder {
     /// Forget all state: the next byte fed starts a new stream.
     fn reset(&mut self) {
         self.inner.reset();
+    }
+
+    /// Half-built lists and vocabulary symbols are Python objects; a custom
+    /// vocabulary's symbols could refer back to the protocol that owns this
+    /// decoder, so the collector must see them.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for symbol in self.vocabulary.symbols() {
+            visit.call(symbol)?;
+        }
+        for list in self.inner.open_lists() {
+            for item in list {
+                visit.call(item)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.inner.reset();
+        self.vocabulary = IncomingVocabulary::empty();
     }
 }
 
