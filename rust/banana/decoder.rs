@@ -322,9 +322,7 @@ pub fn decode_first<B: Builder>(
 ) -> Result<B::Value, B::Error> {
     let mut state = ParseState::new();
     let mut pos = 0;
-    let Some(first) = parse(input, &mut pos, 0, &mut state, builder, limits)? else {
-        return Err(truncated(input, pos, &state).into());
-    };
+    let first = parse_first(input, &mut pos, &mut state, builder, limits)?;
     while parse(input, &mut pos, 0, &mut state, builder, limits)?.is_some() {}
     Ok(first)
 }
@@ -337,9 +335,7 @@ pub fn decode_exact<B: Builder>(
 ) -> Result<B::Value, B::Error> {
     let mut state = ParseState::new();
     let mut pos = 0;
-    let Some(value) = parse(input, &mut pos, 0, &mut state, builder, limits)? else {
-        return Err(truncated(input, pos, &state).into());
-    };
+    let value = parse_first(input, &mut pos, &mut state, builder, limits)?;
     if pos != input.len() {
         return Err(DecodeError::new(
             pos as u64,
@@ -350,6 +346,20 @@ pub fn decode_exact<B: Builder>(
         .into());
     }
     Ok(value)
+}
+
+/// The first complete expression of a whole input; none is [`ErrorKind::Truncated`].
+fn parse_first<B: Builder>(
+    input: &[u8],
+    pos: &mut usize,
+    state: &mut ParseState<B::List>,
+    builder: &mut B,
+    limits: &Limits,
+) -> Result<B::Value, B::Error> {
+    match parse(input, pos, 0, state, builder, limits)? {
+        Some(value) => Ok(value),
+        None => Err(truncated(input, *pos, state).into()),
+    }
 }
 
 fn truncated<L>(input: &[u8], pos: usize, state: &ParseState<L>) -> DecodeError {

@@ -333,13 +333,12 @@ unsafe fn write_int<'py>(
 ) -> PyResult<()> {
     let mut overflow = 0;
     let value = ffi::PyLong_AsLongLongAndOverflow(item, &mut overflow);
-    let result = if overflow == 0 {
-        encoder::write_i64(out.buf, value, settings.prefix_limit)
-    } else {
+    if overflow != 0 {
         let object = Bound::from_borrowed_ptr(py, item);
         return write_big_int(&object, overflow < 0, settings, out);
-    };
-    result.map_err(|error| encode_error(py, &error, &Bound::from_borrowed_ptr(py, item)))
+    }
+    encoder::write_i64(out.buf, value, settings.prefix_limit)
+        .map_err(|error| encode_error(py, &error, &Bound::from_borrowed_ptr(py, item)))
 }
 
 /// Integers beyond 64 bits: rare, so Python's own methods do the conversion.
