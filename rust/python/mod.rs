@@ -225,6 +225,9 @@ fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     module.add_class::<OutgoingVocabulary>()?;
     module.add_class::<Decoder>()?;
+    module.add("MAX_JELLY_DEPTH", crate::jelly::MAX_DEPTH)?;
+    module.add_class::<crate::jelly::encode::Jellier>()?;
+    module.add_class::<crate::jelly::decode::Unjellier>()?;
     module.add_function(wrap_pyfunction!(encode, module)?)?;
     module.add_function(wrap_pyfunction!(decode, module)?)?;
     module.add_function(wrap_pyfunction!(int2b128, module)?)?;
