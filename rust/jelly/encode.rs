@@ -16,16 +16,43 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use pyo3::exceptions::PyNotImplementedError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyBytes, PyDate, PyDateAccess, PyDateTime, PyDelta, PyDeltaAccess, PyDict, PyFloat,
-    PyInt, PyList, PySet, PyString, PyTime, PyTimeAccess, PyTuple, PyType, PyTzInfoAccess,
+    PyInt, PyList, PyString, PyTime, PyTimeAccess, PyTuple, PyType, PyTzInfoAccess,
 };
 
 use super::{qual, Depth, Refs, Taster};
+
+/// Hashes object addresses: they are unique while the objects live (the
+/// jellier holds them), so one multiply spreads them well enough.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ byte as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_usize(&mut self, address: usize) {
+        self.0 = ((address as u64) >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Strings up to this many characters have their UTF-8 cached per call.
+const SHORT_STR: usize = 64;
+
+type ByAddress<V> = HashMap<usize, V, BuildHasherDefault<AddressHasher>>;
 
 /// What the jellier knows of one mutable object it has met.
 struct Seen {
@@ -49,7 +76,9 @@ pub struct Jellier {
     #[pyo3(get)]
     invoker: Py<PyAny>,
     policy: Taster,
-    seen: RefCell<HashMap<usize, Seen>>,
+    seen: RefCell<ByAddress<Seen>>,
+    /// str object (held) to its UTF-8, for short strings.
+    encoded: RefCell<ByAddress<(Py<PyAny>, Py<PyBytes>)>>,
     next_id: Cell<i64>,
     depth: Cell<usize>,
     max_depth: usize,
@@ -77,7 +106,8 @@ impl Jellier {
             taster: taster.unbind(),
             persistent_store: persistentStore.unwrap_or_else(|| py.None()),
             invoker: invoker.unwrap_or_else(|| py.None()),
-            seen: RefCell::new(HashMap::new()),
+            seen: RefCell::new(ByAddress::default()),
+            encoded: RefCell::new(ByAddress::default()),
             next_id: Cell::new(1),
             depth: Cell::new(0),
             max_depth,
@@ -86,7 +116,14 @@ impl Jellier {
 
     /// The s-expression for `obj`.
     fn jelly<'py>(slf: &Bound<'py, Self>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        jelly(slf, obj)
+        let _pause = crate::python::gc::GcPause::new(slf.py());
+        let me = slf.borrow();
+        let cx = Cx {
+            slf,
+            me: &me,
+            refs: Refs::get(slf.py())?,
+        };
+        jelly(&cx, obj)
     }
 
     /// Register `object` as being jellied and return a fresh list for its
@@ -232,6 +269,56 @@ impl Jellier {
         Ok(list)
     }
 
+    /// For a container about to be jellied: its dereference if it was met
+    /// before (giving it an id now if need be), else None after registering
+    /// it as being built. One map lookup in the common case.
+    fn reference_or_start<'py>(
+        &self,
+        object: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        {
+            let mut seen = self.seen.borrow_mut();
+            match seen.entry(key(object)) {
+                std::collections::hash_map::Entry::Vacant(vacant) => {
+                    vacant.insert(Seen {
+                        _object: object.clone().unbind(),
+                        preserved: None,
+                        dereference: None,
+                    });
+                    return Ok(None);
+                }
+                std::collections::hash_map::Entry::Occupied(occupied) => {
+                    if let Some(dereference) = &occupied.get().dereference {
+                        return Ok(Some(dereference.bind(object.py()).clone()));
+                    }
+                }
+            }
+        }
+        self.reference_to(object)
+    }
+
+    /// The UTF-8 of a str. A short str that is referenced from elsewhere too
+    /// (dict keys shared by a thousand records, interned names) is likely to
+    /// come again, so its bytes are made once per call and shared: bytes are
+    /// immutable, so that changes nothing but the allocations. A str held
+    /// only by its container (most values) is encoded without the lookup.
+    fn utf8<'py>(&self, text: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyBytes>> {
+        // SAFETY: reading the reference count of a live object.
+        let shared = unsafe { ffi::Py_REFCNT(text.as_ptr()) } > 2;
+        if !shared || text.len()? > SHORT_STR {
+            return text.encode_utf8();
+        }
+        if let Some((_, bytes)) = self.encoded.borrow().get(&key(text.as_any())) {
+            return Ok(bytes.bind(text.py()).clone());
+        }
+        let bytes = text.encode_utf8()?;
+        self.encoded.borrow_mut().insert(
+            key(text.as_any()),
+            (text.clone().into_any().unbind(), bytes.clone().unbind()),
+        );
+        Ok(bytes)
+    }
+
     fn reference_to<'py>(
         &self,
         object: &Bound<'py, PyAny>,
@@ -289,24 +376,51 @@ fn jelly_decimal<'py>(
         .call1((slf, d))
 }
 
+/// One traversal's view of its jellier, borrowed once at the top.
+struct Cx<'a, 'py> {
+    slf: &'a Bound<'py, Jellier>,
+    me: &'a Jellier,
+    refs: &'static Refs,
+}
+
+impl<'py> Cx<'_, 'py> {
+    fn py(&self) -> Python<'py> {
+        self.slf.py()
+    }
+
+    fn atom(&self, atom: &Py<PyBytes>) -> Bound<'py, PyAny> {
+        atom.bind(self.py()).clone().into_any()
+    }
+
+    /// `[tag, value]`: the most common list in any s-expression, built
+    /// directly.
+    fn pair(&self, tag: &Py<PyBytes>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        // SAFETY: PyList_New(2) returns a list with two empty slots (or NULL
+        // with an exception set, which from_owned_ptr_or_err turns into an
+        // error); each slot is filled once with a new strong reference whose
+        // ownership moves into the list.
+        unsafe {
+            let list = Bound::from_owned_ptr_or_err(self.py(), ffi::PyList_New(2))?;
+            ffi::PyList_SET_ITEM(list.as_ptr(), 0, tag.clone_ref(self.py()).into_ptr());
+            ffi::PyList_SET_ITEM(list.as_ptr(), 1, value.into_ptr());
+            Ok(list)
+        }
+    }
+}
+
 fn new_list<'py>(py: Python<'py>, items: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
     Ok(PyList::new(py, items)?.into_any())
 }
 
 /// The s-expression for `obj`: Twisted's `_Jellier.jelly`.
-pub fn jelly<'py>(
-    slf: &Bound<'py, Jellier>,
-    obj: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = obj.py();
-    let me = slf.borrow();
-    let refs = Refs::get(py)?;
-    let ty = obj.get_type();
-    let ty_ptr = ty.as_ptr() as *mut ffi::PyTypeObject;
+fn jelly<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = cx.py();
+    let refs = cx.refs;
+    let ty_ptr = obj.get_type_ptr();
 
     // Exact built-in types cannot be Jellyable, and with a stock taster
     // every type name is allowed: straight to their encodings.
-    if me.policy.allows_all_type_names() {
+    if cx.me.policy.allows_all_type_names() {
         if ty_ptr == &raw mut ffi::PyBytes_Type
             || ty_ptr == &raw mut ffi::PyLong_Type
             || ty_ptr == &raw mut ffi::PyFloat_Type
@@ -314,22 +428,23 @@ pub fn jelly<'py>(
             return Ok(obj.clone());
         }
         if ty_ptr == &raw mut ffi::PyUnicode_Type {
-            return jelly_str(py, refs, obj);
+            return jelly_str(cx, obj);
         }
         if ty_ptr == &raw mut ffi::PyList_Type
             || ty_ptr == &raw mut ffi::PyDict_Type
             || ty_ptr == &raw mut ffi::PyTuple_Type
         {
-            return jelly_mutable(slf, obj, &ty);
+            return jelly_mutable(cx, obj);
         }
         if obj.is_none() {
-            return new_list(py, vec![refs.atoms.none.bind(py).clone().into_any()]);
+            return Ok(PyList::new(py, [cx.atom(&refs.atoms.none)])?.into_any());
         }
         if ty_ptr == &raw mut ffi::PyBool_Type {
-            return jelly_bool(py, refs, obj);
+            return jelly_bool(cx, obj);
         }
     }
 
+    let me = cx.me;
     if obj.is_instance(refs.jellyable.bind(py))? {
         if let Some(dereference) = me.reference_to(obj)? {
             return Ok(dereference.into_any());
@@ -337,8 +452,9 @@ pub fn jelly<'py>(
         let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
             return Err(too_deep(py, refs, me.max_depth));
         };
-        return obj.call_method1("jellyFor", (slf,));
+        return obj.call_method1(pyo3::intern!(py, "jellyFor"), (cx.slf,));
     }
+    let ty = obj.get_type();
     if !me.policy.allows_all_type_names() {
         let name = PyBytes::new(py, qual(ty.as_any())?.as_bytes());
         if !me.policy.type_allowed(name.as_any(), &name)? {
@@ -358,21 +474,19 @@ pub fn jelly<'py>(
         let function = obj.getattr("__func__")?;
         let owner = obj.getattr("__self__")?;
         let class = owner.getattr("__class__")?;
-        return new_list(
-            py,
-            vec![
-                refs.atoms.method.bind(py).clone().into_any(),
-                function.getattr("__name__")?,
-                jelly(slf, &owner)?,
-                jelly(slf, &class)?,
-            ],
-        );
+        let items = [
+            cx.atom(&refs.atoms.method),
+            function.getattr("__name__")?,
+            jelly(cx, &owner)?,
+            jelly(cx, &class)?,
+        ];
+        return Ok(PyList::new(py, items)?.into_any());
     }
     if ty.is(py.get_type::<PyString>()) {
-        return jelly_str(py, refs, obj);
+        return jelly_str(cx, obj);
     }
     if obj.is_none() {
-        return new_list(py, vec![refs.atoms.none.bind(py).clone().into_any()]);
+        return Ok(PyList::new(py, [cx.atom(&refs.atoms.none)])?.into_any());
     }
     if obj.is_instance(refs.function_type.bind(py))? {
         let name = format!(
@@ -380,25 +494,13 @@ pub fn jelly<'py>(
             obj.getattr("__module__")?.str()?,
             obj.getattr("__qualname__")?.str()?
         );
-        return new_list(
-            py,
-            vec![
-                refs.atoms.function.bind(py).clone().into_any(),
-                PyString::new(py, &name).into_any(),
-            ],
-        );
+        return cx.pair(&refs.atoms.function, PyString::new(py, &name).into_any());
     }
     if obj.is_instance(refs.module_type.bind(py))? {
-        return new_list(
-            py,
-            vec![
-                refs.atoms.module.bind(py).clone().into_any(),
-                obj.getattr("__name__")?,
-            ],
-        );
+        return cx.pair(&refs.atoms.module, obj.getattr("__name__")?);
     }
     if ty.is(py.get_type::<PyBool>()) {
-        return jelly_bool(py, refs, obj);
+        return jelly_bool(cx, obj);
     }
     if ty.is(refs.datetime.bind(py)) {
         let value = obj.cast::<PyDateTime>()?;
@@ -413,7 +515,10 @@ pub fn jelly<'py>(
             value.get_second(),
             value.get_microsecond()
         );
-        return tagged_text(py, &refs.atoms.datetime, &text);
+        return cx.pair(
+            &refs.atoms.datetime,
+            PyBytes::new(py, text.as_bytes()).into_any(),
+        );
     }
     if ty.is(refs.time.bind(py)) {
         let value = obj.cast::<PyTime>()?;
@@ -425,7 +530,10 @@ pub fn jelly<'py>(
             value.get_second(),
             value.get_microsecond()
         );
-        return tagged_text(py, &refs.atoms.time, &text);
+        return cx.pair(
+            &refs.atoms.time,
+            PyBytes::new(py, text.as_bytes()).into_any(),
+        );
     }
     if ty.is(refs.date.bind(py)) {
         let value = obj.cast::<PyDate>()?;
@@ -435,7 +543,10 @@ pub fn jelly<'py>(
             value.get_month(),
             value.get_day()
         );
-        return tagged_text(py, &refs.atoms.date, &text);
+        return cx.pair(
+            &refs.atoms.date,
+            PyBytes::new(py, text.as_bytes()).into_any(),
+        );
     }
     if ty.is(refs.timedelta.bind(py)) {
         let value = obj.cast::<PyDelta>()?;
@@ -445,22 +556,21 @@ pub fn jelly<'py>(
             value.get_seconds(),
             value.get_microseconds()
         );
-        return tagged_text(py, &refs.atoms.timedelta, &text);
+        return cx.pair(
+            &refs.atoms.timedelta,
+            PyBytes::new(py, text.as_bytes()).into_any(),
+        );
     }
     if ty.is_subclass(&py.get_type::<PyType>())? {
-        let name = PyBytes::new(py, qual(obj)?.as_bytes());
-        return new_list(
-            py,
-            vec![
-                refs.atoms.class.bind(py).clone().into_any(),
-                name.into_any(),
-            ],
+        return cx.pair(
+            &refs.atoms.class,
+            PyBytes::new(py, qual(obj)?.as_bytes()).into_any(),
         );
     }
     if ty.is(refs.decimal.bind(py)) {
-        return jelly_decimal(slf, obj);
+        return jelly_decimal(cx.slf, obj);
     }
-    jelly_mutable(slf, obj, &ty)
+    jelly_mutable(cx, obj)
 }
 
 fn refuse_tzinfo(tzinfo: Option<Bound<'_, pyo3::types::PyTzInfo>>) -> PyResult<()> {
@@ -472,49 +582,21 @@ fn refuse_tzinfo(tzinfo: Option<Bound<'_, pyo3::types::PyTzInfo>>) -> PyResult<(
     }
 }
 
-fn tagged_text<'py>(py: Python<'py>, tag: &Py<PyBytes>, text: &str) -> PyResult<Bound<'py, PyAny>> {
-    new_list(
-        py,
-        vec![
-            tag.bind(py).clone().into_any(),
-            PyBytes::new(py, text.as_bytes()).into_any(),
-        ],
-    )
+fn jelly_str<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    // str.encode("UTF-8"), strict: a lone surrogate fails, as in Twisted.
+    // SAFETY: `obj` is a str (checked by the caller).
+    let encoded = cx.me.utf8(unsafe { obj.cast_unchecked::<PyString>() })?;
+    cx.pair(&cx.refs.atoms.unicode, encoded.into_any())
 }
 
-fn jelly_str<'py>(
-    py: Python<'py>,
-    refs: &Refs,
-    obj: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
-    // str.encode("UTF-8") (strict: lone surrogates fail as in Twisted).
-    let encoded = obj.cast::<PyString>()?.encode_utf8()?;
-    new_list(
-        py,
-        vec![
-            refs.atoms.unicode.bind(py).clone().into_any(),
-            encoded.into_any(),
-        ],
-    )
-}
-
-fn jelly_bool<'py>(
-    py: Python<'py>,
-    refs: &Refs,
-    obj: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
+fn jelly_bool<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let atoms = &cx.refs.atoms;
     let value = if obj.is_truthy()? {
-        &refs.atoms.r#true
+        &atoms.r#true
     } else {
-        &refs.atoms.r#false
+        &atoms.r#false
     };
-    new_list(
-        py,
-        vec![
-            refs.atoms.boolean.bind(py).clone().into_any(),
-            value.bind(py).clone().into_any(),
-        ],
-    )
+    cx.pair(&atoms.boolean, cx.atom(value))
 }
 
 fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {
@@ -526,66 +608,62 @@ fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {
 
 /// Lists, tuples, dicts, sets, frozensets and instances: the objects that
 /// can be shared, so the ones that take part in references.
-fn jelly_mutable<'py>(
-    slf: &Bound<'py, Jellier>,
-    obj: &Bound<'py, PyAny>,
-    ty: &Bound<'py, PyType>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = obj.py();
-    let me = slf.borrow();
-    let refs = Refs::get(py)?;
-    if let Some(dereference) = me.reference_to(obj)? {
+fn jelly_mutable<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = cx.py();
+    let (me, refs) = (cx.me, cx.refs);
+    if let Some(dereference) = me.reference_or_start(obj)? {
         return Ok(dereference.into_any());
     }
     let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
         return Err(too_deep(py, refs, me.max_depth));
     };
-    me.start(obj);
-    let sexp: Bound<'py, PyAny> = if let Ok(list) = obj.cast_exact::<PyList>() {
+    let ty_ptr = obj.get_type_ptr();
+    let sexp: Bound<'py, PyAny> = if ty_ptr == &raw mut ffi::PyList_Type {
+        // SAFETY: the type was just checked.
+        let list = unsafe { obj.cast_unchecked::<PyList>() };
         let mut items = Vec::with_capacity(list.len() + 1);
-        items.push(refs.atoms.list.bind(py).clone().into_any());
+        items.push(cx.atom(&refs.atoms.list));
         // Indexed each time: a hook run meanwhile may change the list, and
         // iteration stops at its current end, as Python's would.
         let mut index = 0;
         while let Ok(item) = list.get_item(index) {
-            items.push(jelly(slf, &item)?);
+            items.push(jelly(cx, &item)?);
             index += 1;
         }
         new_list(py, items)?
-    } else if let Ok(tuple) = obj.cast_exact::<PyTuple>() {
+    } else if ty_ptr == &raw mut ffi::PyTuple_Type {
+        // SAFETY: the type was just checked.
+        let tuple = unsafe { obj.cast_unchecked::<PyTuple>() };
         let mut items = Vec::with_capacity(tuple.len() + 1);
-        items.push(refs.atoms.tuple.bind(py).clone().into_any());
+        items.push(cx.atom(&refs.atoms.tuple));
         for item in tuple.iter() {
-            items.push(jelly(slf, &item)?);
+            items.push(jelly(cx, &item)?);
         }
         new_list(py, items)?
-    } else if let Ok(dict) = obj.cast_exact::<PyDict>() {
-        jelly_dict(slf, refs, dict)?
-    } else if ty.is(refs.set_type.bind(py)) || ty.is(refs.frozenset_type.bind(py)) {
-        let atom = if obj.is_exact_instance_of::<PySet>() {
+    } else if ty_ptr == &raw mut ffi::PyDict_Type {
+        // SAFETY: the type was just checked.
+        jelly_dict(cx, unsafe { obj.cast_unchecked::<PyDict>() })?
+    } else if ty_ptr == &raw mut ffi::PySet_Type || ty_ptr == &raw mut ffi::PyFrozenSet_Type {
+        let atom = if ty_ptr == &raw mut ffi::PySet_Type {
             &refs.atoms.set
         } else {
             &refs.atoms.frozenset
         };
-        let mut items = vec![atom.bind(py).clone().into_any()];
+        let mut items = vec![cx.atom(atom)];
         for item in obj.try_iter()? {
-            items.push(jelly(slf, &item?)?);
+            items.push(jelly(cx, &item?)?);
         }
         new_list(py, items)?
     } else {
-        jelly_instance(slf, refs, obj)?.into_any()
+        jelly_instance(cx, obj)?.into_any()
     };
     me.record(obj, &sexp)
 }
 
-fn jelly_dict<'py>(
-    slf: &Bound<'py, Jellier>,
-    refs: &Refs,
-    dict: &Bound<'py, PyDict>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = dict.py();
+fn jelly_dict<'py>(cx: &Cx<'_, 'py>, dict: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+    let py = cx.py();
     let mut items = Vec::with_capacity(dict.len() + 1);
-    items.push(refs.atoms.dictionary.bind(py).clone().into_any());
+    items.push(cx.atom(&cx.refs.atoms.dictionary));
     let size = dict.len();
     let mut position: ffi::Py_ssize_t = 0;
     loop {
@@ -604,7 +682,7 @@ fn jelly_dict<'py>(
                 Bound::from_borrowed_ptr(py, value),
             )
         };
-        let pair = [jelly(slf, &key)?, jelly(slf, &value)?];
+        let pair = [jelly(cx, &key)?, jelly(cx, &value)?];
         items.push(PyList::new(py, pair)?.into_any());
         if dict.len() != size {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(
@@ -617,36 +695,26 @@ fn jelly_dict<'py>(
 
 /// An instance of any other class: `[b"module.Class", <state>]`, or what the
 /// persistent store says, or `unpersistable` if the taster refuses the class.
-fn jelly_instance<'py>(
-    slf: &Bound<'py, Jellier>,
-    refs: &Refs,
-    obj: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyList>> {
-    let py = obj.py();
-    let me = slf.borrow();
+fn jelly_instance<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    let py = cx.py();
+    let (me, refs) = (cx.me, cx.refs);
     let class = obj.getattr(pyo3::intern!(py, "__class__"))?;
     let class_name = qual(&class)?;
     let store = me.persistent_store.bind(py);
     let persistent = if store.is_truthy()? {
-        store.call1((obj, slf))?
+        store.call1((obj, cx.slf))?
     } else {
         py.None().into_bound(py)
     };
     if !persistent.is_none() {
-        return PyList::new(
-            py,
-            [
-                refs.atoms.persistent.bind(py).clone().into_any(),
-                persistent,
-            ],
-        );
+        return PyList::new(py, [cx.atom(&refs.atoms.persistent), persistent]);
     }
     if me.policy.class_allowed(&class)? {
         let state = match obj.getattr_opt(pyo3::intern!(py, "__getstate__"))? {
             Some(getstate) => getstate.call0()?,
             None => obj.getattr(pyo3::intern!(py, "__dict__"))?,
         };
-        let state = jelly(slf, &state)?;
+        let state = jelly(cx, &state)?;
         return PyList::new(
             py,
             [PyBytes::new(py, class_name.as_bytes()).into_any(), state],

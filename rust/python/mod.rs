@@ -3,6 +3,7 @@
 
 mod banana;
 mod errors;
+pub(crate) mod gc;
 
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
