@@ -229,6 +229,9 @@ pub fn unjelly<'py>(
         return Err(refs.insecure_object(&tag));
     }
     if let Some(class) = refs.unjellyable_registry.bind(py).get_item(&tag)? {
+        // Every registered class's encoding has its state after the tag;
+        // hooks index it without checking.
+        item(expression, 1, refs)?;
         let blank = refs.create_blank.bind(py).call1((&class,))?;
         let method = blank
             .getattr_opt(pyo3::intern!(py, "unjellyFor"))?
@@ -459,11 +462,9 @@ fn unjelly_dictionary<'py>(
         };
         let key = unjelly(slf, &key)?;
         if is_not_known(&key, refs)? {
-            let pair = refs.dict_key_value.bind(py).call1((&dict,))?;
-            key.call_method1("addDependant", (&pair, 0))?;
-            pair.set_item(0, &key)?;
-            Unjellier::unjelly_into(slf, &pair, &1i32.into_pyobject(py)?.into_any(), &value)?;
-            continue;
+            // A key must be hashed when it is stored; a placeholder cannot be
+            // (Twisted fails here with an AssertionError).
+            return Err(refs.insecure(py, "a dictionary key cannot be a forward reference"));
         }
         let value = unjelly(slf, &value)?;
         if is_not_known(&value, refs)? {

@@ -539,6 +539,7 @@ pub fn decode_first(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyA
         vocabulary: IncomingVocabulary::pb(py),
         pb_dialect: false,
     };
+    let _pause = super::gc::GcPause::new(py);
     with_bytes(data, |bytes| {
         decoder::decode_first(bytes, &mut builder, limits)
     })?

@@ -127,6 +127,7 @@ impl Decoder {
             pb_dialect,
         };
         let limits = limits(prefix_limit, size_limit, max_depth, max_message_size);
+        let _pause = gc::GcPause::new(py);
         self.inner
             .next(&mut builder, &limits)
             .map_err(|error| error.into_pyerr(py))
