@@ -3,7 +3,8 @@ C{python -m pbfast demo | bench | decode}.
 
   - C{demo}: what pbfast does, shown: round trips whose bytes are compared
     with Twisted's, a pbfast Banana and a stock Twisted one talking over TCP
-    loopback, bad input turned away, and a speed table.
+    loopback, bad input turned away, an object graph through jelly, and the
+    speed tables.
   - C{bench}: the speed table (pbfast vs Twisted vs pickle, as ratios from
     one run); C{--json} for machines.
   - C{decode}: print the s-expressions in a Banana byte stream (a file, or
@@ -13,15 +14,17 @@ C{python -m pbfast demo | bench | decode}.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 from typing import Any
 
 from twisted.internet import defer, protocol
 from twisted.spread import banana as twisted_banana
+from twisted.spread import jelly as twisted_jelly
 
 import pbfast
-from pbfast import _bench, banana
+from pbfast import _bench, banana, jelly
 
 ROUND_TRIPS: list[Any] = [
     [b"version", 6],
@@ -127,15 +130,40 @@ def show_loopback(reactor: Any) -> Any:
     print()
 
 
+def show_jelly() -> None:
+    print("4. Jelly: an object graph with a shared list and a cycle, against Twisted's")
+    shared = [1, 2]
+    graph: dict[str, Any] = {"name": "root", "when": datetime.date(2026, 11, 25), "a": shared}
+    graph["b"] = shared
+    graph["self"] = graph
+    ours = jelly.jelly(graph)
+    if ours != twisted_jelly.jelly(graph):
+        raise SystemExit("pbfast's s-expression differs from Twisted's")
+    print(f"   s-expression (identical to Twisted's): {_short(ours, 90)}")
+    back = jelly.unjelly(ours)
+    print(
+        "   unjellied: shared list shared again: "
+        f"{back['a'] is back['b']}, cycle closed: {back['self'] is back}"
+    )
+    try:
+        jelly.unjelly([b"os.system", [b"dictionary"]], taster=jelly.globalSecurity)
+    except jelly.InsecureJelly as error:
+        print(f"   unjelly of an os.system instance under globalSecurity: InsecureJelly({error})")
+    print()
+
+
 def show_speed(budget: float) -> None:
-    print("4. Speed: banana encode/decode, best of several calls")
+    print("5. Speed, best of several calls: banana encode/decode")
     print(_bench.table(_bench.measure(budget=budget)))
+    print()
+    print("   jelly/unjelly (object graph <-> s-expression)")
+    print(_bench.jelly_table(_bench.measure_jelly(budget=budget)))
 
 
 def demo(args: argparse.Namespace) -> None:
     from twisted.internet import task
 
-    print(f"pbfast {pbfast.__version__}: a native Banana codec for Twisted's Perspective Broker\n")
+    print(f"pbfast {pbfast.__version__}: a native codec for Twisted's Perspective Broker\n")
     show_round_trips()
     show_bad_input()
 
@@ -147,16 +175,24 @@ def demo(args: argparse.Namespace) -> None:
     except SystemExit as exit_status:
         if exit_status.code not in (0, None):
             raise
+    show_jelly()
     show_speed(args.budget)
 
 
 def bench(args: argparse.Namespace) -> None:
     rows = _bench.measure(args.payload or None, budget=args.budget)
+    jelly_rows = _bench.measure_jelly(args.jelly_payload or None, budget=args.budget)
     if args.json:
-        json.dump([row.as_json() for row in rows], sys.stdout, indent=2)
+        report = {
+            "banana": [row.as_json() for row in rows],
+            "jelly": [row.as_json() for row in jelly_rows],
+        }
+        json.dump(report, sys.stdout, indent=2)
         print()
     else:
         print(_bench.table(rows))
+        print()
+        print(_bench.jelly_table(jelly_rows))
 
 
 def decode(args: argparse.Namespace) -> None:
@@ -187,6 +223,9 @@ def main(argv: list[str] | None = None) -> None:
     bench_parser.add_argument("--budget", type=float, default=0.5, help="seconds per timing")
     bench_parser.add_argument(
         "--payload", action="append", choices=list(_bench.PAYLOADS), help="only these"
+    )
+    bench_parser.add_argument(
+        "--jelly-payload", action="append", choices=list(_bench.JELLY_PAYLOADS), help="only these"
     )
     bench_parser.set_defaults(run=bench)
     decode_parser = commands.add_parser("decode", help="print a Banana stream's expressions")

@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 from twisted.spread import banana as twisted_banana
+from twisted.spread import jelly as twisted_jelly
 
-from pbfast import banana
+from pbfast import banana, jelly
 
 
 def twisted_decode(data: bytes) -> Any:
@@ -168,4 +169,112 @@ def table(rows: list[Row]) -> str:
         "xTwisted: Twisted's time / pbfast's (banana only); "
         "xpickle: pickle protocol 5's time / pbfast's, on the same s-expression."
     )
+    return "\n".join(lines)
+
+
+# Jelly ------------------------------------------------------------------------
+
+
+def _records() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"user-{index}",
+            "id": index,
+            "score": index / 7.0,
+            "active": bool(index % 2),
+            "tags": ["alpha", "beta"],
+            "blob": b"x" * 24,
+            "parent": None,
+        }
+        for index in range(1000)
+    ]
+
+
+def _shared() -> list[Any]:
+    common = {"kind": "shared", "values": [1, 2, 3]}
+    return [[common, [common, index]] for index in range(2000)]
+
+
+def _cyclic() -> list[Any]:
+    """Pairs of dicts that point at each other and at themselves."""
+    nodes = []
+    for index in range(500):
+        first: dict[str, Any] = {"id": index}
+        second: dict[str, Any] = {"id": -index, "peer": first}
+        first["peer"] = second
+        first["self"] = first
+        nodes.append(first)
+    return nodes
+
+
+JELLY_PAYLOADS: dict[str, Callable[[], Any]] = {
+    "records": _records,
+    "numbers": lambda: [
+        *range(-5000, 5000),
+        *(i / 3 for i in range(5000)),
+        *(2**40 + i for i in range(2000)),
+    ],
+    "strings": lambda: [f"string number {i}" for i in range(10_000)],
+    "shared refs": _shared,
+    "cyclic dicts": _cyclic,
+}
+
+
+@dataclass
+class JellyRow:
+    """One payload's jelly/unjelly times, pbfast and Twisted, in seconds."""
+
+    payload: str
+    jelly_pbfast: float
+    jelly_twisted: float
+    unjelly_pbfast: float
+    unjelly_twisted: float
+
+    def ratios(self) -> dict[str, float]:
+        return {
+            "jelly_vs_twisted": self.jelly_twisted / self.jelly_pbfast,
+            "unjelly_vs_twisted": self.unjelly_twisted / self.unjelly_pbfast,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), **self.ratios()}
+
+
+def measure_jelly(
+    names: list[str] | None = None,
+    budget: float = 0.3,
+    progress: TextIO | None = sys.stderr,
+) -> list[JellyRow]:
+    """Time jelly and unjelly for each payload: pbfast and Twisted."""
+    rows = []
+    for name in names or list(JELLY_PAYLOADS):
+        value = JELLY_PAYLOADS[name]()
+        sexp = twisted_jelly.jelly(value)
+        assert jelly.jelly(value) == sexp, name
+        if progress is not None:
+            print(f"  timing jelly of {name}...", file=progress, flush=True)
+        rows.append(
+            JellyRow(
+                payload=name,
+                jelly_pbfast=best_time(jelly.jelly, value, budget),
+                jelly_twisted=best_time(twisted_jelly.jelly, value, budget),
+                unjelly_pbfast=best_time(jelly.unjelly, sexp, budget),
+                unjelly_twisted=best_time(twisted_jelly.unjelly, sexp, budget),
+            )
+        )
+    return rows
+
+
+def jelly_table(rows: list[JellyRow]) -> str:
+    """The jelly speed table: pbfast's times and how many times Twisted's."""
+    header = f"{'payload':<16} | {'jelly':>9} {'xTwisted':>9} | {'unjelly':>9} {'xTwisted':>9}"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        ratios = row.ratios()
+        lines.append(
+            f"{row.payload:<16} | {_duration(row.jelly_pbfast):>9} "
+            f"{ratios['jelly_vs_twisted']:>8.1f}x | {_duration(row.unjelly_pbfast):>9} "
+            f"{ratios['unjelly_vs_twisted']:>8.1f}x"
+        )
+    lines.append("xTwisted: twisted.spread.jelly's time / pbfast.jelly's.")
     return "\n".join(lines)

@@ -433,8 +433,8 @@ fn unjelly_sequence<'py>(
     }
 }
 
-/// `[b"dictionary", [k, v], ...]`: pairs are stored as they complete; a pair
-/// with a forward reference goes through Twisted's `_DictKeyAndValue`.
+/// `[b"dictionary", [k, v], ...]`: pairs are stored as they complete; a value
+/// that is a forward reference is patched in when it resolves.
 fn unjelly_dictionary<'py>(
     slf: &Bound<'py, Unjellier>,
     expression: &Bound<'py, PyList>,
@@ -468,11 +468,11 @@ fn unjelly_dictionary<'py>(
         }
         let value = unjelly(slf, &value)?;
         if is_not_known(&value, refs)? {
-            let pair = refs.dict_key_value.bind(py).call1((&dict,))?;
-            pair.set_item(0, &key)?;
-            value.call_method1("addDependant", (&pair, 1))?;
-            pair.set_item(1, &value)?;
-            continue;
+            // Twisted routes this through a _DictKeyAndValue, which, the key
+            // being known, stores the placeholder now and the object when it
+            // resolves: registering the dict itself under the key does the
+            // same without the go-between.
+            value.call_method1(pyo3::intern!(py, "addDependant"), (&dict, &key))?;
         }
         dict.set_item(key, value)?;
     }

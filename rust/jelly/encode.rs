@@ -409,7 +409,17 @@ impl<'py> Cx<'_, 'py> {
 }
 
 fn new_list<'py>(py: Python<'py>, items: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
-    Ok(PyList::new(py, items)?.into_any())
+    // SAFETY: PyList_New(n) returns a list with n empty slots (or NULL with
+    // an exception set, turned into an error); each slot is filled once,
+    // moving one strong reference into the list.
+    unsafe {
+        let list =
+            Bound::from_owned_ptr_or_err(py, ffi::PyList_New(items.len() as ffi::Py_ssize_t))?;
+        for (index, item) in items.into_iter().enumerate() {
+            ffi::PyList_SET_ITEM(list.as_ptr(), index as ffi::Py_ssize_t, item.into_ptr());
+        }
+        Ok(list)
+    }
 }
 
 /// The s-expression for `obj`: Twisted's `_Jellier.jelly`.
