@@ -13,6 +13,15 @@
 //!
 //! The same methods (`prepare`, `preserve`, `jelly`, `unpersistable`) are what
 //! `jellyFor` hooks call, so hooks and native traversal share one state.
+//!
+//! One traversal, two sinks ([`Sink`]): [`ListSink`] builds the Python
+//! s-expression (`jelly`); [`BytesSink`] writes its Banana encoding straight
+//! into one buffer (`dumps`), with no list built for anything the traversal
+//! handles itself. A byte stream cannot be rewritten in place, so there an
+//! object's start offset is what is kept, and a reference header met later is
+//! spliced in front of it when the buffer is assembled. What a `jellyFor`
+//! hook builds is a Python s-expression either way; the bytes sink encodes it
+//! when the hook returns, noting where each object's list lands.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -27,6 +36,9 @@ use pyo3::types::{
 };
 
 use super::{qual, Depth, Refs, Taster};
+use crate::banana::encoder::{self, EncodeError};
+use crate::python::banana::{self, EncodeSettings, Output};
+use crate::python::errors::banana_error;
 
 /// Hashes object addresses: they are unique while the objects live (the
 /// jellier holds them), so one multiply spreads them well enough.
@@ -64,6 +76,20 @@ struct Seen {
     preserved: Option<Py<PyAny>>,
     /// `[b"dereference", id]`, once the object has an id.
     dereference: Option<Py<PyList>>,
+    /// Where the object's encoding starts in a [`BytesSink`]'s buffer, once
+    /// written (or being written) there.
+    offset: Option<usize>,
+}
+
+impl Seen {
+    fn new(object: &Bound<'_, PyAny>, offset: Option<usize>) -> Self {
+        Seen {
+            _object: object.clone().unbind(),
+            preserved: None,
+            dereference: None,
+            offset,
+        }
+    }
 }
 
 /// The state of one `jelly()` call, handed to `jellyFor` hooks as `jellier`.
@@ -79,6 +105,13 @@ pub struct Jellier {
     seen: RefCell<ByAddress<Seen>>,
     /// str object (held) to its UTF-8, for short strings.
     encoded: RefCell<ByAddress<(Py<PyAny>, Py<PyBytes>)>>,
+    /// While a [`BytesSink`] runs: the s-expression lists that stand for
+    /// objects (list address to object address), so that encoding a hook's
+    /// result can note where they land.
+    list_owners: RefCell<Option<ByAddress<usize>>>,
+    /// While a [`BytesSink`] runs: reference headers to splice, as (offset,
+    /// id), in the order the ids were given.
+    splices: RefCell<Vec<(usize, i64)>>,
     next_id: Cell<i64>,
     depth: Cell<usize>,
     max_depth: usize,
@@ -100,18 +133,7 @@ impl Jellier {
         invoker: Option<Py<PyAny>>,
         max_depth: usize,
     ) -> PyResult<Self> {
-        let refs = Refs::get(py)?;
-        Ok(Jellier {
-            policy: Taster::new(&taster, refs),
-            taster: taster.unbind(),
-            persistent_store: persistentStore.unwrap_or_else(|| py.None()),
-            invoker: invoker.unwrap_or_else(|| py.None()),
-            seen: RefCell::new(ByAddress::default()),
-            encoded: RefCell::new(ByAddress::default()),
-            next_id: Cell::new(1),
-            depth: Cell::new(0),
-            max_depth,
-        })
+        Jellier::create(py, taster, persistentStore, invoker, max_depth)
     }
 
     /// The s-expression for `obj`.
@@ -123,7 +145,7 @@ impl Jellier {
             me: &me,
             refs: Refs::get(slf.py())?,
         };
-        jelly(&cx, obj)
+        jelly(&cx, &mut ListSink, obj)
     }
 
     /// Register `object` as being jellied and return a fresh list for its
@@ -143,11 +165,12 @@ impl Jellier {
         slf.borrow().record(object, sexp)
     }
 
-    /// Give `object` a reference id now (it has been met again).
+    /// Give `object` a reference id now (it has been met again); the list
+    /// that now stands for it, unless it was written as bytes.
     fn _cook<'py>(
         slf: &Bound<'py, Self>,
         object: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyList>> {
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
         slf.borrow().cook_object(object)
     }
 
@@ -179,15 +202,33 @@ impl Jellier {
 }
 
 impl Jellier {
+    pub(crate) fn create(
+        py: Python<'_>,
+        taster: Bound<'_, PyAny>,
+        persistent_store: Option<Py<PyAny>>,
+        invoker: Option<Py<PyAny>>,
+        max_depth: usize,
+    ) -> PyResult<Self> {
+        let refs = Refs::get(py)?;
+        Ok(Jellier {
+            policy: Taster::new(&taster, refs),
+            taster: taster.unbind(),
+            persistent_store: persistent_store.unwrap_or_else(|| py.None()),
+            invoker: invoker.unwrap_or_else(|| py.None()),
+            seen: RefCell::new(ByAddress::default()),
+            encoded: RefCell::new(ByAddress::default()),
+            list_owners: RefCell::new(None),
+            splices: RefCell::new(Vec::new()),
+            next_id: Cell::new(1),
+            depth: Cell::new(0),
+            max_depth,
+        })
+    }
+
     fn start(&self, object: &Bound<'_, PyAny>) {
-        self.seen.borrow_mut().insert(
-            key(object),
-            Seen {
-                _object: object.clone().unbind(),
-                preserved: None,
-                dereference: None,
-            },
-        );
+        self.seen
+            .borrow_mut()
+            .insert(key(object), Seen::new(object, None));
     }
 
     fn record<'py>(
@@ -197,29 +238,33 @@ impl Jellier {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = object.py();
         let mut seen = self.seen.borrow_mut();
-        let entry = seen.entry(key(object)).or_insert_with(|| Seen {
-            _object: object.clone().unbind(),
-            preserved: None,
-            dereference: None,
-        });
-        if entry.dereference.is_some() {
+        let entry = seen
+            .entry(key(object))
+            .or_insert_with(|| Seen::new(object, None));
+        let stands_for = match (&entry.dereference, &entry.preserved) {
             // Cooked while being built: the placeholder is what was embedded
             // where the object first occurs, and it gets the s-expression.
-            let placeholder = entry
-                .preserved
-                .as_ref()
-                .expect("a cooked object has a list")
-                .bind(py);
-            placeholder.set_item(2, sexp)?;
-            return Ok(placeholder.clone());
+            (Some(_), Some(placeholder)) => {
+                let placeholder = placeholder.bind(py).clone();
+                placeholder.set_item(2, sexp)?;
+                placeholder
+            }
+            _ => {
+                entry.preserved = Some(sexp.clone().unbind());
+                sexp.clone()
+            }
+        };
+        if let Some(owners) = self.list_owners.borrow_mut().as_mut() {
+            owners.insert(stands_for.as_ptr() as usize, key(object));
         }
-        entry.preserved = Some(sexp.clone().unbind());
-        Ok(sexp.clone())
+        Ok(stands_for)
     }
 
-    /// Twisted's `_cook`: the object's list becomes `[reference, id, <copy of
-    /// what it held>]` in place, and later occurrences get the dereference.
-    fn cook_object<'py>(&self, object: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    /// Twisted's `_cook`: the object gets the next id; the list that stands
+    /// for it becomes `[reference, id, <copy of what it held>]` in place, or,
+    /// if it was written as bytes, the reference header is spliced in front
+    /// of it; later occurrences get the dereference.
+    fn cook_object<'py>(&self, object: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyList>>> {
         let py = object.py();
         let refs = Refs::get(py)?;
         let mut seen = self.seen.borrow_mut();
@@ -232,8 +277,12 @@ impl Jellier {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let reference = refs.atoms.reference.bind(py);
-        let list = match &entry.preserved {
-            Some(list) => {
+        let list = match (entry.offset, &entry.preserved) {
+            (Some(offset), _) => {
+                self.splices.borrow_mut().push((offset, id));
+                None
+            }
+            (None, Some(list)) => {
                 let list = list.bind(py).cast::<PyList>()?;
                 let copy = list.get_slice(0, list.len());
                 let rewritten = [
@@ -242,9 +291,9 @@ impl Jellier {
                     copy.into_any(),
                 ];
                 list.set_slice(0, list.len(), PyList::new(py, rewritten)?.as_any())?;
-                list.clone()
+                Some(list.clone())
             }
-            None => {
+            (None, None) => {
                 let empty = PyList::empty(py);
                 let placeholder = PyList::new(
                     py,
@@ -255,7 +304,7 @@ impl Jellier {
                     ],
                 )?;
                 entry.preserved = Some(placeholder.clone().into_any().unbind());
-                placeholder
+                Some(placeholder)
             }
         };
         let dereference = PyList::new(
@@ -271,20 +320,18 @@ impl Jellier {
 
     /// For a container about to be jellied: its dereference if it was met
     /// before (giving it an id now if need be), else None after registering
-    /// it as being built. One map lookup in the common case.
+    /// it as being built (starting at `offset` of a bytes sink's buffer).
+    /// One map lookup in the common case.
     fn reference_or_start<'py>(
         &self,
         object: &Bound<'py, PyAny>,
+        offset: Option<usize>,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
         {
             let mut seen = self.seen.borrow_mut();
             match seen.entry(key(object)) {
                 std::collections::hash_map::Entry::Vacant(vacant) => {
-                    vacant.insert(Seen {
-                        _object: object.clone().unbind(),
-                        preserved: None,
-                        dereference: None,
-                    });
+                    vacant.insert(Seen::new(object, offset));
                     return Ok(None);
                 }
                 std::collections::hash_map::Entry::Occupied(occupied) => {
@@ -295,6 +342,22 @@ impl Jellier {
             }
         }
         self.reference_to(object)
+    }
+
+    /// A list that stands for an object has just been written as bytes at
+    /// `offset`: from now on a reference to the object is spliced there.
+    fn list_written(&self, list: *mut ffi::PyObject, offset: usize) {
+        let owner = match self.list_owners.borrow().as_ref() {
+            Some(owners) => owners.get(&(list as usize)).copied(),
+            None => None,
+        };
+        if let Some(owner) = owner {
+            if let Some(entry) = self.seen.borrow_mut().get_mut(&owner) {
+                if entry.offset.is_none() {
+                    entry.offset = Some(offset);
+                }
+            }
+        }
     }
 
     /// The UTF-8 of a str. A short str that is referenced from elsewhere too
@@ -377,7 +440,7 @@ fn jelly_decimal<'py>(
 }
 
 /// One traversal's view of its jellier, borrowed once at the top.
-struct Cx<'a, 'py> {
+pub(crate) struct Cx<'a, 'py> {
     slf: &'a Bound<'py, Jellier>,
     me: &'a Jellier,
     refs: &'static Refs,
@@ -391,20 +454,261 @@ impl<'py> Cx<'_, 'py> {
     fn atom(&self, atom: &Py<PyBytes>) -> Bound<'py, PyAny> {
         atom.bind(self.py()).clone().into_any()
     }
+}
 
-    /// `[tag, value]`: the most common list in any s-expression, built
-    /// directly.
-    fn pair(&self, tag: &Py<PyBytes>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+/// Where a traversal puts what it makes. Every jellied value is made of
+/// these calls: a value that stands for itself, `[tag, value]`, `[tag]`, a
+/// container of known length, an s-expression made in Python, a
+/// dereference.
+pub(crate) trait Sink<'py> {
+    /// One jellied value, as the sink holds it.
+    type Out;
+    /// A container being filled.
+    type Seq;
+
+    /// Where the next value starts in the output, for sinks that write
+    /// bytes.
+    fn position(&self) -> Option<usize>;
+    /// bytes, int or float: the value itself.
+    fn scalar(&mut self, cx: &Cx<'_, 'py>, value: &Bound<'py, PyAny>) -> PyResult<Self::Out>;
+    /// `[tag, value]`, `value` being a byte string (or what stands for one).
+    fn pair(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        tag: &Py<PyBytes>,
+        value: Bound<'py, PyAny>,
+    ) -> PyResult<Self::Out>;
+    /// `[b"unicode", <UTF-8 of text>]`.
+    fn text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<Self::Out>;
+    /// `[tag]`.
+    fn single(&mut self, cx: &Cx<'_, 'py>, tag: &Py<PyBytes>) -> PyResult<Self::Out>;
+    /// Start `[tag, ...]` with `items` items after the tag.
+    fn open(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        tag: Bound<'py, PyAny>,
+        items: usize,
+    ) -> PyResult<Self::Seq>;
+    /// Start a `[key, value]` pair of a dictionary (no tag).
+    fn open_pair(&mut self, cx: &Cx<'_, 'py>) -> PyResult<Self::Seq>;
+    fn push(&mut self, seq: &mut Self::Seq, item: Self::Out);
+    fn close(&mut self, cx: &Cx<'_, 'py>, seq: Self::Seq) -> PyResult<Self::Out>;
+    /// An s-expression made in Python: a hook's result, a decimal's, a
+    /// persistent id.
+    fn sexp(&mut self, cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<Self::Out>;
+    /// `object` is complete and `out` is what was made for it: what stands
+    /// for it where it occurs.
+    fn finish_object(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        object: &Bound<'py, PyAny>,
+        out: Self::Out,
+    ) -> PyResult<Self::Out>;
+    /// Whether a container's items are exactly those counted when it was
+    /// opened (a byte header cannot be changed); otherwise a list that grows
+    /// while a hook runs is followed to its end, as Python iteration would.
+    const FIXED_LENGTH: bool;
+}
+
+/// Builds the Python s-expression, as Twisted's jelly returns it.
+pub(crate) struct ListSink;
+
+impl<'py> Sink<'py> for ListSink {
+    type Out = Bound<'py, PyAny>;
+    type Seq = Vec<Bound<'py, PyAny>>;
+    const FIXED_LENGTH: bool = false;
+
+    fn position(&self) -> Option<usize> {
+        None
+    }
+
+    fn scalar(&mut self, _cx: &Cx<'_, 'py>, value: &Bound<'py, PyAny>) -> PyResult<Self::Out> {
+        Ok(value.clone())
+    }
+
+    /// The most common list in any s-expression, built directly.
+    fn pair(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        tag: &Py<PyBytes>,
+        value: Bound<'py, PyAny>,
+    ) -> PyResult<Self::Out> {
+        let py = cx.py();
         // SAFETY: PyList_New(2) returns a list with two empty slots (or NULL
         // with an exception set, which from_owned_ptr_or_err turns into an
         // error); each slot is filled once with a new strong reference whose
         // ownership moves into the list.
         unsafe {
-            let list = Bound::from_owned_ptr_or_err(self.py(), ffi::PyList_New(2))?;
-            ffi::PyList_SET_ITEM(list.as_ptr(), 0, tag.clone_ref(self.py()).into_ptr());
+            let list = Bound::from_owned_ptr_or_err(py, ffi::PyList_New(2))?;
+            ffi::PyList_SET_ITEM(list.as_ptr(), 0, tag.clone_ref(py).into_ptr());
             ffi::PyList_SET_ITEM(list.as_ptr(), 1, value.into_ptr());
             Ok(list)
         }
+    }
+
+    fn text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<Self::Out> {
+        let encoded = cx.me.utf8(text)?;
+        self.pair(cx, &cx.refs.atoms.unicode, encoded.into_any())
+    }
+
+    fn single(&mut self, cx: &Cx<'_, 'py>, tag: &Py<PyBytes>) -> PyResult<Self::Out> {
+        Ok(PyList::new(cx.py(), [cx.atom(tag)])?.into_any())
+    }
+
+    fn open(
+        &mut self,
+        _cx: &Cx<'_, 'py>,
+        tag: Bound<'py, PyAny>,
+        items: usize,
+    ) -> PyResult<Self::Seq> {
+        let mut seq = Vec::with_capacity(items + 1);
+        seq.push(tag);
+        Ok(seq)
+    }
+
+    fn open_pair(&mut self, _cx: &Cx<'_, 'py>) -> PyResult<Self::Seq> {
+        Ok(Vec::with_capacity(2))
+    }
+
+    fn push(&mut self, seq: &mut Self::Seq, item: Self::Out) {
+        seq.push(item);
+    }
+
+    fn close(&mut self, cx: &Cx<'_, 'py>, seq: Self::Seq) -> PyResult<Self::Out> {
+        new_list(cx.py(), seq)
+    }
+
+    fn sexp(&mut self, _cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<Self::Out> {
+        Ok(sexp)
+    }
+
+    fn finish_object(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        object: &Bound<'py, PyAny>,
+        out: Self::Out,
+    ) -> PyResult<Self::Out> {
+        cx.me.record(object, &out)
+    }
+}
+
+/// Writes the Banana encoding (`banana.encode(jelly(obj))`) into one
+/// buffer as the traversal goes.
+pub(crate) struct BytesSink<'o, 'a, 'py> {
+    pub out: &'o mut Output<'a, 'py>,
+    pub settings: EncodeSettings<'a>,
+}
+
+/// A container being written: how many items its header announced.
+pub(crate) struct Counted {
+    announced: usize,
+    written: usize,
+}
+
+impl<'py> BytesSink<'_, '_, 'py> {
+    fn write(&mut self, value: &Bound<'py, PyAny>) -> PyResult<()> {
+        banana::encode_into(value, &self.settings, self.out)
+    }
+
+    fn header(&mut self, cx: &Cx<'_, 'py>, count: usize) -> PyResult<()> {
+        if count as u64 > self.settings.size_limit {
+            let error = EncodeError::ListTooLong(count as u64);
+            return Err(banana_error(cx.py(), error.to_string()));
+        }
+        encoder::write_list_header(self.out.buf, count as u64);
+        Ok(())
+    }
+}
+
+impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
+    type Out = ();
+    type Seq = Counted;
+    const FIXED_LENGTH: bool = true;
+
+    fn position(&self) -> Option<usize> {
+        Some(self.out.buf.len())
+    }
+
+    fn scalar(&mut self, _cx: &Cx<'_, 'py>, value: &Bound<'py, PyAny>) -> PyResult<()> {
+        self.write(value)
+    }
+
+    fn pair(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        tag: &Py<PyBytes>,
+        value: Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        self.header(cx, 2)?;
+        self.write(tag.bind(cx.py()).as_any())?;
+        self.write(&value)
+    }
+
+    /// The UTF-8 goes from the str's own buffer into the output: no bytes
+    /// object is made.
+    fn text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<()> {
+        self.header(cx, 2)?;
+        self.write(cx.refs.atoms.unicode.bind(cx.py()).as_any())?;
+        // Strict, like str.encode("UTF-8"): a lone surrogate raises
+        // UnicodeEncodeError.
+        let utf8 = text.to_str()?;
+        encoder::write_string(self.out.buf, utf8.as_bytes(), self.settings.size_limit)
+            .map_err(|error| banana_error(cx.py(), error.to_string()))
+    }
+
+    fn single(&mut self, cx: &Cx<'_, 'py>, tag: &Py<PyBytes>) -> PyResult<()> {
+        self.header(cx, 1)?;
+        self.write(tag.bind(cx.py()).as_any())
+    }
+
+    fn open(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        tag: Bound<'py, PyAny>,
+        items: usize,
+    ) -> PyResult<Counted> {
+        self.header(cx, items + 1)?;
+        self.write(&tag)?;
+        Ok(Counted {
+            announced: items,
+            written: 0,
+        })
+    }
+
+    fn open_pair(&mut self, cx: &Cx<'_, 'py>) -> PyResult<Counted> {
+        self.header(cx, 2)?;
+        Ok(Counted {
+            announced: 2,
+            written: 0,
+        })
+    }
+
+    fn push(&mut self, seq: &mut Counted, _item: ()) {
+        seq.written += 1;
+    }
+
+    fn close(&mut self, _cx: &Cx<'_, 'py>, seq: Counted) -> PyResult<()> {
+        if seq.written != seq.announced {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "a container changed size while it was being jellied",
+            ));
+        }
+        Ok(())
+    }
+
+    fn sexp(&mut self, _cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<()> {
+        self.write(&sexp)
+    }
+
+    fn finish_object(
+        &mut self,
+        _cx: &Cx<'_, 'py>,
+        _object: &Bound<'py, PyAny>,
+        _out: (),
+    ) -> PyResult<()> {
+        // Its start offset was noted when it was opened; a reference to it
+        // is spliced there at assembly.
+        Ok(())
     }
 }
 
@@ -418,12 +722,61 @@ fn new_list<'py>(py: Python<'py>, items: Vec<Bound<'py, PyAny>>) -> PyResult<Bou
         for (index, item) in items.into_iter().enumerate() {
             ffi::PyList_SET_ITEM(list.as_ptr(), index as ffi::Py_ssize_t, item.into_ptr());
         }
-        Ok(list)
+        Ok(list.into_any())
     }
 }
 
+/// Banana bytes for `obj`: `banana.encode(jelly(obj, ...))` without the
+/// s-expression in between.
+pub fn dumps<'py>(
+    slf: &Bound<'py, Jellier>,
+    obj: &Bound<'py, PyAny>,
+    settings: EncodeSettings<'_>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let py = slf.py();
+    let _pause = crate::python::gc::GcPause::new(py);
+    let me = slf.borrow();
+    let cx = Cx {
+        slf,
+        me: &me,
+        refs: Refs::get(py)?,
+    };
+    *me.list_owners.borrow_mut() = Some(ByAddress::default());
+    me.splices.borrow_mut().clear();
+    let vocabulary = settings.vocabulary;
+    let result = banana::with_output_buffer(|buf| {
+        let watch = |list: *mut ffi::PyObject, offset: usize| me.list_written(list, offset);
+        let mut out = Output::new(buf);
+        out.watch_lists(&watch);
+        let mut sink = BytesSink {
+            out: &mut out,
+            settings,
+        };
+        jelly(&cx, &mut sink, obj)?;
+        for (offset, id) in me.splices.borrow().iter() {
+            let mut header = Vec::with_capacity(16);
+            encoder::write_list_header(&mut header, 3);
+            match vocabulary.and_then(|v| v.lookup(b"reference")) {
+                Some(symbol) => encoder::write_vocab(&mut header, symbol),
+                None => {
+                    encoder::write_string(&mut header, b"reference", u64::MAX).expect("no limit")
+                }
+            }
+            encoder::write_i64(&mut header, *id, usize::MAX).expect("no limit");
+            out.splice_header(*offset, header);
+        }
+        out.finish(py)
+    });
+    *me.list_owners.borrow_mut() = None;
+    result
+}
+
 /// The s-expression for `obj`: Twisted's `_Jellier.jelly`.
-fn jelly<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+fn jelly<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
     let py = cx.py();
     let refs = cx.refs;
     let ty_ptr = obj.get_type_ptr();
@@ -435,34 +788,35 @@ fn jelly<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
             || ty_ptr == &raw mut ffi::PyLong_Type
             || ty_ptr == &raw mut ffi::PyFloat_Type
         {
-            return Ok(obj.clone());
+            return sink.scalar(cx, obj);
         }
         if ty_ptr == &raw mut ffi::PyUnicode_Type {
-            return jelly_str(cx, obj);
+            return jelly_str(cx, sink, obj);
         }
         if ty_ptr == &raw mut ffi::PyList_Type
             || ty_ptr == &raw mut ffi::PyDict_Type
             || ty_ptr == &raw mut ffi::PyTuple_Type
         {
-            return jelly_mutable(cx, obj);
+            return jelly_mutable(cx, sink, obj);
         }
         if obj.is_none() {
-            return Ok(PyList::new(py, [cx.atom(&refs.atoms.none)])?.into_any());
+            return sink.single(cx, &refs.atoms.none);
         }
         if ty_ptr == &raw mut ffi::PyBool_Type {
-            return jelly_bool(cx, obj);
+            return jelly_bool(cx, sink, obj);
         }
     }
 
     let me = cx.me;
     if obj.is_instance(refs.jellyable.bind(py))? {
         if let Some(dereference) = me.reference_to(obj)? {
-            return Ok(dereference.into_any());
+            return sink.sexp(cx, dereference.into_any());
         }
         let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
             return Err(too_deep(py, refs, me.max_depth));
         };
-        return obj.call_method1(pyo3::intern!(py, "jellyFor"), (cx.slf,));
+        let sexp = obj.call_method1(pyo3::intern!(py, "jellyFor"), (cx.slf,))?;
+        return sink.sexp(cx, sexp);
     }
     let ty = obj.get_type();
     if !me.policy.allows_all_type_names() {
@@ -478,25 +832,26 @@ fn jelly<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
         || ty.is(py.get_type::<PyInt>())
         || ty.is(py.get_type::<PyFloat>())
     {
-        return Ok(obj.clone());
+        return sink.scalar(cx, obj);
     }
     if obj.is_instance(refs.method_type.bind(py))? {
         let function = obj.getattr("__func__")?;
         let owner = obj.getattr("__self__")?;
         let class = owner.getattr("__class__")?;
-        let items = [
-            cx.atom(&refs.atoms.method),
-            function.getattr("__name__")?,
-            jelly(cx, &owner)?,
-            jelly(cx, &class)?,
-        ];
-        return Ok(PyList::new(py, items)?.into_any());
+        let mut seq = sink.open(cx, cx.atom(&refs.atoms.method), 3)?;
+        let name = sink.sexp(cx, function.getattr("__name__")?)?;
+        sink.push(&mut seq, name);
+        let owner = jelly(cx, sink, &owner)?;
+        sink.push(&mut seq, owner);
+        let class = jelly(cx, sink, &class)?;
+        sink.push(&mut seq, class);
+        return sink.close(cx, seq);
     }
     if ty.is(py.get_type::<PyString>()) {
-        return jelly_str(cx, obj);
+        return jelly_str(cx, sink, obj);
     }
     if obj.is_none() {
-        return Ok(PyList::new(py, [cx.atom(&refs.atoms.none)])?.into_any());
+        return sink.single(cx, &refs.atoms.none);
     }
     if obj.is_instance(refs.function_type.bind(py))? {
         let name = format!(
@@ -504,13 +859,17 @@ fn jelly<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
             obj.getattr("__module__")?.str()?,
             obj.getattr("__qualname__")?.str()?
         );
-        return cx.pair(&refs.atoms.function, PyString::new(py, &name).into_any());
+        return sink.pair(
+            cx,
+            &refs.atoms.function,
+            PyString::new(py, &name).into_any(),
+        );
     }
     if obj.is_instance(refs.module_type.bind(py))? {
-        return cx.pair(&refs.atoms.module, obj.getattr("__name__")?);
+        return sink.pair(cx, &refs.atoms.module, obj.getattr("__name__")?);
     }
     if ty.is(py.get_type::<PyBool>()) {
-        return jelly_bool(cx, obj);
+        return jelly_bool(cx, sink, obj);
     }
     if ty.is(refs.datetime.bind(py)) {
         let value = obj.cast::<PyDateTime>()?;
@@ -525,7 +884,8 @@ fn jelly<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
             value.get_second(),
             value.get_microsecond()
         );
-        return cx.pair(
+        return sink.pair(
+            cx,
             &refs.atoms.datetime,
             PyBytes::new(py, text.as_bytes()).into_any(),
         );
@@ -540,7 +900,8 @@ fn jelly<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
             value.get_second(),
             value.get_microsecond()
         );
-        return cx.pair(
+        return sink.pair(
+            cx,
             &refs.atoms.time,
             PyBytes::new(py, text.as_bytes()).into_any(),
         );
@@ -553,7 +914,8 @@ fn jelly<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
             value.get_month(),
             value.get_day()
         );
-        return cx.pair(
+        return sink.pair(
+            cx,
             &refs.atoms.date,
             PyBytes::new(py, text.as_bytes()).into_any(),
         );
@@ -566,21 +928,24 @@ fn jelly<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
             value.get_seconds(),
             value.get_microseconds()
         );
-        return cx.pair(
+        return sink.pair(
+            cx,
             &refs.atoms.timedelta,
             PyBytes::new(py, text.as_bytes()).into_any(),
         );
     }
     if ty.is_subclass(&py.get_type::<PyType>())? {
-        return cx.pair(
+        return sink.pair(
+            cx,
             &refs.atoms.class,
             PyBytes::new(py, qual(obj)?.as_bytes()).into_any(),
         );
     }
     if ty.is(refs.decimal.bind(py)) {
-        return jelly_decimal(cx.slf, obj);
+        let sexp = jelly_decimal(cx.slf, obj)?;
+        return sink.sexp(cx, sexp);
     }
-    jelly_mutable(cx, obj)
+    jelly_mutable(cx, sink, obj)
 }
 
 fn refuse_tzinfo(tzinfo: Option<Bound<'_, pyo3::types::PyTzInfo>>) -> PyResult<()> {
@@ -592,21 +957,27 @@ fn refuse_tzinfo(tzinfo: Option<Bound<'_, pyo3::types::PyTzInfo>>) -> PyResult<(
     }
 }
 
-fn jelly_str<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    // str.encode("UTF-8"), strict: a lone surrogate fails, as in Twisted.
+fn jelly_str<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
     // SAFETY: `obj` is a str (checked by the caller).
-    let encoded = cx.me.utf8(unsafe { obj.cast_unchecked::<PyString>() })?;
-    cx.pair(&cx.refs.atoms.unicode, encoded.into_any())
+    sink.text(cx, unsafe { obj.cast_unchecked::<PyString>() })
 }
 
-fn jelly_bool<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+fn jelly_bool<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
     let atoms = &cx.refs.atoms;
     let value = if obj.is_truthy()? {
         &atoms.r#true
     } else {
         &atoms.r#false
     };
-    cx.pair(&atoms.boolean, cx.atom(value))
+    sink.pair(cx, &atoms.boolean, cx.atom(value))
 }
 
 fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {
@@ -618,63 +989,74 @@ fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {
 
 /// Lists, tuples, dicts, sets, frozensets and instances: the objects that
 /// can be shared, so the ones that take part in references.
-fn jelly_mutable<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+fn jelly_mutable<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
     let py = cx.py();
     let (me, refs) = (cx.me, cx.refs);
-    if let Some(dereference) = me.reference_or_start(obj)? {
-        return Ok(dereference.into_any());
+    if let Some(dereference) = me.reference_or_start(obj, sink.position())? {
+        return sink.sexp(cx, dereference.into_any());
     }
     let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
         return Err(too_deep(py, refs, me.max_depth));
     };
     let ty_ptr = obj.get_type_ptr();
-    let sexp: Bound<'py, PyAny> = if ty_ptr == &raw mut ffi::PyList_Type {
+    let out = if ty_ptr == &raw mut ffi::PyList_Type {
         // SAFETY: the type was just checked.
         let list = unsafe { obj.cast_unchecked::<PyList>() };
-        let mut items = Vec::with_capacity(list.len() + 1);
-        items.push(cx.atom(&refs.atoms.list));
-        // Indexed each time: a hook run meanwhile may change the list, and
-        // iteration stops at its current end, as Python's would.
+        let count = list.len();
+        let mut seq = sink.open(cx, cx.atom(&refs.atoms.list), count)?;
+        // Indexed each time: a hook run meanwhile may change the list.
         let mut index = 0;
-        while let Ok(item) = list.get_item(index) {
-            items.push(jelly(cx, &item)?);
+        while !(S::FIXED_LENGTH && index == count) {
+            let Ok(item) = list.get_item(index) else {
+                break;
+            };
+            let item = jelly(cx, sink, &item)?;
+            sink.push(&mut seq, item);
             index += 1;
         }
-        new_list(py, items)?
+        sink.close(cx, seq)?
     } else if ty_ptr == &raw mut ffi::PyTuple_Type {
         // SAFETY: the type was just checked.
         let tuple = unsafe { obj.cast_unchecked::<PyTuple>() };
-        let mut items = Vec::with_capacity(tuple.len() + 1);
-        items.push(cx.atom(&refs.atoms.tuple));
+        let mut seq = sink.open(cx, cx.atom(&refs.atoms.tuple), tuple.len())?;
         for item in tuple.iter() {
-            items.push(jelly(cx, &item)?);
+            let item = jelly(cx, sink, &item)?;
+            sink.push(&mut seq, item);
         }
-        new_list(py, items)?
+        sink.close(cx, seq)?
     } else if ty_ptr == &raw mut ffi::PyDict_Type {
         // SAFETY: the type was just checked.
-        jelly_dict(cx, unsafe { obj.cast_unchecked::<PyDict>() })?
+        jelly_dict(cx, sink, unsafe { obj.cast_unchecked::<PyDict>() })?
     } else if ty_ptr == &raw mut ffi::PySet_Type || ty_ptr == &raw mut ffi::PyFrozenSet_Type {
         let atom = if ty_ptr == &raw mut ffi::PySet_Type {
             &refs.atoms.set
         } else {
             &refs.atoms.frozenset
         };
-        let mut items = vec![cx.atom(atom)];
+        let mut seq = sink.open(cx, cx.atom(atom), obj.len()?)?;
         for item in obj.try_iter()? {
-            items.push(jelly(cx, &item?)?);
+            let item = jelly(cx, sink, &item?)?;
+            sink.push(&mut seq, item);
         }
-        new_list(py, items)?
+        sink.close(cx, seq)?
     } else {
-        jelly_instance(cx, obj)?.into_any()
+        jelly_instance(cx, sink, obj)?
     };
-    me.record(obj, &sexp)
+    sink.finish_object(cx, obj, out)
 }
 
-fn jelly_dict<'py>(cx: &Cx<'_, 'py>, dict: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+fn jelly_dict<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    dict: &Bound<'py, PyDict>,
+) -> PyResult<S::Out> {
     let py = cx.py();
-    let mut items = Vec::with_capacity(dict.len() + 1);
-    items.push(cx.atom(&cx.refs.atoms.dictionary));
     let size = dict.len();
+    let mut seq = sink.open(cx, cx.atom(&cx.refs.atoms.dictionary), size)?;
     let mut position: ffi::Py_ssize_t = 0;
     loop {
         let mut key: *mut ffi::PyObject = std::ptr::null_mut();
@@ -692,20 +1074,29 @@ fn jelly_dict<'py>(cx: &Cx<'_, 'py>, dict: &Bound<'py, PyDict>) -> PyResult<Boun
                 Bound::from_borrowed_ptr(py, value),
             )
         };
-        let pair = [jelly(cx, &key)?, jelly(cx, &value)?];
-        items.push(PyList::new(py, pair)?.into_any());
+        let mut pair = sink.open_pair(cx)?;
+        let key = jelly(cx, sink, &key)?;
+        sink.push(&mut pair, key);
+        let value = jelly(cx, sink, &value)?;
+        sink.push(&mut pair, value);
+        let pair = sink.close(cx, pair)?;
+        sink.push(&mut seq, pair);
         if dict.len() != size {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(
                 "dictionary changed size during iteration",
             ));
         }
     }
-    new_list(py, items)
+    sink.close(cx, seq)
 }
 
 /// An instance of any other class: `[b"module.Class", <state>]`, or what the
 /// persistent store says, or `unpersistable` if the taster refuses the class.
-fn jelly_instance<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+fn jelly_instance<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
     let py = cx.py();
     let (me, refs) = (cx.me, cx.refs);
     let class = obj.getattr(pyo3::intern!(py, "__class__"))?;
@@ -717,22 +1108,25 @@ fn jelly_instance<'py>(cx: &Cx<'_, 'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bo
         py.None().into_bound(py)
     };
     if !persistent.is_none() {
-        return PyList::new(py, [cx.atom(&refs.atoms.persistent), persistent]);
+        let mut seq = sink.open(cx, cx.atom(&refs.atoms.persistent), 1)?;
+        let persistent = sink.sexp(cx, persistent)?;
+        sink.push(&mut seq, persistent);
+        return sink.close(cx, seq);
     }
     if me.policy.class_allowed(&class)? {
         let state = match obj.getattr_opt(pyo3::intern!(py, "__getstate__"))? {
             Some(getstate) => getstate.call0()?,
             None => obj.getattr(pyo3::intern!(py, "__dict__"))?,
         };
-        let state = jelly(cx, &state)?;
-        return PyList::new(
-            py,
-            [PyBytes::new(py, class_name.as_bytes()).into_any(), state],
-        );
+        let mut seq = sink.open(cx, PyBytes::new(py, class_name.as_bytes()).into_any(), 1)?;
+        let state = jelly(cx, sink, &state)?;
+        sink.push(&mut seq, state);
+        return sink.close(cx, seq);
     }
     let reason = PyString::new(
         py,
         &format!("instance of class {class_name} deemed insecure"),
     );
-    unpersistable(py, reason.as_any(), Some(PyList::empty(py)))
+    let sexp = unpersistable(py, reason.as_any(), Some(PyList::empty(py)))?;
+    sink.sexp(cx, sexp.into_any())
 }

@@ -69,64 +69,112 @@ pub fn with_output_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
 /// result, so each of their bytes is copied once.
 const BLOB_SIZE: usize = 16 * 1024;
 
-/// The encoder's output: a growing buffer, plus the large byte strings that
-/// go between its bytes.
+/// Bytes that go into the output at an offset of the buffer, after what is
+/// there: large byte strings (copied once, straight from their object) and
+/// reference headers (spliced in front of an encoding already written).
+enum Piece<'py> {
+    /// A bytes object, held so that it stays alive (and, being bytes,
+    /// unchanged) until assembly, whatever Python code runs meanwhile.
+    Blob(Bound<'py, PyAny>),
+    Header(Vec<u8>),
+}
+
+impl Piece<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            // SAFETY: a blob is a live bytes object held by the piece; its
+            // buffer is immutable and lives as long as the object.
+            Piece::Blob(blob) => unsafe {
+                std::slice::from_raw_parts(
+                    ffi::PyBytes_AS_STRING(blob.as_ptr()) as *const u8,
+                    ffi::Py_SIZE(blob.as_ptr()) as usize,
+                )
+            },
+            Piece::Header(header) => header,
+        }
+    }
+}
+
+/// Called with each Python list the encoder starts writing and the buffer
+/// offset where its encoding begins.
+pub type ListWatch<'a> = &'a dyn Fn(*mut ffi::PyObject, usize);
+
+/// The encoder's output: a growing buffer, plus pieces to insert between
+/// its bytes at assembly.
 pub struct Output<'a, 'py> {
     pub buf: &'a mut Vec<u8>,
-    /// (offset in `buf`, bytes object) in stream order; the strong reference
-    /// keeps the bytes alive and unchanged (bytes are immutable) until
-    /// assembly, whatever Python code runs meanwhile.
-    blobs: Vec<(usize, Bound<'py, PyAny>)>,
-    blob_bytes: usize,
+    /// (offset in `buf`, order, piece). At one offset, blobs come first (a
+    /// blob is the body of the string whose header ends there; what starts
+    /// there comes after it), then headers, the one added last first (it
+    /// wraps the ones added before).
+    pieces: Vec<(usize, u64, Piece<'py>)>,
+    piece_bytes: usize,
+    headers: u64,
+    list_watch: Option<ListWatch<'a>>,
 }
 
 impl<'a, 'py> Output<'a, 'py> {
     pub fn new(buf: &'a mut Vec<u8>) -> Self {
         Output {
             buf,
-            blobs: Vec::new(),
-            blob_bytes: 0,
+            pieces: Vec::new(),
+            piece_bytes: 0,
+            headers: 0,
+            list_watch: None,
         }
+    }
+
+    /// Report every list written from now on to `watch`.
+    pub fn watch_lists(&mut self, watch: ListWatch<'a>) {
+        self.list_watch = Some(watch);
     }
 
     fn splice_blob(&mut self, blob: Bound<'py, PyAny>, len: usize) {
-        self.blobs.push((self.buf.len(), blob));
-        self.blob_bytes += len;
+        self.pieces.push((self.buf.len(), 0, Piece::Blob(blob)));
+        self.piece_bytes += len;
+    }
+
+    /// Insert `header` at `offset` of the buffer, in front of what was
+    /// written there.
+    pub fn splice_header(&mut self, offset: usize, header: Vec<u8>) {
+        self.headers += 1;
+        self.piece_bytes += header.len();
+        self.pieces
+            .push((offset, u64::MAX - self.headers, Piece::Header(header)));
     }
 
     /// The encoding as one `bytes` object, built in a single pass.
-    pub fn finish(self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        if self.blobs.is_empty() {
+    pub fn finish(mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        if self.pieces.is_empty() {
             return Ok(PyBytes::new(py, self.buf));
         }
-        let total = self.buf.len() + self.blob_bytes;
+        // Blobs are pushed in offset order; headers come in any order.
+        if self.headers > 0 {
+            self.pieces
+                .sort_by_key(|&(offset, order, _)| (offset, order));
+        }
+        let total = self.buf.len() + self.piece_bytes;
         // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new bytes
         // object with n writable bytes not yet shared with anyone (or NULL
-        // with an exception set). The pieces written are, in order, the
-        // buffer between blobs and each blob (a live bytes object held by
-        // `self.blobs`); they add up to exactly `total` bytes.
+        // with an exception set). The buffer's segments and the pieces are
+        // written in order and add up to exactly `total` bytes.
         unsafe {
             let result = Bound::from_owned_ptr_or_err(
                 py,
                 ffi::PyBytes_FromStringAndSize(std::ptr::null(), total as ffi::Py_ssize_t),
             )?;
             let mut dest = ffi::PyBytes_AS_STRING(result.as_ptr()) as *mut u8;
+            let mut copy = |bytes: &[u8]| {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), dest, bytes.len());
+                dest = dest.add(bytes.len());
+            };
             let mut copied = 0;
-            for (offset, blob) in &self.blobs {
-                let piece = &self.buf[copied..*offset];
-                std::ptr::copy_nonoverlapping(piece.as_ptr(), dest, piece.len());
-                dest = dest.add(piece.len());
+            for (offset, _, piece) in &self.pieces {
+                copy(&self.buf[copied..*offset]);
                 copied = *offset;
-                let len = ffi::Py_SIZE(blob.as_ptr()) as usize;
-                std::ptr::copy_nonoverlapping(
-                    ffi::PyBytes_AS_STRING(blob.as_ptr()) as *const u8,
-                    dest,
-                    len,
-                );
-                dest = dest.add(len);
+                copy(piece.bytes());
             }
-            let rest = &self.buf[copied..];
-            std::ptr::copy_nonoverlapping(rest.as_ptr(), dest, rest.len());
+            copy(&self.buf[copied..]);
             Ok(result.cast_into_unchecked())
         }
     }
@@ -233,6 +281,11 @@ fn open_sequence<'py>(
     if count as u64 > settings.size_limit {
         let error = EncodeError::ListTooLong(count as u64);
         return Err(encode_error(py, &error, &sequence));
+    }
+    if is_list {
+        if let Some(watch) = out.list_watch {
+            watch(pointer, out.buf.len());
+        }
     }
     encoder::write_list_header(out.buf, count as u64);
     if count > 0 {

@@ -1,8 +1,8 @@
 //! The `pbfast._native` extension module: thin bindings over the pure core.
 //! The public API is the `pbfast` package, which wraps these.
 
-mod banana;
-mod errors;
+pub(crate) mod banana;
+pub(crate) mod errors;
 pub(crate) mod gc;
 
 use pyo3::gc::PyVisit;
@@ -85,6 +85,39 @@ fn decode(
         data,
         &limits(prefix_limit, size_limit, max_depth, max_message_size),
     )
+}
+
+/// Jelly `obj` and Banana-encode the result in one pass, without building
+/// the s-expression: `banana.encode(jelly.jelly(obj, ...))`, byte for byte.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (obj, taster, persistent_store, invoker, vocabulary, prefix_limit, size_limit, max_depth))]
+fn dumps<'py>(
+    obj: &Bound<'py, PyAny>,
+    taster: Bound<'py, PyAny>,
+    persistent_store: Option<Py<PyAny>>,
+    invoker: Option<Py<PyAny>>,
+    vocabulary: Option<&Bound<'py, OutgoingVocabulary>>,
+    prefix_limit: usize,
+    size_limit: u64,
+    max_depth: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let py = obj.py();
+    let jellier = crate::jelly::encode::Jellier::create(
+        py,
+        taster,
+        persistent_store,
+        invoker,
+        crate::jelly::MAX_DEPTH,
+    )?;
+    let jellier = Bound::new(py, jellier)?;
+    let settings = EncodeSettings {
+        prefix_limit,
+        size_limit,
+        max_depth,
+        vocabulary: vocabulary.map(|v| &v.get().inner),
+    };
+    crate::jelly::encode::dumps(&jellier, obj, settings)
 }
 
 /// The incremental decoder of one connection: feed it bytes as they arrive,
@@ -232,6 +265,7 @@ fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<crate::jelly::decode::Unjellier>()?;
     module.add_function(wrap_pyfunction!(encode, module)?)?;
     module.add_function(wrap_pyfunction!(decode, module)?)?;
+    module.add_function(wrap_pyfunction!(dumps, module)?)?;
     module.add_function(wrap_pyfunction!(int2b128, module)?)?;
     module.add_function(wrap_pyfunction!(b1282int, module)?)?;
     Ok(())

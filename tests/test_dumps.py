@@ -1,0 +1,102 @@
+"""
+pbfast.dumps: jelly and banana in one pass, against the two steps (pbfast's
+and Twisted's) on random object graphs with hooks, sharing and cycles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from graphs import graphs
+from hypothesis import HealthCheck, given, settings
+from jelly_objects import Node, Registered
+from twisted.spread import banana as twisted_banana
+from twisted.spread import jelly as twisted_jelly
+
+import pbfast
+from pbfast import banana, jelly
+
+
+def _outcome(function: Any, *args: Any, **kwargs: Any) -> tuple[str, Any]:
+    try:
+        return ("value", function(*args, **kwargs))
+    except Exception as error:
+        return ("error", type(error))
+
+
+def _two_steps(value: Any, **kwargs: Any) -> bytes:
+    return twisted_banana.encode(twisted_jelly.jelly(value, **kwargs))
+
+
+@given(graphs())
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_dumps_is_encode_of_jelly(graph: Any) -> None:
+    ours = _outcome(pbfast.dumps, graph)
+    theirs = _outcome(_two_steps, graph)
+    assert ours == theirs
+    if ours[0] == "value":
+        assert ours[1] == banana.encode(jelly.jelly(graph))
+
+
+def test_references_are_spliced_where_the_object_starts() -> None:
+    shared = [1, [2]]
+    value = [shared, {"a": shared}, shared]
+    assert pbfast.dumps(value) == _two_steps(value)
+    cycle: list[Any] = [b"head"]
+    cycle.append(cycle)
+    assert pbfast.dumps([cycle, cycle]) == _two_steps([cycle, cycle])
+
+
+def test_hooks_and_native_share_references() -> None:
+    """Objects first met inside a jellyFor hook, then natively, and back."""
+    inner = {"k": [1, 2]}
+    first = Registered(items=inner)
+    value = [first, inner, Registered(again=inner, other=first), [first]]
+    assert pbfast.dumps(value) == _two_steps(value)
+    looped = Registered()
+    looped.me = looped
+    looped.friend = Node(back=looped)
+    assert pbfast.dumps([looped, looped.friend]) == _two_steps([looped, looped.friend])
+
+
+def test_large_strings_and_references_together() -> None:
+    blob = b"x" * 100_000
+    shared = [blob, 1]
+    value = [blob, shared, [shared, blob], shared]
+    assert pbfast.dumps(value) == _two_steps(value)
+
+
+def test_taster_and_persistent_store() -> None:
+    taster = jelly.SecurityOptions()
+    taster.allowBasicTypes()
+    value = [Node(x=1), {"n": Node()}]
+    assert pbfast.dumps(value, taster=taster) == _two_steps(value, taster=taster)
+
+    def store(obj: Any, jellier: Any) -> Any:
+        return b"stored" if isinstance(obj, Node) else None
+
+    assert pbfast.dumps(value, persistentStore=store) == _two_steps(value, persistentStore=store)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [["text"], [Node().__init__], [2**500], [b"x" * (640 * 1024 + 1)], list(range(640 * 1024))],
+    ids=["str in method-free", "method name is a str", "int too large", "long string", "long list"],
+)
+def test_what_banana_cannot_send_is_a_banana_error(value: Any) -> None:
+    if value == ["text"]:
+        assert pbfast.dumps(value) == _two_steps(value)
+        return
+    with pytest.raises(banana.BananaError):
+        _two_steps(value)
+    with pytest.raises(banana.BananaError):
+        pbfast.dumps(value)
+
+
+def test_depth_limit() -> None:
+    deep: list[Any] = []
+    for _ in range(jelly.MAX_DEPTH + 1):
+        deep = [deep]
+    with pytest.raises(jelly.InsecureJelly, match="nested deeper"):
+        pbfast.dumps(deep)
