@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from twisted.spread import banana as twisted_banana
 from twisted.spread import jelly as twisted_jelly
 
+import pbfast
 from pbfast import banana, jelly
 
 
@@ -222,18 +223,26 @@ JELLY_PAYLOADS: dict[str, Callable[[], Any]] = {
 
 @dataclass
 class JellyRow:
-    """One payload's jelly/unjelly times, pbfast and Twisted, in seconds."""
+    """
+    One payload's times in seconds: jelly and unjelly (pbfast and Twisted),
+    and objects to bytes (pbfast.dumps, Twisted's encode(jelly()), pickle).
+    """
 
     payload: str
     jelly_pbfast: float
     jelly_twisted: float
     unjelly_pbfast: float
     unjelly_twisted: float
+    dumps_pbfast: float
+    dumps_twisted: float
+    dumps_pickle: float
 
     def ratios(self) -> dict[str, float]:
         return {
             "jelly_vs_twisted": self.jelly_twisted / self.jelly_pbfast,
             "unjelly_vs_twisted": self.unjelly_twisted / self.unjelly_pbfast,
+            "dumps_vs_twisted": self.dumps_twisted / self.dumps_pbfast,
+            "dumps_vs_pickle": self.dumps_pickle / self.dumps_pbfast,
         }
 
     def as_json(self) -> dict[str, Any]:
@@ -251,6 +260,7 @@ def measure_jelly(
         value = JELLY_PAYLOADS[name]()
         sexp = twisted_jelly.jelly(value)
         assert jelly.jelly(value) == sexp, name
+        assert pbfast.dumps(value) == twisted_banana.encode(sexp), name
         if progress is not None:
             print(f"  timing jelly of {name}...", file=progress, flush=True)
         rows.append(
@@ -260,21 +270,40 @@ def measure_jelly(
                 jelly_twisted=best_time(twisted_jelly.jelly, value, budget),
                 unjelly_pbfast=best_time(jelly.unjelly, sexp, budget),
                 unjelly_twisted=best_time(twisted_jelly.unjelly, sexp, budget),
+                dumps_pbfast=best_time(pbfast.dumps, value, budget),
+                dumps_twisted=best_time(_twisted_dumps, value, budget),
+                dumps_pickle=best_time(_pickle_dumps, value, budget),
             )
         )
     return rows
 
 
+def _twisted_dumps(value: Any) -> bytes:
+    result: bytes = twisted_banana.encode(twisted_jelly.jelly(value))
+    return result
+
+
+def _pickle_dumps(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=5)
+
+
 def jelly_table(rows: list[JellyRow]) -> str:
     """The jelly speed table: pbfast's times and how many times Twisted's."""
-    header = f"{'payload':<16} | {'jelly':>9} {'xTwisted':>9} | {'unjelly':>9} {'xTwisted':>9}"
+    header = (
+        f"{'payload':<14} | {'jelly':>9} {'xTwisted':>8} | {'unjelly':>9} {'xTwisted':>8} | "
+        f"{'dumps':>9} {'xTwisted':>8} {'xpickle':>7}"
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
         ratios = row.ratios()
         lines.append(
-            f"{row.payload:<16} | {_duration(row.jelly_pbfast):>9} "
-            f"{ratios['jelly_vs_twisted']:>8.1f}x | {_duration(row.unjelly_pbfast):>9} "
-            f"{ratios['unjelly_vs_twisted']:>8.1f}x"
+            f"{row.payload:<14} | {_duration(row.jelly_pbfast):>9} "
+            f"{ratios['jelly_vs_twisted']:>7.1f}x | {_duration(row.unjelly_pbfast):>9} "
+            f"{ratios['unjelly_vs_twisted']:>7.1f}x | {_duration(row.dumps_pbfast):>9} "
+            f"{ratios['dumps_vs_twisted']:>7.1f}x {ratios['dumps_vs_pickle']:>6.2f}x"
         )
-    lines.append("xTwisted: twisted.spread.jelly's time / pbfast.jelly's.")
+    lines.append(
+        "jelly/unjelly: twisted.spread.jelly's time / pbfast.jelly's; dumps: Twisted's "
+        "banana.encode(jelly.jelly(x)), or pickle.dumps(x, 5), / pbfast.dumps(x)."
+    )
     return "\n".join(lines)
