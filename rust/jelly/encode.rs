@@ -145,7 +145,7 @@ impl Jellier {
             me: &me,
             refs: Refs::get(slf.py())?,
         };
-        jelly(&cx, &mut ListSink, obj)
+        jelly(&cx, &mut ListSink::default(), obj)
     }
 
     /// Register `object` as being jellied and return a fresh list for its
@@ -489,8 +489,15 @@ pub(crate) trait Sink<'py> {
         tag: Bound<'py, PyAny>,
         items: usize,
     ) -> PyResult<Self::Seq>;
-    /// Start a `[key, value]` pair of a dictionary (no tag).
-    fn open_pair(&mut self, cx: &Cx<'_, 'py>) -> PyResult<Self::Seq>;
+    /// Before a dictionary item's key and value are jellied.
+    fn open_item(&mut self, cx: &Cx<'_, 'py>) -> PyResult<()>;
+    /// `[key, value]`, a dictionary item (no tag).
+    fn close_item(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        key: Self::Out,
+        value: Self::Out,
+    ) -> PyResult<Self::Out>;
     fn push(&mut self, seq: &mut Self::Seq, item: Self::Out);
     fn close(&mut self, cx: &Cx<'_, 'py>, seq: Self::Seq) -> PyResult<Self::Out>;
     /// An s-expression made in Python: a hook's result, a decimal's, a
@@ -511,9 +518,14 @@ pub(crate) trait Sink<'py> {
 }
 
 /// Builds the Python s-expression, as Twisted's jelly returns it.
-pub(crate) struct ListSink;
+#[derive(Default)]
+pub(crate) struct ListSink<'py> {
+    /// Emptied item vectors of closed containers, reused for the next ones:
+    /// a traversal opens a container per str, bool and dict item.
+    spare: Vec<Vec<Bound<'py, PyAny>>>,
+}
 
-impl<'py> Sink<'py> for ListSink {
+impl<'py> Sink<'py> for ListSink<'py> {
     type Out = Bound<'py, PyAny>;
     type Seq = Vec<Bound<'py, PyAny>>;
     const FIXED_LENGTH: bool = false;
@@ -561,21 +573,48 @@ impl<'py> Sink<'py> for ListSink {
         tag: Bound<'py, PyAny>,
         items: usize,
     ) -> PyResult<Self::Seq> {
-        let mut seq = Vec::with_capacity(items + 1);
+        let mut seq = self.spare.pop().unwrap_or_default();
+        seq.reserve(items + 1);
         seq.push(tag);
         Ok(seq)
     }
 
-    fn open_pair(&mut self, _cx: &Cx<'_, 'py>) -> PyResult<Self::Seq> {
-        Ok(Vec::with_capacity(2))
+    fn open_item(&mut self, _cx: &Cx<'_, 'py>) -> PyResult<()> {
+        Ok(())
+    }
+
+    fn close_item(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        key: Self::Out,
+        value: Self::Out,
+    ) -> PyResult<Self::Out> {
+        Ok(PyList::new(cx.py(), [key, value])?.into_any())
     }
 
     fn push(&mut self, seq: &mut Self::Seq, item: Self::Out) {
         seq.push(item);
     }
 
-    fn close(&mut self, cx: &Cx<'_, 'py>, seq: Self::Seq) -> PyResult<Self::Out> {
-        new_list(cx.py(), seq)
+    fn close(&mut self, cx: &Cx<'_, 'py>, mut seq: Self::Seq) -> PyResult<Self::Out> {
+        // SAFETY: PyList_New(n) returns a list with n empty slots (or NULL
+        // with an exception set, turned into an error, `seq` then dropping
+        // its references as usual). Each slot gets one item's strong
+        // reference; set_len(0) then forgets the items without dropping
+        // them, their references now belonging to the list.
+        let list = unsafe {
+            let list = Bound::from_owned_ptr_or_err(
+                cx.py(),
+                ffi::PyList_New(seq.len() as ffi::Py_ssize_t),
+            )?;
+            for (index, item) in seq.iter().enumerate() {
+                ffi::PyList_SET_ITEM(list.as_ptr(), index as ffi::Py_ssize_t, item.as_ptr());
+            }
+            seq.set_len(0);
+            list
+        };
+        self.spare.push(seq);
+        Ok(list.into_any())
     }
 
     fn sexp(&mut self, _cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<Self::Out> {
@@ -675,12 +714,12 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         })
     }
 
-    fn open_pair(&mut self, cx: &Cx<'_, 'py>) -> PyResult<Counted> {
-        self.header(cx, 2)?;
-        Ok(Counted {
-            announced: 2,
-            written: 0,
-        })
+    fn open_item(&mut self, cx: &Cx<'_, 'py>) -> PyResult<()> {
+        self.header(cx, 2)
+    }
+
+    fn close_item(&mut self, _cx: &Cx<'_, 'py>, _key: (), _value: ()) -> PyResult<()> {
+        Ok(())
     }
 
     fn push(&mut self, seq: &mut Counted, _item: ()) {
@@ -709,20 +748,6 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         // Its start offset was noted when it was opened; a reference to it
         // is spliced there at assembly.
         Ok(())
-    }
-}
-
-fn new_list<'py>(py: Python<'py>, items: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: PyList_New(n) returns a list with n empty slots (or NULL with
-    // an exception set, turned into an error); each slot is filled once,
-    // moving one strong reference into the list.
-    unsafe {
-        let list =
-            Bound::from_owned_ptr_or_err(py, ffi::PyList_New(items.len() as ffi::Py_ssize_t))?;
-        for (index, item) in items.into_iter().enumerate() {
-            ffi::PyList_SET_ITEM(list.as_ptr(), index as ffi::Py_ssize_t, item.into_ptr());
-        }
-        Ok(list.into_any())
     }
 }
 
@@ -1074,13 +1099,11 @@ fn jelly_dict<'py, S: Sink<'py>>(
                 Bound::from_borrowed_ptr(py, value),
             )
         };
-        let mut pair = sink.open_pair(cx)?;
+        sink.open_item(cx)?;
         let key = jelly(cx, sink, &key)?;
-        sink.push(&mut pair, key);
         let value = jelly(cx, sink, &value)?;
-        sink.push(&mut pair, value);
-        let pair = sink.close(cx, pair)?;
-        sink.push(&mut seq, pair);
+        let item = sink.close_item(cx, key, value)?;
+        sink.push(&mut seq, item);
         if dict.len() != size {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(
                 "dictionary changed size during iteration",
