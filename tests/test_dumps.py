@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graphs import graphs
+from graphs import graphs, same_graph
 from hypothesis import HealthCheck, given, settings
 from jelly_objects import Node, Registered
 from twisted.spread import banana as twisted_banana
@@ -16,6 +16,7 @@ from twisted.spread import jelly as twisted_jelly
 
 import pbfast
 from pbfast import banana, jelly
+from pbfast._bench import twisted_decode
 
 
 def _outcome(function: Any, *args: Any, **kwargs: Any) -> tuple[str, Any]:
@@ -100,3 +101,17 @@ def test_depth_limit() -> None:
         deep = [deep]
     with pytest.raises(jelly.InsecureJelly, match="nested deeper"):
         pbfast.dumps(deep)
+
+
+@given(graphs())
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+def test_twisted_reads_what_dumps_writes(graph: Any) -> None:
+    """Stock Twisted decodes and unjellies pbfast.dumps' bytes to the graph."""
+    try:
+        data = pbfast.dumps(graph)
+    except Exception:
+        return
+    theirs = twisted_jelly.unjelly(twisted_decode(data))
+    assert same_graph(theirs, graph)
+    ours = jelly.unjelly(banana.decode(data))
+    assert same_graph(ours, graph)

@@ -899,65 +899,45 @@ fn jelly<'py, S: Sink<'py>>(
     if ty.is(refs.datetime.bind(py)) {
         let value = obj.cast::<PyDateTime>()?;
         refuse_tzinfo(value.get_tzinfo())?;
-        let text = format!(
-            "{} {} {} {} {} {} {}",
+        let fields = [
             value.get_year(),
-            value.get_month(),
-            value.get_day(),
-            value.get_hour(),
-            value.get_minute(),
-            value.get_second(),
-            value.get_microsecond()
-        );
-        return sink.pair(
-            cx,
-            &refs.atoms.datetime,
-            PyBytes::new(py, text.as_bytes()).into_any(),
-        );
+            value.get_month().into(),
+            value.get_day().into(),
+            value.get_hour().into(),
+            value.get_minute().into(),
+            value.get_second().into(),
+            value.get_microsecond() as i32,
+        ];
+        return jelly_fields(cx, sink, &refs.atoms.datetime, &fields);
     }
     if ty.is(refs.time.bind(py)) {
         let value = obj.cast::<PyTime>()?;
         refuse_tzinfo(value.get_tzinfo())?;
-        let text = format!(
-            "{} {} {} {}",
-            value.get_hour(),
-            value.get_minute(),
-            value.get_second(),
-            value.get_microsecond()
-        );
-        return sink.pair(
-            cx,
-            &refs.atoms.time,
-            PyBytes::new(py, text.as_bytes()).into_any(),
-        );
+        let fields = [
+            value.get_hour().into(),
+            value.get_minute().into(),
+            value.get_second().into(),
+            value.get_microsecond() as i32,
+        ];
+        return jelly_fields(cx, sink, &refs.atoms.time, &fields);
     }
     if ty.is(refs.date.bind(py)) {
         let value = obj.cast::<PyDate>()?;
-        let text = format!(
-            "{} {} {}",
+        let fields = [
             value.get_year(),
-            value.get_month(),
-            value.get_day()
-        );
-        return sink.pair(
-            cx,
-            &refs.atoms.date,
-            PyBytes::new(py, text.as_bytes()).into_any(),
-        );
+            value.get_month().into(),
+            value.get_day().into(),
+        ];
+        return jelly_fields(cx, sink, &refs.atoms.date, &fields);
     }
     if ty.is(refs.timedelta.bind(py)) {
         let value = obj.cast::<PyDelta>()?;
-        let text = format!(
-            "{} {} {}",
+        let fields = [
             value.get_days(),
             value.get_seconds(),
-            value.get_microseconds()
-        );
-        return sink.pair(
-            cx,
-            &refs.atoms.timedelta,
-            PyBytes::new(py, text.as_bytes()).into_any(),
-        );
+            value.get_microseconds(),
+        ];
+        return jelly_fields(cx, sink, &refs.atoms.timedelta, &fields);
     }
     if ty.is_subclass(&py.get_type::<PyType>())? {
         return sink.pair(
@@ -971,6 +951,22 @@ fn jelly<'py, S: Sink<'py>>(
         return sink.sexp(cx, sexp);
     }
     jelly_mutable(cx, sink, obj)
+}
+
+/// `[tag, b"f1 f2 ..."]`: the date and time types, as decimal fields
+/// separated by spaces.
+fn jelly_fields<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    tag: &Py<PyBytes>,
+    fields: &[i32],
+) -> PyResult<S::Out> {
+    let text: Vec<String> = fields.iter().map(i32::to_string).collect();
+    sink.pair(
+        cx,
+        tag,
+        PyBytes::new(cx.py(), text.join(" ").as_bytes()).into_any(),
+    )
 }
 
 fn refuse_tzinfo(tzinfo: Option<Bound<'_, pyo3::types::PyTzInfo>>) -> PyResult<()> {
