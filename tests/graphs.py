@@ -14,6 +14,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from jelly_objects import Node, Registered, Slotted
+from twisted.persisted.crefutil import NotKnown
 
 scalars = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
@@ -99,6 +100,10 @@ def same_graph(a: Any, b: Any, pairs: dict[int, Any] | None = None) -> bool:
     if id(a) in pairs:
         return pairs[id(a)] is b
     pairs[id(a)] = b
+    if isinstance(a, NotKnown):
+        # A placeholder jelly left in (a cycle through __setstate__): the same
+        # kind, for the same reference.
+        return getattr(a, "id", None) == getattr(b, "id", None)
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same_graph(x, y, pairs) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):

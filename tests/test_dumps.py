@@ -111,7 +111,15 @@ def test_twisted_reads_what_dumps_writes(graph: Any) -> None:
         data = pbfast.dumps(graph)
     except Exception:
         return
-    theirs = twisted_jelly.unjelly(twisted_decode(data))
-    assert same_graph(theirs, graph)
-    ours = jelly.unjelly(banana.decode(data))
-    assert same_graph(ours, graph)
+    # Compared with Twisted's own round trip, not with the graph: a cycle
+    # through an object restored by __setstate__ comes back with Twisted's
+    # placeholder in it, in Twisted and in pbfast alike.
+    kind, expected = _outcome(lambda: twisted_jelly.unjelly(twisted_jelly.jelly(graph)))
+    theirs = _outcome(lambda: twisted_jelly.unjelly(twisted_decode(data)))
+    ours = _outcome(lambda: jelly.unjelly(banana.decode(data)))
+    if kind == "error":  # Twisted cannot rebuild this graph, whatever the bytes
+        assert theirs == ours == (kind, expected)
+        return
+    assert theirs[0] == ours[0] == "value"
+    assert same_graph(theirs[1], expected)
+    assert same_graph(ours[1], expected)

@@ -40,8 +40,9 @@ def test_unjelly_matches_twisted(graph: Any) -> None:
     theirs = _outcome(twisted_jelly.unjelly, sexp)
     assert ours[0] == theirs[0], (ours, theirs)
     if ours[0] == "value":
+        # Not always the graph itself: a cycle through an object restored by
+        # __setstate__ keeps Twisted's placeholder, in both.
         assert same_graph(ours[1], theirs[1])
-        assert same_graph(ours[1], graph)
 
 
 @given(graphs())
@@ -63,3 +64,13 @@ def test_security_taster_on_jelly_matches_twisted(graphs_: list[Any]) -> None:
     taster = jelly.SecurityOptions()
     taster.allowBasicTypes()
     assert _outcome(jelly.jelly, graphs_, taster) == _outcome(twisted_jelly.jelly, graphs_, taster)
+
+
+@given(graphs())
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+def test_round_trip_restores_graphs_without_setstate_cycles(graph: Any) -> None:
+    """Where Twisted's own round trip gives the graph back, so does pbfast's."""
+    kind, theirs = _outcome(lambda: twisted_jelly.unjelly(twisted_jelly.jelly(graph)))
+    if kind == "error" or not same_graph(theirs, graph):
+        return
+    assert same_graph(jelly.unjelly(jelly.jelly(graph)), graph)
