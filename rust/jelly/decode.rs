@@ -76,7 +76,11 @@ impl Unjellier {
         slf: &Bound<'py, Self>,
         obj: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let pause = crate::python::gc::GcPause::new(slf.py());
         let result = unjelly(slf, obj)?;
+        // The hooks are application code: they run with the collector as
+        // the application has it.
+        drop(pause);
         let callbacks = slf
             .borrow()
             .post_callbacks
@@ -95,6 +99,7 @@ impl Unjellier {
         slf: &Bound<'py, Self>,
         obj: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let _pause = crate::python::gc::GcPause::new(slf.py());
         unjelly(slf, obj)
     }
 
