@@ -19,6 +19,7 @@ __all__ = [
     "dumps",
     "encode",
     "int2b128",
+    "loads",
 ]
 __version__: str
 SIZE_LIMIT: int
@@ -76,6 +77,16 @@ def dumps(
     size_limit: int,
     max_depth: int,
 ) -> bytes: ...
+def loads(
+    data: bytes | bytearray | memoryview,
+    taster: Any,
+    persistent_load: Any,
+    invoker: Any,
+    prefix_limit: int,
+    size_limit: int,
+    max_depth: int,
+    max_message_size: int,
+) -> Any: ...
 def int2b128(integer: int) -> bytes: ...
 def b1282int(st: bytes | bytearray | memoryview) -> int: ...
 

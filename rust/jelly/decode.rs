@@ -57,22 +57,12 @@ impl Unjellier {
         invoker: Option<Py<PyAny>>,
         max_depth: usize,
     ) -> PyResult<Self> {
-        let refs = Refs::get(py)?;
-        Ok(Unjellier {
-            policy: Taster::new(&taster, refs),
-            taster: taster.unbind(),
-            persistent_load: persistentLoad.unwrap_or_else(|| py.None()),
-            invoker: invoker.unwrap_or_else(|| py.None()),
-            references: PyDict::new(py).unbind(),
-            post_callbacks: PyList::empty(py).unbind(),
-            depth: Cell::new(0),
-            max_depth,
-        })
+        Unjellier::create(py, taster, persistentLoad, invoker, max_depth)
     }
 
     /// The object for `obj`, then every `postUnjelly` hook, in order.
     #[pyo3(name = "unjellyFull")]
-    fn unjelly_full<'py>(
+    pub(crate) fn unjelly_full<'py>(
         slf: &Bound<'py, Self>,
         obj: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -135,6 +125,28 @@ impl Unjellier {
         state: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         generic_unjelly(slf, cls, state)
+    }
+}
+
+impl Unjellier {
+    pub(crate) fn create(
+        py: Python<'_>,
+        taster: Bound<'_, PyAny>,
+        persistent_load: Option<Py<PyAny>>,
+        invoker: Option<Py<PyAny>>,
+        max_depth: usize,
+    ) -> PyResult<Self> {
+        let refs = Refs::get(py)?;
+        Ok(Unjellier {
+            policy: Taster::new(&taster, refs),
+            taster: taster.unbind(),
+            persistent_load: persistent_load.unwrap_or_else(|| py.None()),
+            invoker: invoker.unwrap_or_else(|| py.None()),
+            references: PyDict::new(py).unbind(),
+            post_callbacks: PyList::empty(py).unbind(),
+            depth: Cell::new(0),
+            max_depth,
+        })
     }
 }
 

@@ -598,3 +598,18 @@ pub fn decode_first(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyA
     })?
     .map_err(|error| error.into_pyerr(py))
 }
+
+/// Decode `data`, which must hold exactly one expression (dialect `none`).
+pub fn decode_exact(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyAny>> {
+    let py = data.py();
+    let mut builder = PyBuilder {
+        py,
+        vocabulary: IncomingVocabulary::pb(py),
+        pb_dialect: false,
+    };
+    let _pause = super::gc::GcPause::new(py);
+    with_bytes(data, |bytes| {
+        decoder::decode_exact(bytes, &mut builder, limits)
+    })?
+    .map_err(|error| error.into_pyerr(py))
+}

@@ -120,6 +120,34 @@ fn dumps<'py>(
     crate::jelly::encode::dumps(&jellier, obj, settings)
 }
 
+/// Banana-decode `data` (exactly one expression) and unjelly the result.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (data, taster, persistent_load, invoker, prefix_limit, size_limit, max_depth, max_message_size))]
+fn loads<'py>(
+    data: &Bound<'py, PyAny>,
+    taster: Bound<'py, PyAny>,
+    persistent_load: Option<Py<PyAny>>,
+    invoker: Option<Py<PyAny>>,
+    prefix_limit: usize,
+    size_limit: u64,
+    max_depth: usize,
+    max_message_size: u64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = data.py();
+    let limits = limits(prefix_limit, size_limit, max_depth, max_message_size);
+    let sexp = banana::decode_exact(data, &limits)?.into_bound(py);
+    let unjellier = crate::jelly::decode::Unjellier::create(
+        py,
+        taster,
+        persistent_load,
+        invoker,
+        crate::jelly::MAX_DEPTH,
+    )?;
+    let unjellier = Bound::new(py, unjellier)?;
+    crate::jelly::decode::Unjellier::unjelly_full(&unjellier, &sexp)
+}
+
 /// The incremental decoder of one connection: feed it bytes as they arrive,
 /// then take complete expressions with `next` until it returns None.
 #[pyclass(module = "pbfast._native")]
@@ -266,6 +294,7 @@ fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(encode, module)?)?;
     module.add_function(wrap_pyfunction!(decode, module)?)?;
     module.add_function(wrap_pyfunction!(dumps, module)?)?;
+    module.add_function(wrap_pyfunction!(loads, module)?)?;
     module.add_function(wrap_pyfunction!(int2b128, module)?)?;
     module.add_function(wrap_pyfunction!(b1282int, module)?)?;
     Ok(())

@@ -1,0 +1,132 @@
+"""
+pbfast.loads: bytes to objects, secure by default, and never anything but a
+value, BananaError or InsecureJelly on any input.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import io
+from typing import Any
+
+import pytest
+from graphs import graphs, same_graph
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jelly_objects import Node, Registered
+from twisted.spread import banana as twisted_banana
+from twisted.spread import jelly as twisted_jelly
+
+import pbfast
+from pbfast import banana, jelly
+
+BASIC = [
+    1, -(2**70), 2.5, b"bytes", "text", None, True, [1, [2]], (3, 4), {"k": [5]}, {6, 7},
+    frozenset([8]), datetime.datetime(2026, 11, 25, 12, 0, 1, 2), datetime.date(2026, 1, 2),
+    datetime.time(1, 2, 3), datetime.timedelta(1, 2, 3), decimal.Decimal("9.95"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", BASIC, ids=repr)
+def test_basic_types_round_trip_under_the_default_taster(value: Any) -> None:
+    data = pbfast.dumps(value)
+    assert pbfast.loads(data) == value
+    assert pbfast.loads(data) == twisted_jelly.unjelly(
+        twisted_banana.decode(data), taster=twisted_jelly.globalSecurity
+    )
+
+
+def test_shared_and_cyclic_round_trip() -> None:
+    shared = [1]
+    cycle: dict[str, Any] = {"shared": shared, "again": shared}
+    cycle["self"] = cycle
+    back = pbfast.loads(pbfast.dumps(cycle))
+    assert back["self"] is back and back["shared"] is back["again"] == [1]
+
+
+def test_registered_classes_are_allowed_others_refused() -> None:
+    back = pbfast.loads(pbfast.dumps(Registered(x=[1])))
+    assert isinstance(back, Registered) and back.x == [1]
+    with pytest.raises(jelly.InsecureJelly):
+        pbfast.loads(pbfast.dumps(Node(x=1)))
+    permissive = pbfast.loads(pbfast.dumps(Node(x=1)), taster=jelly.DummySecurityOptions())
+    assert isinstance(permissive, Node) and permissive.x == 1
+
+
+@given(graphs())
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+def test_loads_matches_twisted(graph: Any) -> None:
+    try:
+        data = pbfast.dumps(graph)
+    except Exception:
+        return
+    for taster in (jelly.globalSecurity, jelly.DummySecurityOptions()):
+        try:
+            expected = ("value", twisted_jelly.unjelly(twisted_banana.decode(data), taster=taster))
+        except Exception as error:
+            expected = ("error", error)
+        try:
+            got = ("value", pbfast.loads(data, taster=taster))
+        except (banana.BananaError, jelly.InsecureJelly) as error:
+            got = ("error", error)
+        assert got[0] == expected[0], (got, expected)
+        if got[0] == "value":
+            assert same_graph(got[1], expected[1])
+
+
+def test_bytes_like_inputs_and_files() -> None:
+    data = pbfast.dumps({"a": [1, 2]})
+    for form in (data, bytearray(data), memoryview(data)):
+        assert pbfast.loads(form) == {"a": [1, 2]}
+    stream = io.BytesIO()
+    pbfast.dump([1, "x"], stream)
+    stream.seek(0)
+    assert pbfast.load(stream) == [1, "x"]
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "fragment"),
+    [
+        (b"", banana.BananaError, "Truncated"),
+        (b"\x02\x80\x04\x82list\x01", banana.BananaError, "Truncated"),
+        (b"\x01\x81\x01\x81", banana.BananaError, "after the end of the expression"),
+        (b"\x01\x99", banana.BananaError, "Invalid Type Byte"),
+        (banana.encode([b"datetime", b"2026 13 1"]), jelly.InsecureJelly, "malformed"),
+        (banana.encode([b"unicode", b"\xff"]), jelly.InsecureJelly, "malformed"),
+        (banana.encode([b"os.system", [b"dictionary"]]), jelly.InsecureJelly, "os"),
+        (banana.encode([b"list", [b"dereference", 7]]), None, None),
+    ],
+)
+def test_bad_input_errors(data: bytes, error: Any, fragment: str | None) -> None:
+    if error is None:  # an unresolved reference comes back as Twisted's placeholder
+        assert isinstance(pbfast.loads(data)[0], jelly.NotKnown)
+        return
+    with pytest.raises(error, match=fragment):
+        pbfast.loads(data)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(pbfast.dumps(draw(graphs())))
+    for _ in range(draw(st.integers(1, 4))):
+        action = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
+        position = draw(st.integers(0, max(len(data) - 1, 0)))
+        if action == "flip" and data:
+            data[position] ^= 1 << draw(st.integers(0, 7))
+        elif action == "insert":
+            data[position:position] = bytes([draw(st.integers(0, 255))])
+        elif action == "delete" and data:
+            del data[position]
+        elif action == "truncate":
+            del data[position:]
+    return bytes(data)
+
+
+@given(mutated())
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_mutated_bytes_give_a_value_or_a_typed_error(data: bytes) -> None:
+    try:
+        pbfast.loads(data)
+    except (banana.BananaError, jelly.InsecureJelly):
+        pass
