@@ -66,6 +66,16 @@ const SHORT_STR: usize = 64;
 
 type ByAddress<V> = HashMap<usize, V, BuildHasherDefault<AddressHasher>>;
 
+/// Maps bigger than this are not kept for the next jellier.
+const KEPT_MAP_LIMIT: usize = 1 << 16;
+
+thread_local! {
+    /// The emptied `seen` map of the last jellier on this thread: the next
+    /// one starts with its capacity instead of growing (and rehashing, and
+    /// page-faulting) a new one from nothing.
+    static SPARE_SEEN: Cell<ByAddress<Seen>> = Cell::new(ByAddress::default());
+}
+
 /// What the jellier knows of one mutable object it has met.
 struct Seen {
     /// Holds the object alive, so its address is not reused during the call.
@@ -201,6 +211,25 @@ impl Jellier {
     }
 }
 
+impl Drop for Jellier {
+    fn drop(&mut self) {
+        let mut seen = std::mem::take(self.seen.get_mut());
+        if seen.capacity() <= KEPT_MAP_LIMIT {
+            // Dropping the entries releases the objects they hold; the
+            // jellier is being deallocated by Python, which holds the GIL.
+            seen.clear();
+            SPARE_SEEN.with(|spare| {
+                let other = spare.take();
+                spare.set(if other.capacity() > seen.capacity() {
+                    other
+                } else {
+                    seen
+                });
+            });
+        }
+    }
+}
+
 impl Jellier {
     pub(crate) fn create(
         py: Python<'_>,
@@ -215,7 +244,7 @@ impl Jellier {
             taster: taster.unbind(),
             persistent_store: persistent_store.unwrap_or_else(|| py.None()),
             invoker: invoker.unwrap_or_else(|| py.None()),
-            seen: RefCell::new(ByAddress::default()),
+            seen: RefCell::new(SPARE_SEEN.with(Cell::take)),
             encoded: RefCell::new(ByAddress::default()),
             list_owners: RefCell::new(None),
             splices: RefCell::new(Vec::new()),
@@ -649,6 +678,12 @@ impl<'py> BytesSink<'_, '_, 'py> {
         banana::encode_into(value, &self.settings, self.out)
     }
 
+    /// A tag: a short byte string, or its vocabulary symbol.
+    fn write_atom(&mut self, atom: &Py<PyBytes>, py: Python<'py>) -> PyResult<()> {
+        // SAFETY: atoms are bytes objects, alive as long as `Refs`.
+        unsafe { banana::write_bytes(py, atom.as_ptr(), &self.settings, self.out) }
+    }
+
     fn header(&mut self, cx: &Cx<'_, 'py>, count: usize) -> PyResult<()> {
         if count as u64 > self.settings.size_limit {
             let error = EncodeError::ListTooLong(count as u64);
@@ -669,6 +704,22 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
     }
 
     fn scalar(&mut self, _cx: &Cx<'_, 'py>, value: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = value.py();
+        let pointer = value.as_ptr();
+        let ty = value.get_type_ptr();
+        // SAFETY: the writers are given objects of exactly their type.
+        unsafe {
+            if ty == &raw mut ffi::PyBytes_Type {
+                return banana::write_bytes(py, pointer, &self.settings, self.out);
+            }
+            if ty == &raw mut ffi::PyLong_Type {
+                return banana::write_int(py, pointer, &self.settings, self.out);
+            }
+            if ty == &raw mut ffi::PyFloat_Type {
+                encoder::write_float(self.out.buf, ffi::PyFloat_AS_DOUBLE(pointer));
+                return Ok(());
+            }
+        }
         self.write(value)
     }
 
@@ -679,15 +730,15 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         value: Bound<'py, PyAny>,
     ) -> PyResult<()> {
         self.header(cx, 2)?;
-        self.write(tag.bind(cx.py()).as_any())?;
-        self.write(&value)
+        self.write_atom(tag, cx.py())?;
+        self.scalar(cx, &value)
     }
 
     /// The UTF-8 goes from the str's own buffer into the output: no bytes
     /// object is made.
     fn text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<()> {
         self.header(cx, 2)?;
-        self.write(cx.refs.atoms.unicode.bind(cx.py()).as_any())?;
+        self.write_atom(&cx.refs.atoms.unicode, cx.py())?;
         // Strict, like str.encode("UTF-8"): a lone surrogate raises
         // UnicodeEncodeError.
         let utf8 = text.to_str()?;
@@ -697,7 +748,7 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
 
     fn single(&mut self, cx: &Cx<'_, 'py>, tag: &Py<PyBytes>) -> PyResult<()> {
         self.header(cx, 1)?;
-        self.write(tag.bind(cx.py()).as_any())
+        self.write_atom(tag, cx.py())
     }
 
     fn open(
@@ -707,7 +758,7 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         items: usize,
     ) -> PyResult<Counted> {
         self.header(cx, items + 1)?;
-        self.write(&tag)?;
+        self.scalar(cx, &tag)?;
         Ok(Counted {
             announced: items,
             written: 0,

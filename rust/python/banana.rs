@@ -350,7 +350,7 @@ fn encode_subclass<'py>(
 /// # Safety
 /// `item` must be a live `bytes` object (or subclass instance).
 #[inline]
-unsafe fn write_bytes<'py>(
+pub(crate) unsafe fn write_bytes<'py>(
     py: Python<'py>,
     item: *mut ffi::PyObject,
     settings: &EncodeSettings<'_>,
@@ -378,7 +378,7 @@ unsafe fn write_bytes<'py>(
 /// # Safety
 /// `item` must be a live `int` object (or subclass instance).
 #[inline]
-unsafe fn write_int<'py>(
+pub(crate) unsafe fn write_int<'py>(
     py: Python<'py>,
     item: *mut ffi::PyObject,
     settings: &EncodeSettings<'_>,
