@@ -13,8 +13,9 @@ import struct
 from typing import Any
 
 from hypothesis import strategies as st
-from jelly_objects import Node, Registered, Slotted
 from twisted.persisted.crefutil import NotKnown
+
+from jelly_objects import Node, Registered, Slotted
 
 scalars = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),

@@ -110,3 +110,20 @@ def chunks(data: bytes, cuts: list[int]) -> list[bytes]:
     """Split C{data} at the given offsets (taken modulo its length)."""
     points = sorted({cut % (len(data) + 1) for cut in cuts} | {0, len(data)})
     return [data[a:b] for a, b in itertools.pairwise(points) if b > a]
+
+
+def mutate(draw: st.DrawFn, data: bytes) -> bytes:
+    """One to four random edits of C{data}: flip a bit, insert, delete, truncate."""
+    edited = bytearray(data)
+    for _ in range(draw(st.integers(1, 4))):
+        action = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
+        position = draw(st.integers(0, max(len(edited) - 1, 0)))
+        if action == "flip" and edited:
+            edited[position] ^= 1 << draw(st.integers(0, 7))
+        elif action == "insert":
+            edited[position:position] = bytes([draw(st.integers(0, 255))])
+        elif action == "delete" and edited:
+            del edited[position]
+        elif action == "truncate":
+            del edited[position:]
+    return bytes(edited)

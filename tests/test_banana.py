@@ -16,7 +16,7 @@ from twisted.spread import banana as twisted_banana
 
 import pbfast
 from pbfast import banana
-from sexp import PbfastCollector, connected, sexps
+from sexp import PbfastCollector, connected, mutate, sexps
 
 
 def test_public_names_match_twisted() -> None:
@@ -293,19 +293,7 @@ def test_reentrant_delivery() -> None:
 
 @st.composite
 def mutated_encodings(draw: st.DrawFn) -> bytes:
-    data = bytearray(banana.encode(draw(sexps)))
-    for _ in range(draw(st.integers(1, 4))):
-        action = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
-        position = draw(st.integers(0, max(len(data) - 1, 0)))
-        if action == "flip" and data:
-            data[position] ^= 1 << draw(st.integers(0, 7))
-        elif action == "insert":
-            data[position:position] = bytes([draw(st.integers(0, 255))])
-        elif action == "delete" and data:
-            del data[position]
-        elif action == "truncate":
-            del data[position:]
-    return bytes(data)
+    return mutate(draw, banana.encode(draw(sexps)))
 
 
 @given(mutated_encodings(), st.booleans())

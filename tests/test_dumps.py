@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graphs import graphs, same_graph
 from hypothesis import HealthCheck, given, settings
-from jelly_objects import Node, Registered
 from twisted.spread import banana as twisted_banana
 from twisted.spread import jelly as twisted_jelly
 
 import pbfast
+from graphs import graphs, same_graph
+from jelly_objects import Node, Registered
 from pbfast import banana, jelly
 from pbfast._bench import twisted_decode
 

@@ -9,13 +9,13 @@ import datetime
 import decimal
 from typing import Any
 
-import jelly_objects
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jelly_objects import Node, PostUnjelly, Registered, Slotted, module_function
 from twisted.spread import jelly as twisted_jelly
 
+import jelly_objects
+from jelly_objects import Node, PostUnjelly, Registered, Slotted, module_function
 from pbfast import jelly
 
 TWISTED_IMPORTS = {

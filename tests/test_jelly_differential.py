@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphs import graphs, same_graph
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.spread import jelly as twisted_jelly
 
+from graphs import graphs, same_graph
 from pbfast import jelly
 
 

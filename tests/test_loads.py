@@ -11,15 +11,16 @@ import io
 from typing import Any
 
 import pytest
-from graphs import graphs, same_graph
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jelly_objects import Node, Registered
 from twisted.spread import banana as twisted_banana
 from twisted.spread import jelly as twisted_jelly
 
 import pbfast
+from graphs import graphs, same_graph
+from jelly_objects import Node, Registered
 from pbfast import banana, jelly
+from sexp import mutate
 
 BASIC = [
     1, -(2**70), 2.5, b"bytes", "text", None, True, [1, [2]], (3, 4), {"k": [5]}, {6, 7},
@@ -108,19 +109,7 @@ def test_bad_input_errors(data: bytes, error: Any, fragment: str | None) -> None
 
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(pbfast.dumps(draw(graphs())))
-    for _ in range(draw(st.integers(1, 4))):
-        action = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
-        position = draw(st.integers(0, max(len(data) - 1, 0)))
-        if action == "flip" and data:
-            data[position] ^= 1 << draw(st.integers(0, 7))
-        elif action == "insert":
-            data[position:position] = bytes([draw(st.integers(0, 255))])
-        elif action == "delete" and data:
-            del data[position]
-        elif action == "truncate":
-            del data[position:]
-    return bytes(data)
+    return mutate(draw, pbfast.dumps(draw(graphs())))
 
 
 @given(mutated())

@@ -4,9 +4,8 @@ pbfast.banana: its C{banana} import points at pbfast, so every name the tests
 use, class attributes evaluated at import included, comes from pbfast.
 """
 
-import twisted_suite
-
 import pbfast.banana
+import twisted_suite
 
 _suite = twisted_suite.load(
     "twisted.spread.test.test_banana",

@@ -5,9 +5,8 @@ Twisted's, whose Copyable classes are Jellyable through the shared base
 classes).
 """
 
-import twisted_suite
-
 import pbfast.jelly
+import twisted_suite
 
 _suite = twisted_suite.load(
     "twisted.spread.test.test_jelly",

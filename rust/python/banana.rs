@@ -583,9 +583,13 @@ pub fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyR
     Ok(f(&buffer.to_vec(data.py())?))
 }
 
-/// Decode the first expression of `data` the way Twisted's `banana.decode`
-/// does (dialect `none`).
-pub fn decode_first(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyAny>> {
+/// Decode a whole input with one of the core's one-shot functions, building
+/// Python s-expressions (dialect `none`).
+fn decode_whole<'py>(
+    data: &Bound<'py, PyAny>,
+    limits: &Limits,
+    decode: impl FnOnce(&[u8], &mut PyBuilder<'py, 'static>, &Limits) -> Result<Py<PyAny>, BuildError>,
+) -> PyResult<Py<PyAny>> {
     let py = data.py();
     let mut builder = PyBuilder {
         py,
@@ -593,23 +597,17 @@ pub fn decode_first(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyA
         pb_dialect: false,
     };
     let _pause = super::gc::GcPause::new(py);
-    with_bytes(data, |bytes| {
-        decoder::decode_first(bytes, &mut builder, limits)
-    })?
-    .map_err(|error| error.into_pyerr(py))
+    with_bytes(data, |bytes| decode(bytes, &mut builder, limits))?
+        .map_err(|error| error.into_pyerr(py))
 }
 
-/// Decode `data`, which must hold exactly one expression (dialect `none`).
+/// Decode the first expression of `data` the way Twisted's `banana.decode`
+/// does.
+pub fn decode_first(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyAny>> {
+    decode_whole(data, limits, decoder::decode_first)
+}
+
+/// Decode `data`, which must hold exactly one expression.
 pub fn decode_exact(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyAny>> {
-    let py = data.py();
-    let mut builder = PyBuilder {
-        py,
-        vocabulary: IncomingVocabulary::pb(py),
-        pb_dialect: false,
-    };
-    let _pause = super::gc::GcPause::new(py);
-    with_bytes(data, |bytes| {
-        decoder::decode_exact(bytes, &mut builder, limits)
-    })?
-    .map_err(|error| error.into_pyerr(py))
+    decode_whole(data, limits, decoder::decode_exact)
 }
