@@ -529,6 +529,9 @@ pub(crate) trait Sink<'py> {
     ) -> PyResult<Self::Out>;
     fn push(&mut self, seq: &mut Self::Seq, item: Self::Out);
     fn close(&mut self, cx: &Cx<'_, 'py>, seq: Self::Seq) -> PyResult<Self::Out>;
+    /// `[b"dereference", id]`: a later occurrence of an object (the list is
+    /// the jellier's, shared by every such occurrence).
+    fn dereference(&mut self, cx: &Cx<'_, 'py>, list: Bound<'py, PyList>) -> PyResult<Self::Out>;
     /// An s-expression made in Python: a hook's result, a decimal's, a
     /// persistent id.
     fn sexp(&mut self, cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<Self::Out>;
@@ -643,6 +646,10 @@ impl<'py> Sink<'py> for ListSink<'py> {
             list
         };
         self.spare.push(seq);
+        Ok(list.into_any())
+    }
+
+    fn dereference(&mut self, _cx: &Cx<'_, 'py>, list: Bound<'py, PyList>) -> PyResult<Self::Out> {
         Ok(list.into_any())
     }
 
@@ -786,6 +793,12 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         Ok(())
     }
 
+    fn dereference(&mut self, cx: &Cx<'_, 'py>, list: Bound<'py, PyList>) -> PyResult<()> {
+        self.header(cx, 2)?;
+        self.write_atom(&cx.refs.atoms.dereference, cx.py())?;
+        self.scalar(cx, &list.get_item(1)?)
+    }
+
     fn sexp(&mut self, _cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<()> {
         self.write(&sexp)
     }
@@ -886,7 +899,7 @@ fn jelly<'py, S: Sink<'py>>(
     let me = cx.me;
     if obj.is_instance(refs.jellyable.bind(py))? {
         if let Some(dereference) = me.reference_to(obj)? {
-            return sink.sexp(cx, dereference.into_any());
+            return sink.dereference(cx, dereference);
         }
         let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
             return Err(too_deep(py, refs, me.max_depth));
@@ -1069,7 +1082,7 @@ fn jelly_mutable<'py, S: Sink<'py>>(
     let py = cx.py();
     let (me, refs) = (cx.me, cx.refs);
     if let Some(dereference) = me.reference_or_start(obj, sink.position())? {
-        return sink.sexp(cx, dereference.into_any());
+        return sink.dereference(cx, dereference);
     }
     let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
         return Err(too_deep(py, refs, me.max_depth));
