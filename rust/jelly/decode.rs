@@ -200,20 +200,18 @@ fn item<'py>(
     expression.get_item(index).map_err(|_| {
         let tag = expression
             .get_item(0)
-            .map(|tag| tag.repr().map(|r| r.to_string()));
-        let tag = match tag {
-            Ok(Ok(tag)) => tag,
-            _ => "?".to_string(),
-        };
-        refs.insecure(
-            expression.py(),
-            format!(
-                "jelly expression {tag} has {} items, needs at least {}",
-                expression.len(),
-                index + 1
-            ),
-        )
+            .ok()
+            .and_then(|tag| tag.repr().ok().map(|r| r.to_string()))
+            .unwrap_or_else(|| "?".to_string());
+        missing(expression.py(), refs, &tag, expression.len(), index + 1)
     })
+}
+
+fn missing(py: Python<'_>, refs: &Refs, tag: &str, has: usize, needs: usize) -> PyErr {
+    refs.insecure(
+        py,
+        format!("jelly expression {tag} has {has} items, needs at least {needs}"),
+    )
 }
 
 /// Twisted's `_Unjellier.unjelly`.
@@ -228,147 +226,461 @@ pub fn unjelly<'py>(
     let me = slf.borrow();
     let refs = Refs::get(py)?;
     let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
-        return Err(refs.insecure(
-            py,
-            format!("jelly nested deeper than {} levels", me.max_depth),
-        ));
+        return Err(too_deep(py, refs, me.max_depth));
     };
     let tag = item(expression, 0, refs)?;
-    let tag_bytes = if let Ok(bytes) = tag.cast::<PyBytes>() {
-        bytes.clone()
-    } else if let Ok(text) = tag.cast::<PyString>() {
-        // Twisted's tasters and tag lookup accept a str tag as its UTF-8.
-        PyBytes::new(py, text.to_str()?.as_bytes())
-    } else {
-        return Err(refs.insecure(py, format!("jelly type must be bytes, not {}", tag.repr()?)));
+    let mut frame = Frame::begin(slf, &me, refs, &tag)?;
+    if let Frame::Raw { .. } = frame {
+        // Hooks get the expression itself.
+        return frame.finish_expression(slf, refs, expression);
+    }
+    let mut index = 1;
+    while let Ok(child) = expression.get_item(index) {
+        match frame.mode() {
+            Mode::Pairs => {
+                let (key, value) = unpack_pair(&child, refs)?;
+                let key = unjelly(slf, &key)?;
+                frame.check_key(&key, refs)?;
+                let value = unjelly(slf, &value)?;
+                frame.push_pair(key, value, refs)?;
+            }
+            _ => {
+                let value = unjelly(slf, &child)?;
+                frame.push(value, refs)?;
+            }
+        }
+        index += 1;
+    }
+    frame.finish(slf, refs)
+}
+
+pub(crate) fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {
+    refs.insecure(py, format!("jelly nested deeper than {limit} levels"))
+}
+
+/// `for k, v in lst` unpacks any two-item iterable: a `[key, value]` list
+/// as jelly writes it, but also what Twisted would unpack.
+pub(crate) fn unpack_pair<'py>(
+    pair: &Bound<'py, PyAny>,
+    refs: &Refs,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    if let Ok(list) = pair.cast_exact::<PyList>() {
+        if list.len() == 2 {
+            return Ok((list.get_item(0)?, list.get_item(1)?));
+        }
+    }
+    let items = pair
+        .try_iter()
+        .and_then(|items| items.collect::<PyResult<Vec<_>>>())
+        .ok()
+        .filter(|items| items.len() == 2)
+        .ok_or_else(|| refs.insecure(pair.py(), "dictionary items must be [key, value] pairs"))?;
+    let mut items = items.into_iter();
+    Ok((items.next().expect("two"), items.next().expect("two")))
+}
+
+/// How the items after a tag are to be taken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Unjellied, then given to the frame.
+    Normal,
+    /// As s-expressions: a hook or Twisted's method unjellies them.
+    Raw,
+    /// `[key, value]` pairs of a dictionary, both unjellied.
+    Pairs,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Sequence {
+    List,
+    Tuple,
+    Set,
+    FrozenSet,
+}
+
+/// Tags whose items are unjellied first and then make the object.
+pub(crate) enum Finish<'py> {
+    None,
+    Unicode,
+    Boolean,
+    DateTime,
+    Date,
+    Time,
+    TimeDelta,
+    Reference,
+    Dereference,
+    Factory(Bound<'py, PyAny>),
+    Instance(Bound<'py, PyAny>),
+}
+
+/// Tags whose items stay s-expressions for Python code to unjellify.
+pub(crate) enum RawAction<'py> {
+    /// A class registered with setUnjellyableForClass.
+    Registered(Bound<'py, PyAny>),
+    /// Twisted's own `_unjelly_<name>` method, needing `arity` items.
+    Twisted(&'static str, usize),
+}
+
+/// One jelly expression being made into an object: what its tag asked for,
+/// and the items so far. The recursive unjelly and the fused loads both go
+/// tag, items, finish through this.
+pub(crate) enum Frame<'py> {
+    Sequence {
+        kind: Sequence,
+        items: Vec<Bound<'py, PyAny>>,
+        /// Twisted's holder list, made at the first forward reference: it and
+        /// every later placeholder register with it, so that resolving them
+        /// patches it.
+        holder: Option<Bound<'py, PyList>>,
+        count: usize,
+    },
+    Dictionary(Bound<'py, PyDict>),
+    Items {
+        tag: Bound<'py, PyAny>,
+        finish: Finish<'py>,
+        items: Vec<Bound<'py, PyAny>>,
+    },
+    Raw {
+        tag: Bound<'py, PyAny>,
+        action: RawAction<'py>,
+        items: Vec<Bound<'py, PyAny>>,
+    },
+}
+
+impl<'py> Frame<'py> {
+    /// Check `tag` against the taster and the registries and decide what
+    /// the expression is, before any of its items is looked at (the order of
+    /// Twisted's checks).
+    pub(crate) fn begin(
+        slf: &Bound<'py, Unjellier>,
+        me: &Unjellier,
+        refs: &Refs,
+        tag: &Bound<'py, PyAny>,
+    ) -> PyResult<Frame<'py>> {
+        let py = slf.py();
+        let tag_bytes = if let Ok(bytes) = tag.cast::<PyBytes>() {
+            bytes.clone()
+        } else if let Ok(text) = tag.cast::<PyString>() {
+            // Twisted's tasters and tag lookup accept a str tag as its UTF-8.
+            PyBytes::new(py, text.to_str()?.as_bytes())
+        } else {
+            return Err(refs.insecure(py, format!("jelly type must be bytes, not {}", tag.repr()?)));
+        };
+        if !me.policy.type_allowed(tag, &tag_bytes)? {
+            return Err(refs.insecure_object(tag));
+        }
+        let raw = |action| Frame::Raw {
+            tag: tag.clone(),
+            action,
+            items: Vec::new(),
+        };
+        let items = |finish| Frame::Items {
+            tag: tag.clone(),
+            finish,
+            items: Vec::new(),
+        };
+        if let Some(class) = refs.unjellyable_registry.bind(py).get_item(tag)? {
+            return Ok(raw(RawAction::Registered(class)));
+        }
+        if let Some(factory) = refs.factory_registry.bind(py).get_item(tag)? {
+            return Ok(items(Finish::Factory(factory)));
+        }
+        let name = tag_bytes.as_bytes();
+        if !name.is_ascii() {
+            return Err(refs.insecure(py, format!("jelly type {} is not ASCII", tag.repr()?)));
+        }
+        let sequence = |kind| Frame::Sequence {
+            kind,
+            items: Vec::new(),
+            holder: None,
+            count: 0,
+        };
+        Ok(match name {
+            b"None" => items(Finish::None),
+            b"unicode" => items(Finish::Unicode),
+            b"boolean" => items(Finish::Boolean),
+            b"list" => sequence(Sequence::List),
+            b"tuple" => sequence(Sequence::Tuple),
+            b"set" => sequence(Sequence::Set),
+            b"frozenset" => sequence(Sequence::FrozenSet),
+            b"dictionary" => Frame::Dictionary(PyDict::new(py)),
+            b"reference" => items(Finish::Reference),
+            b"dereference" => items(Finish::Dereference),
+            b"datetime" => items(Finish::DateTime),
+            b"date" => items(Finish::Date),
+            b"time" => items(Finish::Time),
+            b"timedelta" => items(Finish::TimeDelta),
+            // Rare in traffic, and needing Python's import machinery or
+            // warnings anyway: Twisted's own methods, given this unjellier
+            // (they use only its public methods and attributes).
+            b"decimal" => raw(RawAction::Twisted("decimal", 2)),
+            b"module" => raw(RawAction::Twisted("module", 1)),
+            b"class" => raw(RawAction::Twisted("class", 1)),
+            b"function" => raw(RawAction::Twisted("function", 1)),
+            b"persistent" => raw(RawAction::Twisted("persistent", 1)),
+            b"instance" => raw(RawAction::Twisted("instance", 2)),
+            b"unpersistable" => raw(RawAction::Twisted("unpersistable", 1)),
+            b"method" => raw(RawAction::Twisted("method", 3)),
+            _ => {
+                // An instance of the class the tag names: the taster must
+                // allow its module and the class.
+                let text = String::from_utf8_lossy(name).into_owned();
+                let module = text.rsplit_once('.').map_or("", |(module, _)| module);
+                if !me.policy.module_allowed(py, module)? {
+                    return Err(
+                        refs.insecure(py, format!("Module {module} not allowed (in type {text})."))
+                    );
+                }
+                let class = refs.named_object.bind(py).call1((&text,))?;
+                if !me.policy.class_allowed(&class)? {
+                    return Err(refs.insecure(py, format!("Class {text} not allowed.")));
+                }
+                items(Finish::Instance(class))
+            }
+        })
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        match self {
+            Frame::Raw { .. } => Mode::Raw,
+            Frame::Dictionary(_) => Mode::Pairs,
+            _ => Mode::Normal,
+        }
+    }
+
+    /// The next item (unjellied, or raw for a raw frame).
+    pub(crate) fn push(&mut self, value: Bound<'py, PyAny>, refs: &Refs) -> PyResult<()> {
+        match self {
+            Frame::Sequence {
+                items,
+                holder,
+                count,
+                ..
+            } => {
+                let index = *count;
+                *count += 1;
+                let unknown = is_not_known(&value, refs)?;
+                match holder {
+                    None if !unknown => {
+                        items.push(value);
+                        return Ok(());
+                    }
+                    None => {
+                        let mut all = std::mem::take(items);
+                        all.push(value.clone());
+                        *holder = Some(PyList::new(value.py(), all)?);
+                    }
+                    Some(list) => list.append(&value)?,
+                }
+                if unknown {
+                    let holder = holder.as_ref().expect("made above");
+                    value
+                        .call_method1(pyo3::intern!(value.py(), "addDependant"), (holder, index))?;
+                }
+                Ok(())
+            }
+            Frame::Items { items, .. } | Frame::Raw { items, .. } => {
+                items.push(value);
+                Ok(())
+            }
+            Frame::Dictionary(_) => {
+                let (key, value) = unpack_pair(&value, refs)?;
+                self.check_key(&key, refs)?;
+                self.push_pair(key, value, refs)
+            }
+        }
+    }
+
+    /// A dictionary key, as soon as it is unjellied: it is hashed when stored,
+    /// which a placeholder cannot be (Twisted fails there with an
+    /// AssertionError).
+    pub(crate) fn check_key(&self, key: &Bound<'py, PyAny>, refs: &Refs) -> PyResult<()> {
+        if is_not_known(key, refs)? {
+            return Err(refs.insecure(key.py(), "a dictionary key cannot be a forward reference"));
+        }
+        Ok(())
+    }
+
+    /// A dictionary item. A value that is a forward reference is patched in
+    /// when it resolves (Twisted routes this through a _DictKeyAndValue,
+    /// which, the key being known, does the same).
+    pub(crate) fn push_pair(
+        &mut self,
+        key: Bound<'py, PyAny>,
+        value: Bound<'py, PyAny>,
+        refs: &Refs,
+    ) -> PyResult<()> {
+        let Frame::Dictionary(dict) = self else {
+            return Err(refs.insecure(key.py(), "a [key, value] pair outside a dictionary"));
+        };
+        if is_not_known(&value, refs)? {
+            value.call_method1(pyo3::intern!(key.py(), "addDependant"), (&*dict, &key))?;
+        }
+        dict.set_item(key, value)
+    }
+
+    /// The object, from a raw frame's own expression (hooks get the list
+    /// they were written as).
+    pub(crate) fn finish_expression(
+        self,
+        slf: &Bound<'py, Unjellier>,
+        refs: &Refs,
+        expression: &Bound<'py, PyList>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Frame::Raw { action, .. } => finish_raw(slf, refs, action, expression),
+            other => other.finish(slf, refs),
+        }
+    }
+
+    /// The object the expression stands for.
+    pub(crate) fn finish(
+        self,
+        slf: &Bound<'py, Unjellier>,
+        refs: &Refs,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match self {
+            Frame::Sequence {
+                kind,
+                items,
+                holder,
+                ..
+            } => match (kind, holder) {
+                (Sequence::List, Some(list)) => Ok(list.into_any()),
+                (Sequence::List, None) => Ok(PyList::new(py, items)?.into_any()),
+                (Sequence::Tuple, Some(list)) => refs.tuple_container.bind(py).call1((list,)),
+                (Sequence::Tuple, None) => Ok(PyTuple::new(py, items)?.into_any()),
+                (Sequence::Set, Some(list)) => refs
+                    .container
+                    .bind(py)
+                    .call1((list, refs.set_type.bind(py))),
+                (Sequence::Set, None) => Ok(PySet::new(py, items)?.into_any()),
+                (Sequence::FrozenSet, Some(list)) => refs
+                    .container
+                    .bind(py)
+                    .call1((list, refs.frozenset_type.bind(py))),
+                (Sequence::FrozenSet, None) => Ok(PyFrozenSet::new(py, items)?.into_any()),
+            },
+            Frame::Dictionary(dict) => Ok(dict.into_any()),
+            Frame::Raw { tag, action, items } => {
+                let mut expression = vec![tag];
+                expression.extend(items);
+                finish_raw(slf, refs, action, &PyList::new(py, expression)?)
+            }
+            Frame::Items { tag, finish, items } => finish_items(slf, refs, &tag, finish, items),
+        }
+    }
+}
+
+/// A hook's or Twisted's method's turn: they unjelly the items themselves.
+fn finish_raw<'py>(
+    slf: &Bound<'py, Unjellier>,
+    refs: &Refs,
+    action: RawAction<'py>,
+    expression: &Bound<'py, PyList>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    match action {
+        RawAction::Registered(class) => {
+            // Every registered class's encoding has its state after the tag;
+            // hooks index it without checking.
+            item(expression, 1, refs)?;
+            let blank = refs.create_blank.bind(py).call1((&class,))?;
+            let method = blank
+                .getattr_opt(pyo3::intern!(py, "unjellyFor"))?
+                .unwrap_or(class);
+            let result = method.call1((slf, expression))?;
+            maybe_post_unjelly(slf, result)
+        }
+        RawAction::Twisted(name, arity) => {
+            item(expression, arity, refs)?;
+            let rest = expression.get_slice(1, expression.len());
+            let method = refs
+                .twisted_unjellier
+                .bind(py)
+                .getattr(format!("_unjelly_{name}").as_str())?;
+            method.call1((slf, rest))
+        }
+    }
+}
+
+fn finish_items<'py>(
+    slf: &Bound<'py, Unjellier>,
+    refs: &Refs,
+    tag: &Bound<'py, PyAny>,
+    finish: Finish<'py>,
+    items: Vec<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    let needs = |count: usize| -> PyResult<()> {
+        if items.len() < count {
+            let tag = tag.repr().map(|r| r.to_string()).unwrap_or_default();
+            return Err(missing(py, refs, &tag, items.len() + 1, count + 1));
+        }
+        Ok(())
     };
-    if !me.policy.type_allowed(&tag, &tag_bytes)? {
-        return Err(refs.insecure_object(&tag));
-    }
-    if let Some(class) = refs.unjellyable_registry.bind(py).get_item(&tag)? {
-        // Every registered class's encoding has its state after the tag;
-        // hooks index it without checking.
-        item(expression, 1, refs)?;
-        let blank = refs.create_blank.bind(py).call1((&class,))?;
-        let method = blank
-            .getattr_opt(pyo3::intern!(py, "unjellyFor"))?
-            .unwrap_or(class);
-        let result = method.call1((slf, expression))?;
-        return maybe_post_unjelly(slf, result);
-    }
-    if let Some(factory) = refs.factory_registry.bind(py).get_item(&tag)? {
-        let state = unjelly(slf, &item(expression, 1, refs)?)?;
-        return maybe_post_unjelly(slf, factory.call1((state,))?);
-    }
-    let name = tag_bytes.as_bytes();
-    if !name.is_ascii() {
-        return Err(refs.insecure(py, format!("jelly type {} is not ASCII", tag.repr()?)));
-    }
-    match name {
-        b"None" => Ok(py.None().into_bound(py)),
-        b"unicode" => {
-            let data = item(expression, 1, refs)?;
-            let Ok(data) = data.cast::<PyBytes>() else {
+    match finish {
+        Finish::None => Ok(py.None().into_bound(py)),
+        Finish::Unicode => {
+            needs(1)?;
+            let Ok(data) = items[0].cast::<PyBytes>() else {
                 return Err(refs.insecure(py, "unicode expression must hold bytes"));
             };
             Ok(PyString::from_bytes(py, data.as_bytes())?.into_any())
         }
-        b"boolean" => match item(expression, 1, refs)?
-            .cast::<PyBytes>()
-            .map(|b| b.as_bytes())
-        {
-            Ok(b"true") => Ok(pyo3::types::PyBool::new(py, true).to_owned().into_any()),
-            Ok(b"false") => Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any()),
-            _ => Err(refs.insecure(py, "boolean expression must hold b'true' or b'false'")),
-        },
-        b"list" | b"tuple" | b"set" | b"frozenset" => unjelly_sequence(slf, expression, name, refs),
-        b"dictionary" => unjelly_dictionary(slf, expression, refs),
-        b"reference" => unjelly_reference(slf, expression, refs),
-        b"dereference" => unjelly_dereference(slf, expression, refs),
-        b"datetime" => {
-            let fields = integer_fields(expression, refs)?;
-            refs.datetime.bind(py).call1(PyTuple::new(py, fields)?)
-        }
-        b"date" => {
-            let fields = integer_fields(expression, refs)?;
-            refs.date.bind(py).call1(PyTuple::new(py, fields)?)
-        }
-        b"time" => {
-            let fields = integer_fields(expression, refs)?;
-            refs.time.bind(py).call1(PyTuple::new(py, fields)?)
-        }
-        b"timedelta" => {
-            let fields = integer_fields(expression, refs)?;
-            if fields.len() != 3 {
-                return Err(refs.insecure(py, "timedelta expression must hold 3 fields"));
+        Finish::Boolean => {
+            needs(1)?;
+            match items[0].cast::<PyBytes>().map(|b| b.as_bytes()) {
+                Ok(b"true") => Ok(pyo3::types::PyBool::new(py, true).to_owned().into_any()),
+                Ok(b"false") => Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any()),
+                _ => Err(refs.insecure(py, "boolean expression must hold b'true' or b'false'")),
             }
-            refs.timedelta.bind(py).call1(PyTuple::new(py, fields)?)
         }
-        b"decimal" => delegate(slf, expression, "decimal", 2, refs),
-        b"module" => delegate(slf, expression, "module", 1, refs),
-        b"class" => delegate(slf, expression, "class", 1, refs),
-        b"function" => delegate(slf, expression, "function", 1, refs),
-        b"persistent" => delegate(slf, expression, "persistent", 1, refs),
-        b"instance" => delegate(slf, expression, "instance", 2, refs),
-        b"unpersistable" => delegate(slf, expression, "unpersistable", 1, refs),
-        b"method" => delegate(slf, expression, "method", 3, refs),
-        _ => unjelly_instance(slf, expression, &tag, refs),
+        Finish::DateTime | Finish::Date | Finish::Time | Finish::TimeDelta => {
+            needs(1)?;
+            let fields = integer_fields(&items[0], refs)?;
+            let class = match finish {
+                Finish::DateTime => &refs.datetime,
+                Finish::Date => &refs.date,
+                Finish::Time => &refs.time,
+                _ => {
+                    if fields.len() != 3 {
+                        return Err(refs.insecure(py, "timedelta expression must hold 3 fields"));
+                    }
+                    &refs.timedelta
+                }
+            };
+            class.bind(py).call1(PyTuple::new(py, fields)?)
+        }
+        Finish::Reference => {
+            needs(2)?;
+            let mut items = items.into_iter();
+            let id = items.next().expect("checked");
+            let value = items.next().expect("checked");
+            resolve_reference(slf, refs, &id, value)
+        }
+        Finish::Dereference => {
+            needs(1)?;
+            dereference(slf, refs, &items[0])
+        }
+        Finish::Factory(factory) => {
+            needs(1)?;
+            let made = factory.call1((&items[0],))?;
+            maybe_post_unjelly(slf, made)
+        }
+        Finish::Instance(class) => {
+            needs(1)?;
+            let instance = refs.new_instance.bind(py).call1((&class, &items[0]))?;
+            maybe_post_unjelly(slf, instance)
+        }
     }
 }
 
-/// Tags that are rare in traffic and need Python's import machinery or
-/// warnings anyway are handled by Twisted's own methods, given this
-/// unjellier (they use only its public methods and attributes).
-fn delegate<'py>(
-    slf: &Bound<'py, Unjellier>,
-    expression: &Bound<'py, PyList>,
-    name: &str,
-    arity: usize,
-    refs: &Refs,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = slf.py();
-    item(expression, arity, refs)?;
-    let rest = expression.get_slice(1, expression.len());
-    let method = refs
-        .twisted_unjellier
-        .bind(py)
-        .getattr(format!("_unjelly_{name}").as_str())?;
-    method.call1((slf, rest))
-}
-
-/// An instance of a class named by the tag: the taster must allow its module
-/// and the class.
-fn unjelly_instance<'py>(
-    slf: &Bound<'py, Unjellier>,
-    expression: &Bound<'py, PyList>,
-    tag: &Bound<'py, PyAny>,
-    refs: &Refs,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = slf.py();
-    let me = slf.borrow();
-    let text = match tag.cast::<PyBytes>() {
-        Ok(bytes) => String::from_utf8_lossy(bytes.as_bytes()).into_owned(),
-        Err(_) => tag.str()?.to_string(),
-    };
-    let module = text.rsplit_once('.').map_or("", |(module, _)| module);
-    if !me.policy.module_allowed(py, module)? {
-        return Err(refs.insecure(py, format!("Module {module} not allowed (in type {text}).")));
-    }
-    let class = refs.named_object.bind(py).call1((&text,))?;
-    if !me.policy.class_allowed(&class)? {
-        return Err(refs.insecure(py, format!("Class {text} not allowed.")));
-    }
-    generic_unjelly(slf, &class, &item(expression, 1, refs)?)
-}
-
-/// `[b"datetime", b"2024 1 2 3 4 5 6"]` and the like: the integers of the
-/// space-separated field, as Python's `int()` reads each.
-fn integer_fields<'py>(
-    expression: &Bound<'py, PyList>,
-    refs: &Refs,
-) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    let py = expression.py();
-    let field = item(expression, 1, refs)?;
+/// `b"2024 1 2 3 4 5 6"` and the like: the integers of the space-separated
+/// field, as Python's `int()` reads each.
+fn integer_fields<'py>(field: &Bound<'py, PyAny>, refs: &Refs) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let py = field.py();
     let Ok(field) = field.cast::<PyBytes>() else {
         return Err(refs.insecure(py, "date and time fields must be bytes"));
     };
@@ -391,122 +703,18 @@ fn integer_fields<'py>(
         .collect()
 }
 
-/// `list`, `tuple`, `set`, `frozenset`. Items are collected natively; the
-/// first forward reference makes Twisted's holder list, which it and every
-/// later placeholder register with, so that resolving them patches it.
-fn unjelly_sequence<'py>(
+/// `[b"reference", id, value]` with `value` made: it becomes what `id`
+/// stands for, and placeholders waiting for it are resolved.
+fn resolve_reference<'py>(
     slf: &Bound<'py, Unjellier>,
-    expression: &Bound<'py, PyList>,
-    kind: &[u8],
     refs: &Refs,
+    id: &Bound<'py, PyAny>,
+    value: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
-    let count = expression.len().saturating_sub(1);
-    let mut items: Vec<Bound<'py, PyAny>> = Vec::with_capacity(count);
-    let mut holder: Option<Bound<'py, PyList>> = None;
-    for index in 0..count {
-        let value = unjelly(slf, &item(expression, index + 1, refs)?)?;
-        let unknown = is_not_known(&value, refs)?;
-        match &holder {
-            None if !unknown => {
-                items.push(value);
-                continue;
-            }
-            None => {
-                // Twisted's holder: the items so far, this one, and the
-                // indices standing in for the rest.
-                let rest = (index + 1..count).map(|i| i.into_pyobject(py).map(|i| i.into_any()));
-                let mut all = std::mem::take(&mut items);
-                all.push(value.clone());
-                for placeholder in rest {
-                    all.push(placeholder?);
-                }
-                holder = Some(PyList::new(py, all)?);
-            }
-            Some(list) => list.set_item(index, &value)?,
-        }
-        if unknown {
-            value.call_method1(
-                "addDependant",
-                (holder.as_ref().expect("made above"), index),
-            )?;
-        }
-    }
-    match (kind, holder) {
-        (b"list", Some(list)) => Ok(list.into_any()),
-        (b"list", None) => Ok(PyList::new(py, items)?.into_any()),
-        (b"tuple", Some(list)) => refs.tuple_container.bind(py).call1((list,)),
-        (b"tuple", None) => Ok(PyTuple::new(py, items)?.into_any()),
-        (b"set", Some(list)) => refs
-            .container
-            .bind(py)
-            .call1((list, refs.set_type.bind(py))),
-        (b"set", None) => Ok(PySet::new(py, items)?.into_any()),
-        (_, Some(list)) => refs
-            .container
-            .bind(py)
-            .call1((list, refs.frozenset_type.bind(py))),
-        (_, None) => Ok(PyFrozenSet::new(py, items)?.into_any()),
-    }
-}
-
-/// `[b"dictionary", [k, v], ...]`: pairs are stored as they complete; a value
-/// that is a forward reference is patched in when it resolves.
-fn unjelly_dictionary<'py>(
-    slf: &Bound<'py, Unjellier>,
-    expression: &Bound<'py, PyList>,
-    refs: &Refs,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = slf.py();
-    let dict = PyDict::new(py);
-    for index in 1..expression.len() {
-        let pair = item(expression, index, refs)?;
-        let (key, value) = match pair.cast_exact::<PyList>() {
-            Ok(list) if list.len() == 2 => (list.get_item(0)?, list.get_item(1)?),
-            // `for k, v in lst` unpacks any two-item iterable.
-            _ => {
-                let unpacked = pair
-                    .try_iter()
-                    .and_then(|items| items.collect::<PyResult<Vec<_>>>())
-                    .ok()
-                    .filter(|items| items.len() == 2)
-                    .ok_or_else(|| {
-                        refs.insecure(py, "dictionary items must be [key, value] pairs")
-                    })?;
-                let mut unpacked = unpacked.into_iter();
-                (unpacked.next().expect("two"), unpacked.next().expect("two"))
-            }
-        };
-        let key = unjelly(slf, &key)?;
-        if is_not_known(&key, refs)? {
-            // A key must be hashed when it is stored; a placeholder cannot be
-            // (Twisted fails here with an AssertionError).
-            return Err(refs.insecure(py, "a dictionary key cannot be a forward reference"));
-        }
-        let value = unjelly(slf, &value)?;
-        if is_not_known(&value, refs)? {
-            // Twisted routes this through a _DictKeyAndValue, which, the key
-            // being known, stores the placeholder now and the object when it
-            // resolves: registering the dict itself under the key does the
-            // same without the go-between.
-            value.call_method1(pyo3::intern!(py, "addDependant"), (&dict, &key))?;
-        }
-        dict.set_item(key, value)?;
-    }
-    Ok(dict.into_any())
-}
-
-fn unjelly_reference<'py>(
-    slf: &Bound<'py, Unjellier>,
-    expression: &Bound<'py, PyList>,
-    refs: &Refs,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = slf.py();
-    let id = item(expression, 1, refs)?;
-    let value = unjelly(slf, &item(expression, 2, refs)?)?;
     let references = slf.borrow().references.clone_ref(py).into_bound(py);
     let known = references
-        .get_item(&id)
+        .get_item(id)
         .map_err(|_| refs.insecure(py, "reference id must be hashable"))?;
     match known {
         Some(known) if !known.is_none() => {
@@ -520,27 +728,27 @@ fn unjelly_reference<'py>(
         }
         _ => {}
     }
-    references.set_item(&id, &value)?;
+    references.set_item(id, &value)?;
     Ok(value)
 }
 
-fn unjelly_dereference<'py>(
+/// `[b"dereference", id]`: the object, or a placeholder until it is made.
+fn dereference<'py>(
     slf: &Bound<'py, Unjellier>,
-    expression: &Bound<'py, PyList>,
     refs: &Refs,
+    id: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
-    let id = item(expression, 1, refs)?;
     let references = slf.borrow().references.clone_ref(py).into_bound(py);
     let known = references
-        .get_item(&id)
+        .get_item(id)
         .map_err(|_| refs.insecure(py, "reference id must be hashable"))?;
     if let Some(known) = known {
         if !known.is_none() {
             return Ok(known);
         }
     }
-    let placeholder = refs.dereference.bind(py).call1((&id,))?;
-    references.set_item(&id, &placeholder)?;
+    let placeholder = refs.dereference.bind(py).call1((id,))?;
+    references.set_item(id, &placeholder)?;
     Ok(placeholder)
 }
