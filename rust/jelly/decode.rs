@@ -77,8 +77,8 @@ impl Unjellier {
             .clone_ref(slf.py())
             .into_bound(slf.py());
         let mut index = 0;
-        while let Ok(callback) = callbacks.get_item(index) {
-            callback.call0()?;
+        while index < callbacks.len() {
+            callbacks.get_item(index)?.call0()?;
             index += 1;
         }
         Ok(result)
@@ -229,13 +229,16 @@ pub fn unjelly<'py>(
         return Err(too_deep(py, refs, me.max_depth));
     };
     let tag = item(expression, 0, refs)?;
-    let mut frame = Frame::begin(slf, &me, refs, &tag)?;
+    let mut frame = Frame::begin(slf, &me, refs, &tag, expression.len() - 1)?;
     if let Frame::Raw { .. } = frame {
         // Hooks get the expression itself.
         return frame.finish_expression(slf, refs, expression);
     }
     let mut index = 1;
-    while let Ok(child) = expression.get_item(index) {
+    // Bounded by the current length each time (a hook may change the list),
+    // never by a failing get_item: an IndexError per list is not free.
+    while index < expression.len() {
+        let child = expression.get_item(index)?;
         match frame.mode() {
             Mode::Pairs => {
                 let (key, value) = unpack_pair(&child, refs)?;
@@ -244,10 +247,11 @@ pub fn unjelly<'py>(
                 let value = unjelly(slf, &value)?;
                 frame.push_pair(key, value, refs)?;
             }
-            _ => {
+            Mode::Normal => {
                 let value = unjelly(slf, &child)?;
                 frame.push(value, refs)?;
             }
+            Mode::Raw => frame.push(child, refs)?,
         }
         index += 1;
     }
@@ -338,7 +342,11 @@ pub(crate) enum Frame<'py> {
     Items {
         tag: Bound<'py, PyAny>,
         finish: Finish<'py>,
-        items: Vec<Bound<'py, PyAny>>,
+        /// These tags use at most their first two items (Twisted ignores
+        /// the rest): kept inline, the rest only counted.
+        first: Option<Bound<'py, PyAny>>,
+        second: Option<Bound<'py, PyAny>>,
+        count: usize,
     },
     Raw {
         tag: Bound<'py, PyAny>,
@@ -351,11 +359,13 @@ impl<'py> Frame<'py> {
     /// Check `tag` against the taster and the registries and decide what
     /// the expression is, before any of its items is looked at (the order of
     /// Twisted's checks).
+    /// `size_hint` is how many items the expression says it has.
     pub(crate) fn begin(
         slf: &Bound<'py, Unjellier>,
         me: &Unjellier,
         refs: &Refs,
         tag: &Bound<'py, PyAny>,
+        size_hint: usize,
     ) -> PyResult<Frame<'py>> {
         let py = slf.py();
         let tag_bytes = if let Ok(bytes) = tag.cast::<PyBytes>() {
@@ -377,7 +387,9 @@ impl<'py> Frame<'py> {
         let items = |finish| Frame::Items {
             tag: tag.clone(),
             finish,
-            items: Vec::new(),
+            first: None,
+            second: None,
+            count: 0,
         };
         if let Some(class) = refs.unjellyable_registry.bind(py).get_item(tag)? {
             return Ok(raw(RawAction::Registered(class)));
@@ -391,7 +403,7 @@ impl<'py> Frame<'py> {
         }
         let sequence = |kind| Frame::Sequence {
             kind,
-            items: Vec::new(),
+            items: Vec::with_capacity(size_hint),
             holder: None,
             count: 0,
         };
@@ -440,15 +452,23 @@ impl<'py> Frame<'py> {
         })
     }
 
+    /// How the next item is to be taken. Twisted's methods for these tags
+    /// unjelly exactly the items they use and read the others as they are
+    /// (an id, a field of digits), so the same items are unjellied here.
     pub(crate) fn mode(&self) -> Mode {
         match self {
             Frame::Raw { .. } => Mode::Raw,
             Frame::Dictionary(_) => Mode::Pairs,
-            _ => Mode::Normal,
+            Frame::Sequence { .. } => Mode::Normal,
+            Frame::Items { finish, count, .. } => match (finish, count) {
+                (Finish::Reference, 1) => Mode::Normal,
+                (Finish::Factory(_) | Finish::Instance(_), 0) => Mode::Normal,
+                _ => Mode::Raw,
+            },
         }
     }
 
-    /// The next item (unjellied, or raw for a raw frame).
+    /// The next item, taken as [`Frame::mode`] says.
     pub(crate) fn push(&mut self, value: Bound<'py, PyAny>, refs: &Refs) -> PyResult<()> {
         match self {
             Frame::Sequence {
@@ -479,7 +499,21 @@ impl<'py> Frame<'py> {
                 }
                 Ok(())
             }
-            Frame::Items { items, .. } | Frame::Raw { items, .. } => {
+            Frame::Items {
+                first,
+                second,
+                count,
+                ..
+            } => {
+                match count {
+                    0 => *first = Some(value),
+                    1 => *second = Some(value),
+                    _ => {}
+                }
+                *count += 1;
+                Ok(())
+            }
+            Frame::Raw { items, .. } => {
                 items.push(value);
                 Ok(())
             }
@@ -568,7 +602,13 @@ impl<'py> Frame<'py> {
                 expression.extend(items);
                 finish_raw(slf, refs, action, &PyList::new(py, expression)?)
             }
-            Frame::Items { tag, finish, items } => finish_items(slf, refs, &tag, finish, items),
+            Frame::Items {
+                tag,
+                finish,
+                first,
+                second,
+                count,
+            } => finish_items(slf, refs, &tag, finish, first, second, count),
         }
     }
 }
@@ -605,41 +645,42 @@ fn finish_raw<'py>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish_items<'py>(
     slf: &Bound<'py, Unjellier>,
     refs: &Refs,
     tag: &Bound<'py, PyAny>,
     finish: Finish<'py>,
-    items: Vec<Bound<'py, PyAny>>,
+    first: Option<Bound<'py, PyAny>>,
+    second: Option<Bound<'py, PyAny>>,
+    count: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
-    let needs = |count: usize| -> PyResult<()> {
-        if items.len() < count {
-            let tag = tag.repr().map(|r| r.to_string()).unwrap_or_default();
-            return Err(missing(py, refs, &tag, items.len() + 1, count + 1));
-        }
-        Ok(())
+    let missing_items = |needs: usize| {
+        let tag = tag.repr().map(|r| r.to_string()).unwrap_or_default();
+        missing(py, refs, &tag, count + 1, needs + 1)
+    };
+    if let Finish::None = finish {
+        return Ok(py.None().into_bound(py));
+    }
+    let Some(first) = first else {
+        return Err(missing_items(1));
     };
     match finish {
-        Finish::None => Ok(py.None().into_bound(py)),
+        Finish::None => unreachable!("handled above"),
         Finish::Unicode => {
-            needs(1)?;
-            let Ok(data) = items[0].cast::<PyBytes>() else {
+            let Ok(data) = first.cast::<PyBytes>() else {
                 return Err(refs.insecure(py, "unicode expression must hold bytes"));
             };
             Ok(PyString::from_bytes(py, data.as_bytes())?.into_any())
         }
-        Finish::Boolean => {
-            needs(1)?;
-            match items[0].cast::<PyBytes>().map(|b| b.as_bytes()) {
-                Ok(b"true") => Ok(pyo3::types::PyBool::new(py, true).to_owned().into_any()),
-                Ok(b"false") => Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any()),
-                _ => Err(refs.insecure(py, "boolean expression must hold b'true' or b'false'")),
-            }
-        }
+        Finish::Boolean => match first.cast::<PyBytes>().map(|b| b.as_bytes()) {
+            Ok(b"true") => Ok(pyo3::types::PyBool::new(py, true).to_owned().into_any()),
+            Ok(b"false") => Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any()),
+            _ => Err(refs.insecure(py, "boolean expression must hold b'true' or b'false'")),
+        },
         Finish::DateTime | Finish::Date | Finish::Time | Finish::TimeDelta => {
-            needs(1)?;
-            let fields = integer_fields(&items[0], refs)?;
+            let fields = integer_fields(&first, refs)?;
             let class = match finish {
                 Finish::DateTime => &refs.datetime,
                 Finish::Date => &refs.date,
@@ -654,24 +695,18 @@ fn finish_items<'py>(
             class.bind(py).call1(PyTuple::new(py, fields)?)
         }
         Finish::Reference => {
-            needs(2)?;
-            let mut items = items.into_iter();
-            let id = items.next().expect("checked");
-            let value = items.next().expect("checked");
-            resolve_reference(slf, refs, &id, value)
+            let Some(value) = second else {
+                return Err(missing_items(2));
+            };
+            resolve_reference(slf, refs, &first, value)
         }
-        Finish::Dereference => {
-            needs(1)?;
-            dereference(slf, refs, &items[0])
-        }
+        Finish::Dereference => dereference(slf, refs, &first),
         Finish::Factory(factory) => {
-            needs(1)?;
-            let made = factory.call1((&items[0],))?;
+            let made = factory.call1((&first,))?;
             maybe_post_unjelly(slf, made)
         }
         Finish::Instance(class) => {
-            needs(1)?;
-            let instance = refs.new_instance.bind(py).call1((&class, &items[0]))?;
+            let instance = refs.new_instance.bind(py).call1((&class, &first))?;
             maybe_post_unjelly(slf, instance)
         }
     }

@@ -1095,10 +1095,10 @@ fn jelly_mutable<'py, S: Sink<'py>>(
         let mut seq = sink.open(cx, cx.atom(&refs.atoms.list), count)?;
         // Indexed each time: a hook run meanwhile may change the list.
         let mut index = 0;
-        while !(S::FIXED_LENGTH && index == count) {
-            let Ok(item) = list.get_item(index) else {
-                break;
-            };
+        // Bounded by the current length each time (never by a failing
+        // get_item: an IndexError per list is not free).
+        while !(S::FIXED_LENGTH && index == count) && index < list.len() {
+            let item = list.get_item(index)?;
             let item = jelly(cx, sink, &item)?;
             sink.push(&mut seq, item);
             index += 1;
