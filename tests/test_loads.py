@@ -119,3 +119,31 @@ def test_mutated_bytes_give_a_value_or_a_typed_error(data: bytes) -> None:
         pbfast.loads(data)
     except (banana.BananaError, jelly.InsecureJelly):
         pass
+
+
+def _two_passes(data: bytes, taster: Any) -> Any:
+    return jelly.unjelly(banana.decode(data), taster=taster)
+
+
+@given(st.one_of(graphs().map(pbfast.dumps), mutated()), st.booleans())
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_one_pass_matches_decode_then_unjelly(data: bytes, secure: bool) -> None:
+    """The fused loads gives what banana.decode + jelly.unjelly give."""
+    taster = jelly.globalSecurity if secure else jelly.DummySecurityOptions()
+    try:
+        expected = ("value", _two_passes(data, taster))
+    except Exception as error:
+        expected = ("error", error)
+    try:
+        got = ("value", pbfast.loads(data, taster=taster))
+    except (banana.BananaError, jelly.InsecureJelly) as error:
+        got = ("error", error)
+    if expected[0] == "value" and got[0] == "error":
+        # Only where decode's first expression was followed by more bytes,
+        # which loads refuses.
+        assert isinstance(got[1], banana.BananaError), (got, data)
+        assert "after the end of the expression" in str(got[1])
+        return
+    assert got[0] == expected[0], (got, expected, data)
+    if got[0] == "value":
+        assert same_graph(got[1], expected[1])

@@ -76,7 +76,7 @@ pub trait Builder {
     /// Start a list. `capacity` is the claimed item count, capped by what the
     /// bytes at hand could hold, so a lying header cannot make it allocate.
     fn list(&mut self, capacity: usize) -> Self::List;
-    fn push(&mut self, list: &mut Self::List, item: Self::Value);
+    fn push(&mut self, list: &mut Self::List, item: Self::Value) -> Result<(), Self::Error>;
     fn finish_list(&mut self, list: Self::List) -> Result<Self::Value, Self::Error>;
     /// An INT/LONGINT (`negative == false`) or NEG/LONGNEG token.
     fn int(&mut self, negative: bool, digits: Digits<'_>) -> Result<Self::Value, Self::Error>;
@@ -284,7 +284,7 @@ fn parse<B: Builder>(
             let Some(frame) = state.stack.last_mut() else {
                 return Ok(Some(value));
             };
-            builder.push(&mut frame.items, value);
+            builder.push(&mut frame.items, value)?;
             frame.remaining -= 1;
             if frame.remaining > 0 {
                 break;

@@ -73,8 +73,9 @@ impl Builder for ValueBuilder {
         Vec::with_capacity(capacity)
     }
 
-    fn push(&mut self, list: &mut Vec<Value>, item: Value) {
+    fn push(&mut self, list: &mut Vec<Value>, item: Value) -> Result<(), DecodeError> {
         list.push(item);
+        Ok(())
     }
 
     fn finish_list(&mut self, list: Vec<Value>) -> Result<Value, DecodeError> {

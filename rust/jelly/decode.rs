@@ -71,16 +71,7 @@ impl Unjellier {
         // The hooks are application code: they run with the collector as
         // the application has it.
         drop(pause);
-        let callbacks = slf
-            .borrow()
-            .post_callbacks
-            .clone_ref(slf.py())
-            .into_bound(slf.py());
-        let mut index = 0;
-        while index < callbacks.len() {
-            callbacks.get_item(index)?.call0()?;
-            index += 1;
-        }
+        run_post_callbacks(slf)?;
         Ok(result)
     }
 
@@ -111,6 +102,7 @@ impl Unjellier {
     }
 
     #[pyo3(name = "_maybePostUnjelly")]
+
     fn maybe_post_unjelly<'py>(
         slf: &Bound<'py, Self>,
         unjellied: Bound<'py, PyAny>,
@@ -148,6 +140,19 @@ impl Unjellier {
             max_depth,
         })
     }
+}
+
+/// Every `postUnjelly` hook collected, in order (hooks added meanwhile
+/// included), now that the whole graph exists.
+pub(crate) fn run_post_callbacks(slf: &Bound<'_, Unjellier>) -> PyResult<()> {
+    let py = slf.py();
+    let callbacks = slf.borrow().post_callbacks.clone_ref(py).into_bound(py);
+    let mut index = 0;
+    while index < callbacks.len() {
+        callbacks.get_item(index)?.call0()?;
+        index += 1;
+    }
+    Ok(())
 }
 
 fn maybe_post_unjelly<'py>(
@@ -243,7 +248,7 @@ pub fn unjelly<'py>(
             Mode::Pairs => {
                 let (key, value) = unpack_pair(&child, refs)?;
                 let key = unjelly(slf, &key)?;
-                frame.check_key(&key, refs)?;
+                Frame::check_key_of(&key, refs)?;
                 let value = unjelly(slf, &value)?;
                 frame.push_pair(key, value, refs)?;
             }
@@ -519,7 +524,7 @@ impl<'py> Frame<'py> {
             }
             Frame::Dictionary(_) => {
                 let (key, value) = unpack_pair(&value, refs)?;
-                self.check_key(&key, refs)?;
+                Frame::check_key_of(&key, refs)?;
                 self.push_pair(key, value, refs)
             }
         }
@@ -528,7 +533,7 @@ impl<'py> Frame<'py> {
     /// A dictionary key, as soon as it is unjellied: it is hashed when stored,
     /// which a placeholder cannot be (Twisted fails there with an
     /// AssertionError).
-    pub(crate) fn check_key(&self, key: &Bound<'py, PyAny>, refs: &Refs) -> PyResult<()> {
+    pub(crate) fn check_key_of(key: &Bound<'py, PyAny>, refs: &Refs) -> PyResult<()> {
         if is_not_known(key, refs)? {
             return Err(refs.insecure(key.py(), "a dictionary key cannot be a forward reference"));
         }

@@ -11,6 +11,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod load;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;

@@ -505,8 +505,9 @@ impl Builder for PyBuilder<'_, '_> {
     }
 
     #[inline]
-    fn push(&mut self, list: &mut Self::List, item: Py<PyAny>) {
+    fn push(&mut self, list: &mut Self::List, item: Py<PyAny>) -> Result<(), BuildError> {
         list.push(item);
+        Ok(())
     }
 
     fn finish_list(&mut self, items: Self::List) -> Result<Py<PyAny>, BuildError> {
@@ -583,13 +584,9 @@ pub fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyR
     Ok(f(&buffer.to_vec(data.py())?))
 }
 
-/// Decode a whole input with one of the core's one-shot functions, building
-/// Python s-expressions (dialect `none`).
-fn decode_whole<'py>(
-    data: &Bound<'py, PyAny>,
-    limits: &Limits,
-    decode: impl FnOnce(&[u8], &mut PyBuilder<'py, 'static>, &Limits) -> Result<Py<PyAny>, BuildError>,
-) -> PyResult<Py<PyAny>> {
+/// Decode the first expression of `data` the way Twisted's `banana.decode`
+/// does (dialect `none`).
+pub fn decode_first(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyAny>> {
     let py = data.py();
     let mut builder = PyBuilder {
         py,
@@ -597,17 +594,8 @@ fn decode_whole<'py>(
         pb_dialect: false,
     };
     let _pause = super::gc::GcPause::new(py);
-    with_bytes(data, |bytes| decode(bytes, &mut builder, limits))?
-        .map_err(|error| error.into_pyerr(py))
-}
-
-/// Decode the first expression of `data` the way Twisted's `banana.decode`
-/// does.
-pub fn decode_first(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyAny>> {
-    decode_whole(data, limits, decoder::decode_first)
-}
-
-/// Decode `data`, which must hold exactly one expression.
-pub fn decode_exact(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyAny>> {
-    decode_whole(data, limits, decoder::decode_exact)
+    with_bytes(data, |bytes| {
+        decoder::decode_first(bytes, &mut builder, limits)
+    })?
+    .map_err(|error| error.into_pyerr(py))
 }

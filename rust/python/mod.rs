@@ -120,7 +120,8 @@ fn dumps<'py>(
     crate::jelly::encode::dumps(&jellier, obj, settings)
 }
 
-/// Banana-decode `data` (exactly one expression) and unjelly the result.
+/// The object Banana bytes `data` (exactly one expression) jelly, built in
+/// one pass with no s-expression in between.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (data, taster, persistent_load, invoker, prefix_limit, size_limit, max_depth, max_message_size))]
@@ -136,7 +137,6 @@ fn loads<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = data.py();
     let limits = limits(prefix_limit, size_limit, max_depth, max_message_size);
-    let sexp = banana::decode_exact(data, &limits)?.into_bound(py);
     let unjellier = crate::jelly::decode::Unjellier::create(
         py,
         taster,
@@ -145,7 +145,7 @@ fn loads<'py>(
         crate::jelly::MAX_DEPTH,
     )?;
     let unjellier = Bound::new(py, unjellier)?;
-    crate::jelly::decode::Unjellier::unjelly_full(&unjellier, &sexp)
+    crate::jelly::load::loads(&unjellier, data, &limits)
 }
 
 /// The incremental decoder of one connection: feed it bytes as they arrive,
