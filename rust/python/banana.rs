@@ -477,6 +477,49 @@ impl IncomingVocabulary {
     }
 }
 
+/// Byte strings up to this long are looked up in the cache of recent ones.
+const SHORT_STRING: usize = 24;
+/// Slots of that cache (a power of two).
+const SHORT_STRING_SLOTS: usize = 1024;
+
+thread_local! {
+    /// Recently decoded short byte strings, by a hash of their content: jelly
+    /// tags (`unicode`, `dictionary`, ...) and dict keys repeat all through a
+    /// message and from one message to the next. Sharing one bytes object
+    /// between equal strings is invisible (bytes are immutable) and saves the
+    /// allocation, and Python hashes it once for all the registry and taster
+    /// lookups that tags go through.
+    static SHORT_STRINGS: std::cell::RefCell<Vec<Option<Py<PyBytes>>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The cached bytes object equal to `bytes`, made and cached if need be.
+/// None when the cache is in use further up the stack (never, in practice:
+/// nothing here calls Python code).
+fn short_string(py: Python<'_>, bytes: &[u8]) -> Option<Py<PyAny>> {
+    SHORT_STRINGS.with(|cache| {
+        let mut cache = cache.try_borrow_mut().ok()?;
+        if cache.is_empty() {
+            cache.resize_with(SHORT_STRING_SLOTS, || None);
+        }
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
+        for &byte in bytes {
+            hash = (hash ^ byte as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        let slot = &mut cache[(hash as usize) & (SHORT_STRING_SLOTS - 1)];
+        match slot {
+            Some(cached) if cached.bind(py).as_bytes() == bytes => {
+                Some(cached.clone_ref(py).into_any())
+            }
+            _ => {
+                let made = PyBytes::new(py, bytes);
+                *slot = Some(made.clone().unbind());
+                Some(made.into_any().unbind())
+            }
+        }
+    })
+}
+
 /// Builds Python s-expressions: `list`, `bytes`, `int`, `float`.
 pub struct PyBuilder<'py, 'v> {
     pub py: Python<'py>,
@@ -542,6 +585,11 @@ impl Builder for PyBuilder<'_, '_> {
 
     #[inline]
     fn string(&mut self, bytes: &[u8]) -> Result<Py<PyAny>, BuildError> {
+        if bytes.len() <= SHORT_STRING {
+            if let Some(cached) = short_string(self.py, bytes) {
+                return Ok(cached);
+            }
+        }
         // SAFETY: the constructor copies `bytes`; `owned` takes the reference.
         self.owned(unsafe {
             ffi::PyBytes_FromStringAndSize(bytes.as_ptr().cast(), bytes.len() as ffi::Py_ssize_t)
