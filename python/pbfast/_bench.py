@@ -236,6 +236,9 @@ class JellyRow:
     dumps_pbfast: float
     dumps_twisted: float
     dumps_pickle: float
+    loads_pbfast: float
+    loads_twisted: float
+    loads_pickle: float
 
     def ratios(self) -> dict[str, float]:
         return {
@@ -243,6 +246,8 @@ class JellyRow:
             "unjelly_vs_twisted": self.unjelly_twisted / self.unjelly_pbfast,
             "dumps_vs_twisted": self.dumps_twisted / self.dumps_pbfast,
             "dumps_vs_pickle": self.dumps_pickle / self.dumps_pbfast,
+            "loads_vs_twisted": self.loads_twisted / self.loads_pbfast,
+            "loads_vs_pickle": self.loads_pickle / self.loads_pbfast,
         }
 
     def as_json(self) -> dict[str, Any]:
@@ -260,7 +265,9 @@ def measure_jelly(
         value = JELLY_PAYLOADS[name]()
         sexp = twisted_jelly.jelly(value)
         assert jelly.jelly(value) == sexp, name
-        assert pbfast.dumps(value) == twisted_banana.encode(sexp), name
+        data = pbfast.dumps(value)
+        assert data == twisted_banana.encode(sexp), name
+        pickled = pickle.dumps(value, protocol=5)
         if progress is not None:
             print(f"  timing jelly of {name}...", file=progress, flush=True)
         rows.append(
@@ -273,6 +280,9 @@ def measure_jelly(
                 dumps_pbfast=best_time(pbfast.dumps, value, budget),
                 dumps_twisted=best_time(_twisted_dumps, value, budget),
                 dumps_pickle=best_time(_pickle_dumps, value, budget),
+                loads_pbfast=best_time(pbfast.loads, data, budget),
+                loads_twisted=best_time(_twisted_loads, data, budget),
+                loads_pickle=best_time(pickle.loads, pickled, budget),
             )
         )
     return rows
@@ -283,6 +293,10 @@ def _twisted_dumps(value: Any) -> bytes:
     return result
 
 
+def _twisted_loads(data: bytes) -> Any:
+    return twisted_jelly.unjelly(twisted_decode(data), taster=twisted_jelly.globalSecurity)
+
+
 def _pickle_dumps(value: Any) -> bytes:
     return pickle.dumps(value, protocol=5)
 
@@ -290,20 +304,22 @@ def _pickle_dumps(value: Any) -> bytes:
 def jelly_table(rows: list[JellyRow]) -> str:
     """The jelly speed table: pbfast's times and how many times Twisted's."""
     header = (
-        f"{'payload':<14} | {'jelly':>9} {'xTwisted':>8} | {'unjelly':>9} {'xTwisted':>8} | "
-        f"{'dumps':>9} {'xTwisted':>8} {'xpickle':>7}"
+        f"{'payload':<12} | {'jelly':>8} {'xTw':>6} | {'unjelly':>8} {'xTw':>6} | "
+        f"{'dumps':>8} {'xTw':>6} {'xpkl':>5} | {'loads':>8} {'xTw':>6} {'xpkl':>5}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
-        ratios = row.ratios()
+        r = row.ratios()
         lines.append(
-            f"{row.payload:<14} | {_duration(row.jelly_pbfast):>9} "
-            f"{ratios['jelly_vs_twisted']:>7.1f}x | {_duration(row.unjelly_pbfast):>9} "
-            f"{ratios['unjelly_vs_twisted']:>7.1f}x | {_duration(row.dumps_pbfast):>9} "
-            f"{ratios['dumps_vs_twisted']:>7.1f}x {ratios['dumps_vs_pickle']:>6.2f}x"
+            f"{row.payload:<12} | "
+            f"{_duration(row.jelly_pbfast):>8} {r['jelly_vs_twisted']:>5.1f}x | "
+            f"{_duration(row.unjelly_pbfast):>8} {r['unjelly_vs_twisted']:>5.1f}x | "
+            f"{_duration(row.dumps_pbfast):>8} {r['dumps_vs_twisted']:>5.1f}x "
+            f"{r['dumps_vs_pickle']:>4.2f}x | {_duration(row.loads_pbfast):>8} "
+            f"{r['loads_vs_twisted']:>5.1f}x {r['loads_vs_pickle']:>4.2f}x"
         )
     lines.append(
-        "jelly/unjelly: twisted.spread.jelly's time / pbfast.jelly's; dumps: Twisted's "
-        "banana.encode(jelly.jelly(x)), or pickle.dumps(x, 5), / pbfast.dumps(x)."
+        "xTw: Twisted's time / pbfast's (jelly.jelly, jelly.unjelly, banana.encode(jelly.jelly(x)),"
+        " jelly.unjelly(banana.decode(b), globalSecurity)); xpkl: pickle protocol 5's / pbfast's."
     )
     return "\n".join(lines)
