@@ -41,9 +41,38 @@ pub struct Unjellier {
     #[pyo3(get, name = "postCallbacks")]
     post_callbacks: Py<PyList>,
     policy: Taster,
+    /// Tags (by object) already found to be built-in ones that the taster
+    /// allows and no registry claims, while that cannot have changed: a
+    /// stock taster, and no Python code run since (a hook may register a
+    /// class or allow a type). Decoded tags are shared objects, so a message
+    /// checks each tag once instead of once per expression.
+    known_tags: std::cell::RefCell<Vec<(Py<PyAny>, Builtin)>>,
     depth: Cell<usize>,
     max_depth: usize,
 }
+
+/// The built-in tags whose handling only the taster and the registries
+/// could change.
+#[derive(Clone, Copy)]
+pub(crate) enum Builtin {
+    None,
+    Unicode,
+    Boolean,
+    List,
+    Tuple,
+    Set,
+    FrozenSet,
+    Dictionary,
+    Reference,
+    Dereference,
+    DateTime,
+    Date,
+    Time,
+    TimeDelta,
+}
+
+/// Tags remembered at most.
+const KNOWN_TAGS: usize = 32;
 
 #[pymethods]
 impl Unjellier {
@@ -121,6 +150,33 @@ impl Unjellier {
 }
 
 impl Unjellier {
+    /// Python code is about to run (or ran): what was known of tags may
+    /// have changed.
+    pub(crate) fn forget_tags(&self) {
+        if let Ok(mut known) = self.known_tags.try_borrow_mut() {
+            known.clear();
+        }
+    }
+
+    fn known_tag(&self, tag: &Bound<'_, PyAny>) -> Option<Builtin> {
+        let known = self.known_tags.try_borrow().ok()?;
+        known
+            .iter()
+            .find(|(known, _)| known.as_ptr() == tag.as_ptr())
+            .map(|&(_, builtin)| builtin)
+    }
+
+    fn remember_tag(&self, tag: &Bound<'_, PyAny>, builtin: Builtin) {
+        if !self.policy.allows_all_type_names() {
+            return;
+        }
+        if let Ok(mut known) = self.known_tags.try_borrow_mut() {
+            if known.len() < KNOWN_TAGS {
+                known.push((tag.clone().unbind(), builtin));
+            }
+        }
+    }
+
     pub(crate) fn create(
         py: Python<'_>,
         taster: Bound<'_, PyAny>,
@@ -136,6 +192,7 @@ impl Unjellier {
             invoker: invoker.unwrap_or_else(|| py.None()),
             references: PyDict::new(py).unbind(),
             post_callbacks: PyList::empty(py).unbind(),
+            known_tags: std::cell::RefCell::new(Vec::new()),
             depth: Cell::new(0),
             max_depth,
         })
@@ -373,6 +430,9 @@ impl<'py> Frame<'py> {
         size_hint: usize,
     ) -> PyResult<Frame<'py>> {
         let py = slf.py();
+        if let Some(builtin) = me.known_tag(tag) {
+            return Ok(Frame::builtin(py, tag, builtin, size_hint));
+        }
         let tag_bytes = if let Ok(bytes) = tag.cast::<PyBytes>() {
             bytes.clone()
         } else if let Ok(text) = tag.cast::<PyString>() {
@@ -406,27 +466,28 @@ impl<'py> Frame<'py> {
         if !name.is_ascii() {
             return Err(refs.insecure(py, format!("jelly type {} is not ASCII", tag.repr()?)));
         }
-        let sequence = |kind| Frame::Sequence {
-            kind,
-            items: Vec::with_capacity(size_hint),
-            holder: None,
-            count: 0,
+        let builtin = match name {
+            b"None" => Some(Builtin::None),
+            b"unicode" => Some(Builtin::Unicode),
+            b"boolean" => Some(Builtin::Boolean),
+            b"list" => Some(Builtin::List),
+            b"tuple" => Some(Builtin::Tuple),
+            b"set" => Some(Builtin::Set),
+            b"frozenset" => Some(Builtin::FrozenSet),
+            b"dictionary" => Some(Builtin::Dictionary),
+            b"reference" => Some(Builtin::Reference),
+            b"dereference" => Some(Builtin::Dereference),
+            b"datetime" => Some(Builtin::DateTime),
+            b"date" => Some(Builtin::Date),
+            b"time" => Some(Builtin::Time),
+            b"timedelta" => Some(Builtin::TimeDelta),
+            _ => None,
         };
+        if let Some(builtin) = builtin {
+            me.remember_tag(tag, builtin);
+            return Ok(Frame::builtin(py, tag, builtin, size_hint));
+        }
         Ok(match name {
-            b"None" => items(Finish::None),
-            b"unicode" => items(Finish::Unicode),
-            b"boolean" => items(Finish::Boolean),
-            b"list" => sequence(Sequence::List),
-            b"tuple" => sequence(Sequence::Tuple),
-            b"set" => sequence(Sequence::Set),
-            b"frozenset" => sequence(Sequence::FrozenSet),
-            b"dictionary" => Frame::Dictionary(PyDict::new(py)),
-            b"reference" => items(Finish::Reference),
-            b"dereference" => items(Finish::Dereference),
-            b"datetime" => items(Finish::DateTime),
-            b"date" => items(Finish::Date),
-            b"time" => items(Finish::Time),
-            b"timedelta" => items(Finish::TimeDelta),
             // Rare in traffic, and needing Python's import machinery or
             // warnings anyway: Twisted's own methods, given this unjellier
             // (they use only its public methods and attributes).
@@ -448,6 +509,7 @@ impl<'py> Frame<'py> {
                         refs.insecure(py, format!("Module {module} not allowed (in type {text})."))
                     );
                 }
+                me.forget_tags();
                 let class = refs.named_object.bind(py).call1((&text,))?;
                 if !me.policy.class_allowed(&class)? {
                     return Err(refs.insecure(py, format!("Class {text} not allowed.")));
@@ -455,6 +517,43 @@ impl<'py> Frame<'py> {
                 items(Finish::Instance(class))
             }
         })
+    }
+
+    fn builtin(
+        py: Python<'py>,
+        tag: &Bound<'py, PyAny>,
+        builtin: Builtin,
+        size_hint: usize,
+    ) -> Frame<'py> {
+        let items = |finish| Frame::Items {
+            tag: tag.clone(),
+            finish,
+            first: None,
+            second: None,
+            count: 0,
+        };
+        let sequence = |kind| Frame::Sequence {
+            kind,
+            items: Vec::with_capacity(size_hint),
+            holder: None,
+            count: 0,
+        };
+        match builtin {
+            Builtin::None => items(Finish::None),
+            Builtin::Unicode => items(Finish::Unicode),
+            Builtin::Boolean => items(Finish::Boolean),
+            Builtin::List => sequence(Sequence::List),
+            Builtin::Tuple => sequence(Sequence::Tuple),
+            Builtin::Set => sequence(Sequence::Set),
+            Builtin::FrozenSet => sequence(Sequence::FrozenSet),
+            Builtin::Dictionary => Frame::Dictionary(PyDict::new(py)),
+            Builtin::Reference => items(Finish::Reference),
+            Builtin::Dereference => items(Finish::Dereference),
+            Builtin::DateTime => items(Finish::DateTime),
+            Builtin::Date => items(Finish::Date),
+            Builtin::Time => items(Finish::Time),
+            Builtin::TimeDelta => items(Finish::TimeDelta),
+        }
     }
 
     /// How the next item is to be taken. Twisted's methods for these tags
@@ -626,6 +725,7 @@ fn finish_raw<'py>(
     expression: &Bound<'py, PyList>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
+    slf.borrow().forget_tags();
     match action {
         RawAction::Registered(class) => {
             // Every registered class's encoding has its state after the tag;
@@ -707,10 +807,12 @@ fn finish_items<'py>(
         }
         Finish::Dereference => dereference(slf, refs, &first),
         Finish::Factory(factory) => {
+            slf.borrow().forget_tags();
             let made = factory.call1((&first,))?;
             maybe_post_unjelly(slf, made)
         }
         Finish::Instance(class) => {
+            slf.borrow().forget_tags();
             let instance = refs.new_instance.bind(py).call1((&class, &first))?;
             maybe_post_unjelly(slf, instance)
         }

@@ -36,8 +36,8 @@ pub(crate) enum Slot<'py> {
     Frame(Frame<'py>),
     /// A list inside an item taken raw: the s-expression as it is.
     Raw(Vec<Bound<'py, PyAny>>),
-    /// A dictionary's `[key, value]`.
-    Pair(Vec<Bound<'py, PyAny>>),
+    /// A dictionary's `[key, value]`: the items so far.
+    Pair(Option<Bound<'py, PyAny>>, Option<Bound<'py, PyAny>>, usize),
 }
 
 pub(crate) struct LoadBuilder<'a, 'py> {
@@ -89,7 +89,7 @@ impl<'py> Builder for LoadBuilder<'_, 'py> {
             }
             Mode::Pairs => {
                 self.modes.push(Mode::Normal);
-                Slot::Pair(Vec::with_capacity(2))
+                Slot::Pair(None, None, 0)
             }
             Mode::Normal => {
                 self.modes.push(Mode::Normal);
@@ -124,11 +124,16 @@ impl<'py> Builder for LoadBuilder<'_, 'py> {
                 self.set_mode(frame.mode());
             }
             Slot::Raw(items) => items.push(item),
-            Slot::Pair(items) => {
-                if items.is_empty() {
-                    Frame::check_key_of(&item, refs)?;
+            Slot::Pair(key, value, count) => {
+                match count {
+                    0 => {
+                        Frame::check_key_of(&item, refs)?;
+                        *key = Some(item);
+                    }
+                    1 => *value = Some(item),
+                    _ => {}
                 }
-                items.push(item);
+                *count += 1;
             }
         }
         Ok(())
@@ -146,11 +151,11 @@ impl<'py> Builder for LoadBuilder<'_, 'py> {
             }
             Slot::Frame(frame) => Item::Object(frame.finish(self.slf, refs)?),
             Slot::Raw(items) => Item::Object(pyo3::types::PyList::new(py, items)?.into_any()),
-            Slot::Pair(items) => {
-                let [key, value]: [Bound<'py, PyAny>; 2] = items.try_into().map_err(|_| {
-                    refs.insecure(py, "dictionary items must be [key, value] pairs")
-                })?;
-                Item::Pair(key, value)
+            Slot::Pair(Some(key), Some(value), 2) => Item::Pair(key, value),
+            Slot::Pair(..) => {
+                return Err(refs
+                    .insecure(py, "dictionary items must be [key, value] pairs")
+                    .into())
             }
         })
     }
