@@ -1097,8 +1097,17 @@ fn jelly_mutable<'py, S: Sink<'py>>(
         let mut index = 0;
         // Bounded by the current length each time (never by a failing
         // get_item: an IndexError per list is not free).
-        while !(S::FIXED_LENGTH && index == count) && index < list.len() {
-            let item = list.get_item(index)?;
+        loop {
+            // SAFETY: `list` is an exact list, alive (held by `obj`); the index
+            // is checked against its current size just before the read, and
+            // the item is turned into a strong reference at once.
+            let item = unsafe {
+                let size = ffi::PyList_GET_SIZE(list.as_ptr()) as usize;
+                if (S::FIXED_LENGTH && index == count) || index >= size {
+                    break;
+                }
+                Bound::from_borrowed_ptr(py, ffi::PyList_GET_ITEM(list.as_ptr(), index as isize))
+            };
             let item = jelly(cx, sink, &item)?;
             sink.push(&mut seq, item);
             index += 1;
