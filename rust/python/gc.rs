@@ -2,10 +2,11 @@
 //!
 //! Building a large s-expression or object graph allocates many container
 //! objects, and every few hundred of them the collector walks all the young
-//! ones looking for cycles — there are none to find in what is being built,
-//! and the walks cost as much as the building. The collector is paused for
-//! the duration of one top-level call and resumed after it, so the objects
-//! are examined once, at the next collection, instead of over and over.
+//! ones looking for unreachable cycles — everything being built is reachable,
+//! so it finds nothing, and the walks cost as much as the building. The
+//! collector is paused for the duration of one top-level call and resumed
+//! after it, so the objects are examined once, at the next collection,
+//! instead of over and over.
 
 use pyo3::ffi;
 use pyo3::Python;
