@@ -131,7 +131,6 @@ impl Unjellier {
     }
 
     #[pyo3(name = "_maybePostUnjelly")]
-
     fn maybe_post_unjelly<'py>(
         slf: &Bound<'py, Self>,
         unjellied: Bound<'py, PyAny>,
