@@ -17,7 +17,7 @@ from twisted.spread import jelly as twisted_jelly
 
 import pbfast
 from graphs import graphs, same_graph
-from jelly_objects import Node, Registered
+from jelly_objects import Node, Registered, Slotted
 from pbfast import banana, jelly
 from pbfast._bench import twisted_decode
 from sexp import mutate
@@ -156,3 +156,80 @@ def test_one_pass_matches_decode_then_unjelly(data: bytes, secure: bool) -> None
     assert got[0] == expected[0], (got, expected, data)
     if got[0] == "value":
         assert same_graph(got[1], expected[1])
+
+
+def _twisted_outcome(data: bytes, taster: Any = twisted_jelly.globalSecurity) -> tuple[str, Any]:
+    return _outcome(lambda: twisted_jelly.unjelly(twisted_decode(data), taster=taster))
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        [b"decimal", 0, 0],
+        [b"decimal", -12345, -2],
+        [b"decimal", 10**40 + 7, -30],
+        [b"decimal", -(10**25), 7],
+        [b"decimal", 5, 2**45],
+        [b"decimal", 5, -(2**70)],
+        [b"decimal", b"x", 1],
+        [b"decimal", 1, b"x"],
+        [b"decimal", 1],
+    ],
+    ids=repr,
+)
+def test_decimals_as_twisted_makes_them(expression: list[Any]) -> None:
+    data = banana.encode(expression)
+    expected = _twisted_outcome(data)
+    got = _loads(data, jelly.globalSecurity)
+    assert got[0] == expected[0], (got, expected)
+    if got[0] == "value":
+        assert got[1] == expected[1]
+        assert got[1].as_tuple() == expected[1].as_tuple()
+
+
+def test_malformed_bytes_are_reported_before_a_refused_expression() -> None:
+    """Twisted decodes all the bytes first: a refused type earlier in the
+    message does not hide that the bytes are truncated or malformed."""
+    whole = banana.encode([b"list", [b"os.system", [b"dictionary"]], b"tail" * 10])
+    for data in (whole[:-3], whole + b"\x01", whole[:-5] + b"\x01\xff"):
+        with pytest.raises(banana.BananaError):
+            pbfast.loads(data)
+    with pytest.raises(jelly.InsecureJelly):
+        pbfast.loads(whole)
+
+
+def _cycles() -> list[Any]:
+    """Graphs where a dictionary or list is met again while it is being
+    filled, by every kind of holder."""
+    cases: list[Any] = []
+    d: dict[str, Any] = {}
+    d["self"], d["in_list"], d["in_tuple"] = d, [d], (d, (d,))
+    cases.append(d)
+    items: list[Any] = []
+    items.extend([items, (items,), {"back": items}, Node(back=items)])
+    cases.append(items)
+    state: dict[str, Any] = {}
+    node = Node()
+    node.__dict__ = state
+    state["me"] = node
+    cases.append({"node": node, "state": state})
+    slotted = Slotted()
+    holder = {"slotted": slotted}
+    slotted.a, slotted.b = holder, (holder,)
+    cases.append(holder)
+    registered = Registered()
+    outer = [registered]
+    registered.back, registered.pair = outer, (outer, 1)
+    cases.append(outer)
+    return cases
+
+
+@pytest.mark.parametrize("graph", _cycles(), ids=lambda graph: type(graph).__name__)
+def test_cycles_back_into_containers_being_filled(graph: Any) -> None:
+    data = pbfast.dumps(graph)
+    for taster in (jelly.globalSecurity, jelly.DummySecurityOptions()):
+        expected = _twisted_outcome(data, taster)
+        got = _loads(data, taster)
+        assert got[0] == expected[0], (got, expected)
+        if got[0] == "value":
+            assert same_graph(got[1], expected[1])

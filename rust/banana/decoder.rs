@@ -90,7 +90,13 @@ pub trait Builder {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Token<'a> {
     List(u64),
-    Int { negative: bool, digits: Digits<'a> },
+    /// INT or LONGINT.
+    Int(Digits<'a>),
+    /// NEG or LONGNEG (the digits are the magnitude). Two variants rather
+    /// than a sign field: a one-byte field in the token makes the compiler
+    /// copy tokens with overlapping partial moves, which stall the CPU's
+    /// store forwarding on the hottest path of every decode.
+    Neg(Digits<'a>),
     String(&'a [u8]),
     Float(f64),
     Vocab(Digits<'a>),
@@ -111,8 +117,80 @@ pub enum Scan<'a> {
 
 /// Read one token from the start of `input`, checking the prefix and size
 /// limits as soon as the header is complete (before any body arrives).
-#[inline]
+#[inline(always)]
 pub fn scan_token<'a>(input: &'a [u8], limits: &Limits) -> Result<Scan<'a>, ErrorKind> {
+    // Most tokens have a prefix of at most two digits and are complete:
+    // read those without the general search. Anything else, errors and
+    // incomplete tokens included, takes the general way.
+    if let Some((type_byte, value, header)) = short_header(input, limits) {
+        if let Some(scan) = short_token(input, type_byte, value, header, limits) {
+            return Ok(scan);
+        }
+    }
+    scan_token_general(input, limits)
+}
+
+/// The header of a token whose prefix has at most two digits, within the
+/// prefix limit: its type byte (not checked), the prefix's value and the
+/// header's length. Readers that dispatch on the type byte themselves use
+/// it for the common case and [`scan_token`] for the rest.
+#[inline(always)]
+pub fn short_header(input: &[u8], limits: &Limits) -> Option<(u8, u64, usize)> {
+    match *input {
+        [first, ..] if first & 0x80 != 0 => Some((first, 0, 1)),
+        [first, second, ..] if second & 0x80 != 0 && limits.prefix >= 1 => {
+            Some((second, first as u64, 2))
+        }
+        [first, second, third, ..] if third & 0x80 != 0 && limits.prefix >= 2 => {
+            Some((third, first as u64 | (second as u64) << 7, 3))
+        }
+        _ => None,
+    }
+}
+
+/// The complete, valid token with the header [`short_header`] found;
+/// `None` for anything that needs the general path's checks and messages.
+#[inline(always)]
+fn short_token<'a>(
+    input: &'a [u8],
+    type_byte: u8,
+    value: u64,
+    header: usize,
+    limits: &Limits,
+) -> Option<Scan<'a>> {
+    let digits = Digits(&input[..header - 1]);
+    let token = match type_byte {
+        LIST if value <= limits.size => Token::List(value),
+        STRING if value <= limits.size => {
+            let end = header.checked_add(value as usize)?;
+            return Some(Scan::Token(Token::String(input.get(header..end)?), end));
+        }
+        INT | LONGINT => Token::Int(digits),
+        NEG | LONGNEG => Token::Neg(digits),
+        FLOAT => {
+            return Some(Scan::Token(
+                Token::Float(float_body(input, header)?),
+                header + 8,
+            ));
+        }
+        VOCAB => Token::Vocab(digits),
+        _ => return None,
+    };
+    Some(Scan::Token(token, header))
+}
+
+/// The float whose 8 big-endian bytes start at `input[at]`, if all are there.
+#[inline(always)]
+pub fn float_body(input: &[u8], at: usize) -> Option<f64> {
+    let bits: [u8; 8] = input.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    Some(f64::from_be_bytes(bits))
+}
+
+/// [`scan_token`] for any input: the prefix searched for up to the limit.
+pub(crate) fn scan_token_general<'a>(
+    input: &'a [u8],
+    limits: &Limits,
+) -> Result<Scan<'a>, ErrorKind> {
     // The prefix ends at the first byte with its high bit set: the type byte.
     let window = &input[..input.len().min(limits.prefix.saturating_add(1))];
     let Some(prefix_len) = window.iter().position(|&byte| byte & 0x80 != 0) else {
@@ -164,14 +242,8 @@ pub fn scan_token<'a>(input: &'a [u8], limits: &Limits) -> Result<Scan<'a>, Erro
             let end = end as usize;
             return Ok(Scan::Token(Token::String(&input[header..end]), end));
         }
-        INT | LONGINT => Token::Int {
-            negative: false,
-            digits,
-        },
-        NEG | LONGNEG => Token::Int {
-            negative: true,
-            digits,
-        },
+        INT | LONGINT => Token::Int(digits),
+        NEG | LONGNEG => Token::Neg(digits),
         FLOAT => {
             // The prefix of a float is read and ignored, as Twisted does.
             let end = header + 8;
@@ -273,7 +345,8 @@ fn parse<B: Builder>(
                     continue;
                 }
             }
-            Token::Int { negative, digits } => builder.int(negative, digits)?,
+            Token::Int(digits) => builder.int(false, digits)?,
+            Token::Neg(digits) => builder.int(true, digits)?,
             Token::String(bytes) => builder.string(bytes)?,
             Token::Float(value) => builder.float(value)?,
             Token::Vocab(id) => builder.vocab(id, offset)?,
@@ -346,6 +419,58 @@ pub fn decode_exact<B: Builder>(
         .into());
     }
     Ok(value)
+}
+
+/// Decode the one expression that starts at `input[*pos]`, leaving `*pos`
+/// just after it; the input ending first is [`ErrorKind::Truncated`].
+/// Offsets in errors count from `input[0]`. For readers that take most of
+/// an input their own way and hand parts of it to a builder.
+pub fn decode_at<B: Builder>(
+    input: &[u8],
+    pos: &mut usize,
+    builder: &mut B,
+    limits: &Limits,
+) -> Result<B::Value, B::Error> {
+    let mut state = ParseState::new();
+    parse_first(input, pos, &mut state, builder, limits)
+}
+
+/// A [`Builder`] that builds nothing: decoding with it checks that bytes are
+/// well-formed Banana within the limits, and says where they are not. VOCAB
+/// tokens are refused as in dialect `none`.
+pub struct Validate;
+
+impl Builder for Validate {
+    type Value = ();
+    type List = ();
+    type Error = DecodeError;
+
+    fn list(&mut self, _capacity: usize) {}
+    fn push(&mut self, _list: &mut (), _item: ()) -> Result<(), DecodeError> {
+        Ok(())
+    }
+    fn finish_list(&mut self, _list: ()) -> Result<(), DecodeError> {
+        Ok(())
+    }
+    fn int(&mut self, _negative: bool, _digits: Digits<'_>) -> Result<(), DecodeError> {
+        Ok(())
+    }
+    fn string(&mut self, _bytes: &[u8]) -> Result<(), DecodeError> {
+        Ok(())
+    }
+    fn float(&mut self, _value: f64) -> Result<(), DecodeError> {
+        Ok(())
+    }
+    fn vocab(&mut self, id: Digits<'_>, offset: u64) -> Result<(), DecodeError> {
+        let id = id.to_u64();
+        let known =
+            id.is_some_and(|id| id > 0 && (id as usize) < super::vocabulary::PB_VOCABULARY.len());
+        let kind = match id {
+            Some(id) if known => ErrorKind::VocabularyNotInDialect { id },
+            _ => ErrorKind::UnknownVocabulary { id },
+        };
+        Err(DecodeError::new(offset, kind))
+    }
 }
 
 /// The first complete expression of a whole input; none is [`ErrorKind::Truncated`].

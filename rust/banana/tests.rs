@@ -1,6 +1,6 @@
 //! Decoder and encoder tests on plain Rust values.
 
-use super::decoder::{decode_exact, decode_first, Decoder, Limits};
+use super::decoder::{decode_exact, decode_first, scan_token, scan_token_general, Decoder, Limits};
 use super::error::{DecodeError, ErrorKind};
 use super::value::{encode_value, EncodeOptions, Value, ValueBuilder};
 use super::vocabulary::OutgoingVocabulary;
@@ -415,5 +415,31 @@ fn random_bytes_never_panic() {
             decoder.feed(chunk);
             while let Ok(Some(_)) = decoder.next(&mut ValueBuilder::default(), &limits) {}
         }
+    }
+}
+
+#[test]
+fn short_token_path_agrees_with_the_general_one() {
+    let mut rng = Rng(0x5eed);
+    for _ in 0..200_000 {
+        let len = rng.below(14) as usize;
+        let input: Vec<u8> = (0..len)
+            .map(|_| match rng.below(3) {
+                0 => 0x80 + rng.below(9) as u8,
+                1 => rng.below(4) as u8,
+                _ => rng.next() as u8,
+            })
+            .collect();
+        let limits = Limits {
+            prefix: rng.below(4) as usize,
+            size: rng.below(12),
+            ..Limits::default()
+        };
+        // Compared as text: a NaN float token is not equal to itself.
+        assert_eq!(
+            format!("{:?}", scan_token(&input, &limits)),
+            format!("{:?}", scan_token_general(&input, &limits)),
+            "{input:?} {limits:?}"
+        );
     }
 }

@@ -36,24 +36,51 @@ pub struct Unjellier {
     invoker: Py<PyAny>,
     /// Reference id to object (or to its placeholder, until resolved).
     #[pyo3(get)]
-    references: Py<PyDict>,
+    pub(crate) references: Py<PyDict>,
     /// `postUnjelly` methods to call once the whole graph exists.
     #[pyo3(get, name = "postCallbacks")]
     post_callbacks: Py<PyList>,
     policy: Taster,
-    /// Tags (by object) already found to be built-in ones that the taster
-    /// allows and no registry claims, while that cannot have changed: a
-    /// stock taster, and no Python code run since (a hook may register a
-    /// class or allow a type). Decoded tags are shared objects, so a message
-    /// checks each tag once instead of once per expression.
-    known_tags: std::cell::RefCell<Vec<(Py<PyAny>, Builtin)>>,
-    depth: Cell<usize>,
-    max_depth: usize,
+    /// Built-in tags (one bit per [`Builtin`]) already found to be allowed
+    /// by the taster and claimed by no registry, while that cannot have
+    /// changed: a stock taster, and no Python code run since (a hook may
+    /// register a class or allow a type). A message checks each built-in tag
+    /// once instead of once per expression.
+    known_builtins: Cell<u32>,
+    /// Objects made before their contents, for `reference` expressions whose
+    /// value is a dictionary or a list, while they are being filled.
+    building: std::cell::RefCell<Vec<Building>>,
+    pub(crate) depth: Cell<usize>,
+    pub(crate) max_depth: usize,
+}
+
+/// An object registered under its reference id before it is complete.
+///
+/// Twisted registers a referenced object only once it is complete: a
+/// dereference from inside it gets a placeholder, which the dictionary (or
+/// other holder) keeps until the object is done and the placeholder patches
+/// it. For a dictionary or list value the object can exist at once, so
+/// pbfast registers it before filling it, and a dictionary that meets it
+/// meanwhile holds the object itself, noting where ([`Building::holdings`]);
+/// when the object is done, those places are set again, as the patching
+/// would set them. Nothing can tell the two apart unless Python code looks
+/// in between: so before any hook or constructor runs, the state is made
+/// exactly Twisted's ([`Unjellier::materialize`]): placeholders in the
+/// places noted and in the reference table. Anything but a dictionary that
+/// meets the object meanwhile gets the placeholder from the start.
+pub(crate) struct Building {
+    id: Py<PyAny>,
+    object: Py<PyAny>,
+    placeholder: Option<Py<PyAny>>,
+    /// Dictionaries and keys that hold the object itself.
+    holdings: Vec<(Py<PyDict>, Py<PyAny>)>,
+    /// True once the placeholder stands for the object everywhere.
+    materialized: bool,
 }
 
 /// The built-in tags whose handling only the taster and the registries
 /// could change.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Builtin {
     None,
     Unicode,
@@ -69,10 +96,59 @@ pub(crate) enum Builtin {
     Date,
     Time,
     TimeDelta,
+    Decimal,
 }
 
-/// Tags remembered at most.
-const KNOWN_TAGS: usize = 32;
+impl Builtin {
+    /// The built-in tag spelled `name`.
+    #[inline]
+    pub(crate) fn named(name: &[u8]) -> Option<Builtin> {
+        Some(match name {
+            b"None" => Builtin::None,
+            b"unicode" => Builtin::Unicode,
+            b"boolean" => Builtin::Boolean,
+            b"list" => Builtin::List,
+            b"tuple" => Builtin::Tuple,
+            b"set" => Builtin::Set,
+            b"frozenset" => Builtin::FrozenSet,
+            b"dictionary" => Builtin::Dictionary,
+            b"reference" => Builtin::Reference,
+            b"dereference" => Builtin::Dereference,
+            b"datetime" => Builtin::DateTime,
+            b"date" => Builtin::Date,
+            b"time" => Builtin::Time,
+            b"timedelta" => Builtin::TimeDelta,
+            b"decimal" => Builtin::Decimal,
+            _ => return None,
+        })
+    }
+
+    /// The interned tag object, for messages and for hooks that get it.
+    pub(crate) fn atom(self, refs: &Refs) -> &Py<PyBytes> {
+        let atoms = &refs.atoms;
+        match self {
+            Builtin::None => &atoms.none,
+            Builtin::Unicode => &atoms.unicode,
+            Builtin::Boolean => &atoms.boolean,
+            Builtin::List => &atoms.list,
+            Builtin::Tuple => &atoms.tuple,
+            Builtin::Set => &atoms.set,
+            Builtin::FrozenSet => &atoms.frozenset,
+            Builtin::Dictionary => &atoms.dictionary,
+            Builtin::Reference => &atoms.reference,
+            Builtin::Dereference => &atoms.dereference,
+            Builtin::DateTime => &atoms.datetime,
+            Builtin::Date => &atoms.date,
+            Builtin::Time => &atoms.time,
+            Builtin::TimeDelta => &atoms.timedelta,
+            Builtin::Decimal => &atoms.decimal,
+        }
+    }
+
+    fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
 
 #[pymethods]
 impl Unjellier {
@@ -124,7 +200,7 @@ impl Unjellier {
     ) -> PyResult<Bound<'py, PyAny>> {
         let value = unjelly(slf, jel)?;
         if is_not_known(&value, Refs::get(slf.py())?)? {
-            value.call_method1("addDependant", (obj, loc))?;
+            value.call_method1(pyo3::intern!(slf.py(), "addDependant"), (obj, loc))?;
         }
         obj.set_item(loc, &value)?;
         Ok(value)
@@ -151,29 +227,142 @@ impl Unjellier {
 impl Unjellier {
     /// Python code is about to run (or ran): what was known of tags may
     /// have changed.
+    #[inline]
     pub(crate) fn forget_tags(&self) {
-        if let Ok(mut known) = self.known_tags.try_borrow_mut() {
-            known.clear();
-        }
+        self.known_builtins.set(0);
+    }
+
+    /// The built-in tag `name` if it is known to need no check now.
+    #[inline]
+    pub(crate) fn known_builtin(&self, name: &[u8]) -> Option<Builtin> {
+        let builtin = Builtin::named(name)?;
+        (self.known_builtins.get() & builtin.bit() != 0).then_some(builtin)
     }
 
     fn known_tag(&self, tag: &Bound<'_, PyAny>) -> Option<Builtin> {
-        let known = self.known_tags.try_borrow().ok()?;
-        known
-            .iter()
-            .find(|(known, _)| known.as_ptr() == tag.as_ptr())
-            .map(|&(_, builtin)| builtin)
+        // Registries are looked up by the tag object: only a bytes tag is
+        // known to look up the same as the name.
+        let tag = tag.cast_exact::<PyBytes>().ok()?;
+        self.known_builtin(tag.as_bytes())
+    }
+
+    /// Check the built-in tag `builtin` as [`Frame::begin`] would, with a
+    /// stock taster: true (and remembered) if the taster allows it and no
+    /// registry claims it. False means the general way must decide.
+    pub(crate) fn check_builtin(
+        &self,
+        py: Python<'_>,
+        refs: &Refs,
+        builtin: Builtin,
+    ) -> PyResult<bool> {
+        if !self.remembers_tags() {
+            return Ok(false);
+        }
+        let tag = builtin.atom(refs).bind(py);
+        let plain = self.policy.type_allowed(tag, tag)?
+            && !refs.unjellyable_registry.bind(py).contains(tag)?
+            && !refs.factory_registry.bind(py).contains(tag)?;
+        if plain {
+            self.known_builtins
+                .set(self.known_builtins.get() | builtin.bit());
+        }
+        Ok(plain)
+    }
+
+    /// True if checked built-in tags are remembered (a stock taster).
+    pub(crate) fn remembers_tags(&self) -> bool {
+        self.policy.allows_all_type_names()
     }
 
     fn remember_tag(&self, tag: &Bound<'_, PyAny>, builtin: Builtin) {
-        if !self.policy.allows_all_type_names() {
-            return;
+        if self.policy.allows_all_type_names() && tag.cast_exact::<PyBytes>().is_ok() {
+            self.known_builtins
+                .set(self.known_builtins.get() | builtin.bit());
         }
-        if let Ok(mut known) = self.known_tags.try_borrow_mut() {
-            if known.len() < KNOWN_TAGS {
-                known.push((tag.clone().unbind(), builtin));
+    }
+
+    /// Register `object` under `id` before it is complete (see [`Building`]).
+    pub(crate) fn start_building(&self, id: &Bound<'_, PyAny>, object: &Bound<'_, PyAny>) {
+        self.building.borrow_mut().push(Building {
+            id: id.clone().unbind(),
+            object: object.clone().unbind(),
+            placeholder: None,
+            holdings: Vec::new(),
+            materialized: false,
+        });
+    }
+
+    /// The object last given to [`Unjellier::start_building`] is complete.
+    pub(crate) fn finish_building(&self) -> Option<Building> {
+        self.building.borrow_mut().pop()
+    }
+
+    /// Where `object` is among the objects being filled and not yet
+    /// materialized, if it is one.
+    #[inline]
+    pub(crate) fn building_index(&self, object: &Bound<'_, PyAny>) -> Option<usize> {
+        let building = self.building.borrow();
+        if building.is_empty() {
+            return None;
+        }
+        building
+            .iter()
+            .rposition(|entry| !entry.materialized && entry.object.as_ptr() == object.as_ptr())
+    }
+
+    /// `dict[key]` holds the object being filled at `index` itself.
+    pub(crate) fn hold(&self, index: usize, dict: &Bound<'_, PyDict>, key: &Bound<'_, PyAny>) {
+        self.building.borrow_mut()[index]
+            .holdings
+            .push((dict.clone().unbind(), key.clone().unbind()));
+    }
+
+    /// Twisted's placeholder for the object being filled at `index`: what
+    /// a dereference gives anything but a dictionary meanwhile.
+    pub(crate) fn placeholder<'py>(
+        &self,
+        py: Python<'py>,
+        refs: &Refs,
+        index: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let id = {
+            let building = self.building.borrow();
+            let entry = &building[index];
+            if let Some(placeholder) = &entry.placeholder {
+                return Ok(placeholder.bind(py).clone());
+            }
+            entry.id.clone_ref(py)
+        };
+        self.forget_tags();
+        let placeholder = refs.dereference.bind(py).call1((id,))?;
+        self.building.borrow_mut()[index].placeholder = Some(placeholder.clone().unbind());
+        Ok(placeholder)
+    }
+
+    /// Python code that may look at what is being built is about to run:
+    /// make the objects being filled look as Twisted would have them — a
+    /// placeholder in the reference table and in every place that holds the
+    /// object, each place a dependant of the placeholder.
+    pub(crate) fn materialize(&self, py: Python<'_>, refs: &Refs) -> PyResult<()> {
+        let count = self.building.borrow().len();
+        for index in 0..count {
+            if self.building.borrow()[index].materialized {
+                continue;
+            }
+            let placeholder = self.placeholder(py, refs, index)?;
+            let (id, holdings) = {
+                let mut building = self.building.borrow_mut();
+                let entry = &mut building[index];
+                entry.materialized = true;
+                (entry.id.clone_ref(py), std::mem::take(&mut entry.holdings))
+            };
+            self.references.bind(py).set_item(id, &placeholder)?;
+            for (dict, key) in holdings {
+                dict.bind(py).set_item(&key, &placeholder)?;
+                placeholder.call_method1(pyo3::intern!(py, "addDependant"), (dict, key))?;
             }
         }
+        Ok(())
     }
 
     pub(crate) fn create(
@@ -191,7 +380,8 @@ impl Unjellier {
             invoker: invoker.unwrap_or_else(|| py.None()),
             references: PyDict::new(py).unbind(),
             post_callbacks: PyList::empty(py).unbind(),
-            known_tags: std::cell::RefCell::new(Vec::new()),
+            known_builtins: Cell::new(0),
+            building: std::cell::RefCell::new(Vec::new()),
             depth: Cell::new(0),
             max_depth,
         })
@@ -372,6 +562,7 @@ pub(crate) enum Finish<'py> {
     Date,
     Time,
     TimeDelta,
+    Decimal,
     Reference,
     Dereference,
     Factory(Bound<'py, PyAny>),
@@ -465,24 +656,7 @@ impl<'py> Frame<'py> {
         if !name.is_ascii() {
             return Err(refs.insecure(py, format!("jelly type {} is not ASCII", tag.repr()?)));
         }
-        let builtin = match name {
-            b"None" => Some(Builtin::None),
-            b"unicode" => Some(Builtin::Unicode),
-            b"boolean" => Some(Builtin::Boolean),
-            b"list" => Some(Builtin::List),
-            b"tuple" => Some(Builtin::Tuple),
-            b"set" => Some(Builtin::Set),
-            b"frozenset" => Some(Builtin::FrozenSet),
-            b"dictionary" => Some(Builtin::Dictionary),
-            b"reference" => Some(Builtin::Reference),
-            b"dereference" => Some(Builtin::Dereference),
-            b"datetime" => Some(Builtin::DateTime),
-            b"date" => Some(Builtin::Date),
-            b"time" => Some(Builtin::Time),
-            b"timedelta" => Some(Builtin::TimeDelta),
-            _ => None,
-        };
-        if let Some(builtin) = builtin {
+        if let Some(builtin) = Builtin::named(name) {
             me.remember_tag(tag, builtin);
             return Ok(Frame::builtin(py, tag, builtin, size_hint));
         }
@@ -490,7 +664,6 @@ impl<'py> Frame<'py> {
             // Rare in traffic, and needing Python's import machinery or
             // warnings anyway: Twisted's own methods, given this unjellier
             // (they use only its public methods and attributes).
-            b"decimal" => raw(RawAction::Twisted("decimal", 2)),
             b"module" => raw(RawAction::Twisted("module", 1)),
             b"class" => raw(RawAction::Twisted("class", 1)),
             b"function" => raw(RawAction::Twisted("function", 1)),
@@ -518,7 +691,7 @@ impl<'py> Frame<'py> {
         })
     }
 
-    fn builtin(
+    pub(crate) fn builtin(
         py: Python<'py>,
         tag: &Bound<'py, PyAny>,
         builtin: Builtin,
@@ -552,6 +725,7 @@ impl<'py> Frame<'py> {
             Builtin::Date => items(Finish::Date),
             Builtin::Time => items(Finish::Time),
             Builtin::TimeDelta => items(Finish::TimeDelta),
+            Builtin::Decimal => items(Finish::Decimal),
         }
     }
 
@@ -724,7 +898,10 @@ fn finish_raw<'py>(
     expression: &Bound<'py, PyList>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
-    slf.borrow().forget_tags();
+    let me = slf.borrow();
+    me.forget_tags();
+    me.materialize(py, refs)?;
+    drop(me);
     match action {
         RawAction::Registered(class) => {
             // Every registered class's encoding has its state after the tag;
@@ -746,6 +923,30 @@ fn finish_raw<'py>(
                 .getattr(format!("_unjelly_{name}").as_str())?;
             method.call1((slf, rest))
         }
+    }
+}
+
+/// `[b"unicode", data]`: the text whose UTF-8 is `data`.
+#[inline]
+pub(crate) fn unicode<'py>(
+    py: Python<'py>,
+    _refs: &Refs,
+    data: &[u8],
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(PyString::from_bytes(py, data)?.into_any())
+}
+
+/// `[b"boolean", data]`: `data` is `b"true"` or `b"false"`.
+#[inline]
+pub(crate) fn boolean<'py>(
+    py: Python<'py>,
+    refs: &Refs,
+    data: &[u8],
+) -> PyResult<Bound<'py, PyAny>> {
+    match data {
+        b"true" => Ok(pyo3::types::PyBool::new(py, true).to_owned().into_any()),
+        b"false" => Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any()),
+        _ => Err(refs.insecure(py, "boolean expression must hold b'true' or b'false'")),
     }
 }
 
@@ -772,16 +973,13 @@ fn finish_items<'py>(
     };
     match finish {
         Finish::None => unreachable!("handled above"),
-        Finish::Unicode => {
-            let Ok(data) = first.cast::<PyBytes>() else {
-                return Err(refs.insecure(py, "unicode expression must hold bytes"));
-            };
-            Ok(PyString::from_bytes(py, data.as_bytes())?.into_any())
-        }
-        Finish::Boolean => match first.cast::<PyBytes>().map(|b| b.as_bytes()) {
-            Ok(b"true") => Ok(pyo3::types::PyBool::new(py, true).to_owned().into_any()),
-            Ok(b"false") => Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any()),
-            _ => Err(refs.insecure(py, "boolean expression must hold b'true' or b'false'")),
+        Finish::Unicode => match first.cast::<PyBytes>() {
+            Ok(data) => unicode(py, refs, data.as_bytes()),
+            Err(_) => Err(refs.insecure(py, "unicode expression must hold bytes")),
+        },
+        Finish::Boolean => match first.cast::<PyBytes>() {
+            Ok(data) => boolean(py, refs, data.as_bytes()),
+            Err(_) => boolean(py, refs, b""),
         },
         Finish::DateTime | Finish::Date | Finish::Time | Finish::TimeDelta => {
             let fields = integer_fields(&first, refs)?;
@@ -798,6 +996,12 @@ fn finish_items<'py>(
             };
             class.bind(py).call1(PyTuple::new(py, fields)?)
         }
+        Finish::Decimal => {
+            let Some(exponent) = second else {
+                return Err(missing_items(2));
+            };
+            decimal(slf, refs, first, exponent)
+        }
         Finish::Reference => {
             let Some(value) = second else {
                 return Err(missing_items(2));
@@ -807,15 +1011,53 @@ fn finish_items<'py>(
         Finish::Dereference => dereference(slf, refs, &first),
         Finish::Factory(factory) => {
             slf.borrow().forget_tags();
+            slf.borrow().materialize(py, refs)?;
             let made = factory.call1((&first,))?;
             maybe_post_unjelly(slf, made)
         }
         Finish::Instance(class) => {
             slf.borrow().forget_tags();
+            slf.borrow().materialize(py, refs)?;
             let instance = refs.new_instance.bind(py).call1((&class, &first))?;
             maybe_post_unjelly(slf, instance)
         }
     }
+}
+
+/// Exponents this small are written into a decimal string as they are.
+const PLAIN_EXPONENT: i64 = 1 << 40;
+
+/// Twisted's `_unjelly_decimal`: `[b"decimal", value, exponent]` is the
+/// Decimal with the digits and sign of the integer `value` and that
+/// exponent. For plain integers, `Decimal("<value>E<exponent>")` is that
+/// Decimal; anything else goes to Twisted's method itself.
+fn decimal<'py>(
+    slf: &Bound<'py, Unjellier>,
+    refs: &Refs,
+    value: Bound<'py, PyAny>,
+    exponent: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    let exponent_value = exponent
+        .cast_exact::<pyo3::types::PyInt>()
+        .ok()
+        .and_then(|exponent| exponent.extract::<i64>().ok())
+        .filter(|exponent| exponent.abs() < PLAIN_EXPONENT);
+    if let (Ok(value), Some(exponent)) = (value.cast_exact::<pyo3::types::PyInt>(), exponent_value)
+    {
+        let text = match value.extract::<i64>() {
+            Ok(value) => format!("{value}E{exponent}"),
+            Err(_) => format!("{}E{exponent}", value.str()?),
+        };
+        return refs.decimal.bind(py).call1((text,));
+    }
+    slf.borrow().forget_tags();
+    slf.borrow().materialize(py, refs)?;
+    let method = refs
+        .twisted_unjellier
+        .bind(py)
+        .getattr(pyo3::intern!(py, "_unjelly_decimal"))?;
+    method.call1((slf, PyList::new(py, [value, exponent])?))
 }
 
 /// `b"2024 1 2 3 4 5 6"` and the like: the integers of the space-separated
@@ -846,7 +1088,7 @@ fn integer_fields<'py>(field: &Bound<'py, PyAny>, refs: &Refs) -> PyResult<Vec<B
 
 /// `[b"reference", id, value]` with `value` made: it becomes what `id`
 /// stands for, and placeholders waiting for it are resolved.
-fn resolve_reference<'py>(
+pub(crate) fn resolve_reference<'py>(
     slf: &Bound<'py, Unjellier>,
     refs: &Refs,
     id: &Bound<'py, PyAny>,
@@ -865,7 +1107,7 @@ fn resolve_reference<'py>(
                     format!("Multiple references with same ID {}", id.repr()?),
                 ));
             }
-            known.call_method1("resolveDependants", (&value,))?;
+            known.call_method1(pyo3::intern!(py, "resolveDependants"), (&value,))?;
         }
         _ => {}
     }
@@ -873,23 +1115,71 @@ fn resolve_reference<'py>(
     Ok(value)
 }
 
-/// `[b"dereference", id]`: the object, or a placeholder until it is made.
-fn dereference<'py>(
+/// The end of a `reference` whose object was registered before it was
+/// filled (see [`Building`]): the places that hold it are set again and the
+/// placeholder handed out for it meanwhile is resolved, as Twisted's
+/// patching does. Once materialized (or if a hook changed what the id stands
+/// for), it is Twisted's own resolution.
+pub(crate) fn finish_early_reference<'py>(
     slf: &Bound<'py, Unjellier>,
     refs: &Refs,
     id: &Bound<'py, PyAny>,
+    object: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
-    let references = slf.borrow().references.clone_ref(py).into_bound(py);
+    let me = slf.borrow();
+    let Some(entry) = me.finish_building() else {
+        return resolve_reference(slf, refs, id, object);
+    };
+    match me.references.bind(py).get_item(id)? {
+        Some(known) if known.is(&object) && !entry.materialized => {}
+        _ => return resolve_reference(slf, refs, id, object),
+    }
+    for (dict, key) in entry.holdings {
+        dict.bind(py).set_item(key, &object)?;
+    }
+    if let Some(placeholder) = entry.placeholder {
+        me.forget_tags();
+        placeholder.call_method1(py, pyo3::intern!(py, "resolveDependants"), (&object,))?;
+    }
+    Ok(object)
+}
+
+/// `[b"dereference", id]`: the object, or a placeholder until it is made.
+/// An object still being filled (see [`Building`]) comes with its index
+/// there: a dictionary or a list may hold it as it is, anything else gets
+/// the placeholder ([`Unjellier::placeholder`]).
+pub(crate) fn dereference_building<'py>(
+    slf: &Bound<'py, Unjellier>,
+    refs: &Refs,
+    id: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyAny>, Option<usize>)> {
+    let py = slf.py();
+    let me = slf.borrow();
+    let references = me.references.bind(py);
     let known = references
         .get_item(id)
         .map_err(|_| refs.insecure(py, "reference id must be hashable"))?;
     if let Some(known) = known {
         if !known.is_none() {
-            return Ok(known);
+            let building = me.building_index(&known);
+            return Ok((known, building));
         }
     }
+    me.forget_tags();
     let placeholder = refs.dereference.bind(py).call1((id,))?;
     references.set_item(id, &placeholder)?;
-    Ok(placeholder)
+    Ok((placeholder, None))
+}
+
+/// `[b"dereference", id]` for anything but a dictionary or a list.
+fn dereference<'py>(
+    slf: &Bound<'py, Unjellier>,
+    refs: &Refs,
+    id: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match dereference_building(slf, refs, id)? {
+        (object, None) => Ok(object),
+        (_, Some(index)) => slf.borrow().placeholder(slf.py(), refs, index),
+    }
 }

@@ -1,206 +1,515 @@
-//! Banana bytes straight to objects (`pbfast.loads`): unjelly driven by the
-//! token stream, with no s-expression built for what it handles itself.
+//! Banana bytes straight to objects (`pbfast.loads`): unjelly reading the
+//! token stream itself, with no s-expression built for what it handles.
 //!
-//! The Banana decoder reports each list it opens, each item and each list
-//! it closes; a list's first item is its jelly tag. This builder keeps, for
-//! every open list, the [`Frame`] its tag asked for (the same frames the
-//! recursive unjelly uses, so the checks, their order and the objects are the
-//! same), and feeds it items as they complete: so a `[b"unicode", ...]` is a
-//! str the moment its list closes, and a dictionary is filled pair by pair.
-//! Where Twisted's semantics need the s-expression itself — a registered
-//! class's `unjellyFor` hook, Twisted's own methods for rare tags — the items
-//! are built as plain lists and handed over when the list closes.
+//! The reader walks the bytes once, recursing per jelly expression the way
+//! Twisted's unjelly recurses per list. A list's first item is its jelly tag:
+//! a built-in tag already checked in this call (the taster allows it, no
+//! registry claims it, no Python code has run since) is recognised from its
+//! bytes, without a Python object; any other tag goes through
+//! [`Frame::begin`], the same checks in the same order as the recursive
+//! unjelly. The items are then read as the tag's [`Frame`] asks: unjellied,
+//! as `[key, value]` pairs, or raw — as the s-expressions they are, for the
+//! hooks and Twisted's own methods that take them so.
+//!
+//! `[b"reference", id, [b"dictionary", ...]]` (or `list`) registers the
+//! dictionary before filling it, so that the dereferences of a cycle back to
+//! it find it at once instead of going through a placeholder (see
+//! [`super::decode::Unjellier::start_building`] for why the outcome is the
+//! same).
+//!
+//! Twisted decodes all the bytes before it unjellies anything; so when an
+//! expression is refused here, the rest of the bytes are checked, and
+//! malformed bytes are reported instead, as `BananaError`.
 
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
 
-use crate::banana::decoder::{self, Builder, Digits, Limits};
-use crate::python::banana::{with_bytes, IncomingVocabulary, PyBuilder};
+use pyo3::ffi;
+
+use crate::banana::decoder::{
+    self, float_body, scan_token, short_header, Limits, Scan, Token, Validate,
+};
+use crate::banana::error::{DecodeError, ErrorKind};
+use crate::banana::{FLOAT, INT, LIST, NEG, STRING};
+use crate::python::banana::{key_text, with_bytes, IncomingVocabulary, PyBuilder};
 use crate::python::errors::BuildError;
 use crate::python::gc::GcPause;
 
-use super::decode::{run_post_callbacks, Frame, Mode, Unjellier};
-use super::Refs;
+use super::decode::{
+    boolean, dereference_building, finish_early_reference, resolve_reference, run_post_callbacks,
+    too_deep, unicode, Builtin, Frame, Mode, Sequence, Unjellier,
+};
+use super::{Depth, Refs};
 
-/// A completed item: an object, or a dictionary item.
-pub(crate) enum Item<'py> {
-    Object(Bound<'py, PyAny>),
-    Pair(Bound<'py, PyAny>, Bound<'py, PyAny>),
+type Result<T> = std::result::Result<T, BuildError>;
+
+/// What an item read to.
+enum Value<'py> {
+    Ready(Bound<'py, PyAny>),
+    /// A dictionary or list still being filled, reached by a dereference,
+    /// and its index among the objects being filled.
+    Building(Bound<'py, PyAny>, usize),
 }
 
-/// What an open list is becoming.
-pub(crate) enum Slot<'py> {
-    /// A jelly expression whose tag has not come yet; `claimed` items.
-    Pending {
-        claimed: usize,
-    },
-    Frame(Frame<'py>),
-    /// A list inside an item taken raw: the s-expression as it is.
-    Raw(Vec<Bound<'py, PyAny>>),
-    /// A dictionary's `[key, value]`: the items so far.
-    Pair(Option<Bound<'py, PyAny>>, Option<Bound<'py, PyAny>>, usize),
-}
-
-pub(crate) struct LoadBuilder<'a, 'py> {
+struct Reader<'a, 'py> {
+    py: Python<'py>,
     slf: &'a Bound<'py, Unjellier>,
     me: &'a Unjellier,
     refs: &'static Refs,
+    input: &'a [u8],
+    pos: usize,
+    limits: Limits,
     scalars: PyBuilder<'py, 'static>,
-    /// For each open list, how its next item is to be taken.
-    modes: Vec<Mode>,
+    /// Banana lists open around the position.
+    lists: usize,
 }
 
-impl<'a, 'py> LoadBuilder<'a, 'py> {
-    pub(crate) fn new(slf: &'a Bound<'py, Unjellier>, me: &'a Unjellier) -> PyResult<Self> {
-        let py = slf.py();
-        Ok(LoadBuilder {
-            slf,
-            me,
-            refs: Refs::get(py)?,
-            scalars: PyBuilder {
-                py,
-                vocabulary: IncomingVocabulary::pb(py),
-                pb_dialect: false,
-            },
-            modes: Vec::new(),
-        })
-    }
-
-    fn object(&self, value: Py<PyAny>) -> Item<'py> {
-        Item::Object(value.into_bound(self.slf.py()))
-    }
-
-    fn set_mode(&mut self, mode: Mode) {
-        if let Some(last) = self.modes.last_mut() {
-            *last = mode;
-        }
-    }
-}
-
-impl<'py> Builder for LoadBuilder<'_, 'py> {
-    type Value = Item<'py>;
-    type List = Slot<'py>;
-    type Error = BuildError;
-
-    fn list(&mut self, capacity: usize) -> Slot<'py> {
-        match self.modes.last().copied().unwrap_or(Mode::Normal) {
-            Mode::Raw => {
-                self.modes.push(Mode::Raw);
-                Slot::Raw(Vec::with_capacity(capacity))
-            }
-            Mode::Pairs => {
-                self.modes.push(Mode::Normal);
-                Slot::Pair(None, None, 0)
-            }
-            Mode::Normal => {
-                self.modes.push(Mode::Normal);
-                Slot::Pending { claimed: capacity }
-            }
+impl<'a, 'py> Reader<'a, 'py> {
+    /// The token at `at` and its length, if one is complete and valid there.
+    #[inline]
+    fn peek(&self, at: usize) -> Option<(Token<'a>, usize)> {
+        match scan_token(&self.input[at..], &self.limits) {
+            Ok(Scan::Token(token, used)) => Some((token, used)),
+            _ => None,
         }
     }
 
-    fn push(&mut self, slot: &mut Slot<'py>, item: Item<'py>) -> Result<(), BuildError> {
-        let refs = self.refs;
-        let item = match item {
-            Item::Object(object) => object,
-            Item::Pair(key, value) => {
-                let Slot::Frame(frame) = slot else {
-                    return Err(refs
-                        .insecure(key.py(), "a [key, value] pair outside a dictionary")
-                        .into());
+    /// The string token at `at` with a short header, if complete and valid:
+    /// its bytes and the token's length. (A string that this misses is
+    /// still read correctly, the general way.)
+    #[inline(always)]
+    fn short_string(&self, at: usize) -> Option<(&'a [u8], usize)> {
+        let input = &self.input[at..];
+        match short_header(input, &self.limits)? {
+            (STRING, length, header) if length <= self.limits.size => {
+                let end = header + length as usize;
+                Some((input.get(header..end)?, end))
+            }
+            _ => None,
+        }
+    }
+
+    /// The list header at `at`, if short and valid: item count and length.
+    #[inline(always)]
+    fn short_list(&self, at: usize) -> Option<(u64, usize)> {
+        match short_header(&self.input[at..], &self.limits)? {
+            (LIST, count, header) if count <= self.limits.size => Some((count, header)),
+            _ => None,
+        }
+    }
+
+    /// Wrap a new reference from the C API, or fetch the error it set.
+    #[inline(always)]
+    fn owned(&self, pointer: *mut ffi::PyObject) -> Result<Bound<'py, PyAny>> {
+        // SAFETY: `pointer` is a new reference just returned by the C API,
+        // or NULL with an exception set.
+        Ok(unsafe { Bound::from_owned_ptr_or_err(self.py, pointer)? })
+    }
+
+    /// The next token, consumed.
+    #[inline]
+    fn token(&mut self) -> Result<Token<'a>> {
+        let start = self.pos;
+        match scan_token(&self.input[start..], &self.limits) {
+            Ok(Scan::Token(token, used)) => {
+                self.pos = start + used;
+                Ok(token)
+            }
+            Ok(Scan::Incomplete { what, .. }) => {
+                let what = match (start == self.input.len(), self.lists) {
+                    (true, 0) => "expression",
+                    (true, _) => "list",
+                    (false, _) => what,
                 };
-                frame.push_pair(key, value, refs)?;
-                return Ok(());
+                Err(DecodeError::new(start as u64, ErrorKind::Truncated { what }).into())
             }
+            Err(kind) => Err(DecodeError::new(start as u64, kind).into()),
+        }
+    }
+
+    fn scalar(&mut self, token: Token<'_>, start: usize) -> Result<Bound<'py, PyAny>> {
+        use crate::banana::decoder::Builder;
+        let value = match token {
+            Token::Int(digits) => self.scalars.int(false, digits)?,
+            Token::Neg(digits) => self.scalars.int(true, digits)?,
+            Token::String(bytes) => self.scalars.string(bytes)?,
+            Token::Float(value) => self.scalars.float(value)?,
+            Token::Vocab(id) => self.scalars.vocab(id, start as u64)?,
+            Token::List(_) => unreachable!("lists are expressions"),
         };
-        match slot {
-            Slot::Pending { claimed } => {
-                let frame =
-                    Frame::begin(self.slf, self.me, refs, &item, claimed.saturating_sub(1))?;
-                self.set_mode(frame.mode());
-                *slot = Slot::Frame(frame);
-            }
-            Slot::Frame(frame) => {
-                frame.push(item, refs)?;
-                self.set_mode(frame.mode());
-            }
-            Slot::Raw(items) => items.push(item),
-            Slot::Pair(key, value, count) => {
-                match count {
-                    0 => {
-                        Frame::check_key_of(&item, refs)?;
-                        *key = Some(item);
-                    }
-                    1 => *value = Some(item),
-                    _ => {}
+        Ok(value.into_bound(self.py))
+    }
+
+    /// Items announced, capped by what the bytes left could hold.
+    fn capacity(&self, items: usize) -> usize {
+        items.min(self.input.len() - self.pos)
+    }
+
+    /// The next item, unjellied.
+    #[inline]
+    fn value(&mut self) -> Result<Value<'py>> {
+        let start = self.pos;
+        let input = &self.input[start..];
+        // The common tokens, read here; the rest (long prefixes, big ints,
+        // errors) the general way.
+        if let Some((type_byte, prefix, header)) = short_header(input, &self.limits) {
+            // SAFETY (constructors below): plain C API constructors; `owned`
+            // takes the new reference. A short prefix is below 2**14, so
+            // the casts are exact.
+            match type_byte {
+                INT => {
+                    self.pos += header;
+                    let int = unsafe { ffi::PyLong_FromLong(prefix as std::ffi::c_long) };
+                    return Ok(Value::Ready(self.owned(int)?));
                 }
-                *count += 1;
+                NEG => {
+                    self.pos += header;
+                    let int = unsafe { ffi::PyLong_FromLong(-(prefix as std::ffi::c_long)) };
+                    return Ok(Value::Ready(self.owned(int)?));
+                }
+                FLOAT => {
+                    if let Some(value) = float_body(input, header) {
+                        self.pos += header + 8;
+                        let float = unsafe { ffi::PyFloat_FromDouble(value) };
+                        return Ok(Value::Ready(self.owned(float)?));
+                    }
+                }
+                STRING => {
+                    if let Some((bytes, used)) = self.short_string(start) {
+                        self.pos += used;
+                        let value = decoder::Builder::string(&mut self.scalars, bytes)?;
+                        return Ok(Value::Ready(value.into_bound(self.py)));
+                    }
+                }
+                LIST if prefix <= self.limits.size => {
+                    self.pos += header;
+                    return self.expression(prefix, start);
+                }
+                _ => {}
+            }
+        }
+        match self.token()? {
+            Token::List(count) => self.expression(count, start),
+            scalar => Ok(Value::Ready(self.scalar(scalar, start)?)),
+        }
+    }
+
+    /// The next item, unjellied, for anything but a dictionary or a list.
+    fn object(&mut self) -> Result<Bound<'py, PyAny>> {
+        let value = self.value()?;
+        self.settle(value)
+    }
+
+    /// What a holder other than a dictionary or a list gets.
+    fn settle(&self, value: Value<'py>) -> Result<Bound<'py, PyAny>> {
+        match value {
+            Value::Ready(object) => Ok(object),
+            Value::Building(_, index) => Ok(self.me.placeholder(self.py, self.refs, index)?),
+        }
+    }
+
+    /// The next item as the s-expression it is.
+    fn raw(&mut self) -> Result<Bound<'py, PyAny>> {
+        let start = self.pos;
+        if self.short_list(start).is_none() {
+            if let Some((token, used)) = self.peek(start) {
+                if !matches!(token, Token::List(_)) {
+                    self.pos += used;
+                    return self.scalar(token, start);
+                }
+            }
+        }
+        let limits = Limits {
+            depth: self.limits.depth.saturating_sub(self.lists),
+            ..self.limits
+        };
+        let mut builder = PyBuilder {
+            py: self.py,
+            vocabulary: self.scalars.vocabulary,
+            pb_dialect: self.scalars.pb_dialect,
+        };
+        let value = decoder::decode_at(self.input, &mut self.pos, &mut builder, &limits)?;
+        Ok(value.into_bound(self.py))
+    }
+
+    /// Enter a list of `count` items that is a jelly expression: the depth
+    /// limits, and the tag that every expression needs.
+    fn open(&mut self, count: u64, start: usize) -> Result<(Depth<'a>, usize)> {
+        if self.lists >= self.limits.depth {
+            let limit = self.limits.depth;
+            return Err(DecodeError::new(start as u64, ErrorKind::TooDeep { limit }).into());
+        }
+        let Some(level) = Depth::enter(&self.me.depth, self.me.max_depth) else {
+            return Err(too_deep(self.py, self.refs, self.me.max_depth).into());
+        };
+        if count == 0 {
+            let message = "jelly expression [] has 0 items, needs at least 1";
+            return Err(self.refs.insecure(self.py, message).into());
+        }
+        self.lists += 1;
+        Ok((level, (count - 1) as usize))
+    }
+
+    /// A list of `count` items, the list header just read at `start`.
+    fn expression(&mut self, count: u64, start: usize) -> Result<Value<'py>> {
+        let (_level, rest) = self.open(count, start)?;
+        let value = self.tagged(rest);
+        self.lists -= 1;
+        value
+    }
+
+    /// The tag and `rest` items of an expression.
+    fn tagged(&mut self, rest: usize) -> Result<Value<'py>> {
+        if let Some((name, used)) = self.short_string(self.pos) {
+            if let Some(builtin) = self.me.known_builtin(name) {
+                self.pos += used;
+                return self.builtin(builtin, rest);
+            }
+            if let Some(builtin) = Builtin::named(name) {
+                if self.me.check_builtin(self.py, self.refs, builtin)? {
+                    self.pos += used;
+                    return self.builtin(builtin, rest);
+                }
+            }
+        }
+        // The tag as Twisted's unjelly sees it: the s-expression item.
+        let tag = self.raw()?;
+        let frame = Frame::begin(self.slf, self.me, self.refs, &tag, self.capacity(rest))?;
+        self.fill(frame, rest)
+    }
+
+    /// An expression with a built-in tag known to need no check.
+    fn builtin(&mut self, builtin: Builtin, rest: usize) -> Result<Value<'py>> {
+        let py = self.py;
+        let refs = self.refs;
+        // The shapes jelly writes, read straight off the tokens; anything
+        // else takes the general way below, with its checks and messages.
+        match (builtin, rest) {
+            (Builtin::None, 0) => return Ok(Value::Ready(py.None().into_bound(py))),
+            (Builtin::Unicode, 1) => {
+                if let Some((bytes, used)) = self.short_string(self.pos) {
+                    self.pos += used;
+                    return Ok(Value::Ready(unicode(py, refs, bytes)?));
+                }
+            }
+            (Builtin::Boolean, 1) => {
+                if let Some((bytes, used)) = self.short_string(self.pos) {
+                    self.pos += used;
+                    return Ok(Value::Ready(boolean(py, refs, bytes)?));
+                }
+            }
+            (Builtin::Dereference, 1) => {
+                let id = self.raw()?;
+                return Ok(match dereference_building(self.slf, refs, &id)? {
+                    (object, Some(index)) => Value::Building(object, index),
+                    (object, None) => Value::Ready(object),
+                });
+            }
+            (Builtin::Reference, 2) => return self.reference(),
+            _ => {}
+        }
+        let tag = builtin.atom(refs).bind(py).clone().into_any();
+        let frame = Frame::builtin(py, &tag, builtin, self.capacity(rest));
+        self.fill(frame, rest)
+    }
+
+    /// The `rest` items of an expression, taken as `frame` asks, and the
+    /// object they make.
+    fn fill(&mut self, mut frame: Frame<'py>, rest: usize) -> Result<Value<'py>> {
+        let refs = self.refs;
+        for _ in 0..rest {
+            match frame.mode() {
+                Mode::Raw => {
+                    let item = self.raw()?;
+                    frame.push(item, refs)?;
+                }
+                Mode::Normal => {
+                    let item = self.object()?;
+                    frame.push(item, refs)?;
+                }
+                Mode::Pairs => self.pair(&mut frame)?,
+            }
+        }
+        Ok(Value::Ready(frame.finish(self.slf, refs)?))
+    }
+
+    /// One item of a dictionary: a `[key, value]` list, both unjellied.
+    fn pair(&mut self, frame: &mut Frame<'py>) -> Result<()> {
+        let refs = self.refs;
+        let start = self.pos;
+        let Some((2, used)) = self.short_list(start) else {
+            // Not a pair as jelly writes one: Twisted unpacks the item as it
+            // is, and so does the frame (or fails as Twisted would).
+            let item = self.raw()?;
+            return Ok(frame.push(item, refs)?);
+        };
+        if self.lists >= self.limits.depth {
+            let limit = self.limits.depth;
+            return Err(DecodeError::new(start as u64, ErrorKind::TooDeep { limit }).into());
+        }
+        self.pos += used;
+        self.lists += 1;
+        let key = match self.text_key() {
+            Some(key) => key?,
+            None => self.object()?,
+        };
+        Frame::check_key_of(&key, refs)?;
+        let value = self.value()?;
+        self.lists -= 1;
+        match value {
+            Value::Ready(value) => frame.push_pair(key, value, refs)?,
+            Value::Building(value, index) => {
+                if let Frame::Dictionary(dict) = frame {
+                    self.me.hold(index, dict, &key);
+                }
+                frame.push_pair(key, value, refs)?;
             }
         }
         Ok(())
     }
 
-    fn finish_list(&mut self, slot: Slot<'py>) -> Result<Item<'py>, BuildError> {
-        self.modes.pop();
-        let py = self.slf.py();
-        let refs = self.refs;
-        Ok(match slot {
-            Slot::Pending { .. } => {
-                return Err(refs
-                    .insecure(py, "jelly expression [] has 0 items, needs at least 1")
-                    .into())
-            }
-            Slot::Frame(frame) => Item::Object(frame.finish(self.slf, refs)?),
-            Slot::Raw(items) => Item::Object(pyo3::types::PyList::new(py, items)?.into_any()),
-            Slot::Pair(Some(key), Some(value), 2) => Item::Pair(key, value),
-            Slot::Pair(..) => {
-                return Err(refs
-                    .insecure(py, "dictionary items must be [key, value] pairs")
-                    .into())
-            }
-        })
+    /// A dict key that is `[b"unicode", bytes]` as jelly writes it, read
+    /// straight off the tokens (keys repeat: the str is shared with equal
+    /// ones); `None` (nothing read) for any other key.
+    #[inline]
+    fn text_key(&mut self) -> Option<Result<Bound<'py, PyAny>>> {
+        let start = self.pos;
+        let (2, list) = self.short_list(start)? else {
+            return None;
+        };
+        let (tag, tag_length) = self.short_string(start + list)?;
+        let (body, body_length) = self.short_string(start + list + tag_length)?;
+        let room = self.lists < self.limits.depth && self.me.depth.get() < self.me.max_depth;
+        if !room || self.me.known_builtin(tag) != Some(Builtin::Unicode) {
+            return None;
+        }
+        self.pos = start + list + tag_length + body_length;
+        Some(key_text(self.py, body).map_err(BuildError::from))
     }
 
-    fn int(&mut self, negative: bool, digits: Digits<'_>) -> Result<Item<'py>, BuildError> {
-        let value = self.scalars.int(negative, digits)?;
-        Ok(self.object(value))
+    /// `[b"reference", id, value]`, the tag read.
+    fn reference(&mut self) -> Result<Value<'py>> {
+        let id = self.raw()?;
+        if let Some(value) = self.early_reference(&id)? {
+            return Ok(Value::Ready(value));
+        }
+        let value = self.object()?;
+        Ok(Value::Ready(resolve_reference(
+            self.slf, self.refs, &id, value,
+        )?))
     }
 
-    fn string(&mut self, bytes: &[u8]) -> Result<Item<'py>, BuildError> {
-        let value = self.scalars.string(bytes)?;
-        Ok(self.object(value))
-    }
-
-    fn float(&mut self, value: f64) -> Result<Item<'py>, BuildError> {
-        let value = self.scalars.float(value)?;
-        Ok(self.object(value))
-    }
-
-    fn vocab(&mut self, id: Digits<'_>, offset: u64) -> Result<Item<'py>, BuildError> {
-        let value = self.scalars.vocab(id, offset)?;
-        Ok(self.object(value))
+    /// A referenced dictionary or list, registered under `id` before it is
+    /// filled; `None` (nothing read) for any other value, or an id already
+    /// in use (where Twisted's checks apply).
+    fn early_reference(&mut self, id: &Bound<'py, PyAny>) -> Result<Option<Bound<'py, PyAny>>> {
+        let start = self.pos;
+        let Some((count @ 1.., header)) = self.short_list(start) else {
+            return Ok(None);
+        };
+        let Some((name, tag)) = self.short_string(start + header) else {
+            return Ok(None);
+        };
+        let builtin = match Builtin::named(name) {
+            Some(builtin @ (Builtin::Dictionary | Builtin::List)) => builtin,
+            _ => return Ok(None),
+        };
+        if self.me.known_builtin(name).is_none()
+            && !self.me.check_builtin(self.py, self.refs, builtin)?
+        {
+            return Ok(None);
+        }
+        let py = self.py;
+        let references = self.me.references.bind(py);
+        match references.get_item(id) {
+            Ok(None) => {}
+            Ok(Some(known)) if known.is_none() => {}
+            _ => return Ok(None),
+        }
+        self.pos = start + header;
+        let (_level, rest) = self.open(count, start)?;
+        self.pos += tag;
+        let (object, frame) = if builtin == Builtin::Dictionary {
+            let dict = PyDict::new(py);
+            (dict.clone().into_any(), Frame::Dictionary(dict))
+        } else {
+            let list = PyList::empty(py);
+            let frame = Frame::Sequence {
+                kind: Sequence::List,
+                items: Vec::new(),
+                holder: Some(list.clone()),
+                count: 0,
+            };
+            (list.into_any(), frame)
+        };
+        references.set_item(id, &object)?;
+        self.me.start_building(id, &object);
+        let filled = self.fill(frame, rest);
+        self.lists -= 1;
+        if let Err(error) = filled {
+            // Forget it, for a hook that goes on using this unjellier.
+            self.me.finish_building();
+            return Err(error);
+        }
+        Ok(Some(finish_early_reference(
+            self.slf, self.refs, id, object,
+        )?))
     }
 }
 
 /// The object Banana bytes `data` (exactly one expression, dialect `none`)
-/// jelly, built by `slf` in one pass; then its `postUnjelly` hooks.
+/// jelly, read by `slf` in one pass; then its `postUnjelly` hooks.
 pub(crate) fn loads<'py>(
     slf: &Bound<'py, Unjellier>,
     data: &Bound<'py, PyAny>,
     limits: &Limits,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
+    let refs = Refs::get(py)?;
     let me = slf.borrow();
-    let pause = GcPause::new(py);
-    let mut builder = LoadBuilder::new(slf, &me)?;
-    let item = with_bytes(data, |bytes| {
-        decoder::decode_exact(bytes, &mut builder, limits)
-    })?
-    .map_err(|error| error.into_pyerr(py))?;
-    drop(pause);
-    let Item::Object(object) = item else {
-        // Only a list inside a dictionary becomes a pair.
-        unreachable!("a dictionary item at the top");
-    };
+    let object = with_bytes(data, |input| {
+        if input.len() as u64 > limits.message {
+            let kind = ErrorKind::MessageTooLarge {
+                limit: limits.message,
+            };
+            return Err(BuildError::from(DecodeError::new(0, kind)).into_pyerr(py));
+        }
+        let mut reader = Reader {
+            py,
+            slf,
+            me: &me,
+            refs,
+            input,
+            pos: 0,
+            limits: *limits,
+            scalars: PyBuilder {
+                py,
+                vocabulary: IncomingVocabulary::pb(py),
+                pb_dialect: false,
+            },
+            lists: 0,
+        };
+        let pause = GcPause::new(py);
+        let result = reader.object().and_then(|object| {
+            if reader.pos == input.len() {
+                return Ok(object);
+            }
+            let count = (input.len() - reader.pos) as u64;
+            let kind = ErrorKind::TrailingBytes { count };
+            Err(DecodeError::new(reader.pos as u64, kind).into())
+        });
+        drop(pause);
+        result.map_err(|error| match error {
+            BuildError::Banana(error) => BuildError::Banana(error).into_pyerr(py),
+            BuildError::Python(error) => {
+                match decoder::decode_exact(input, &mut Validate, limits) {
+                    Err(malformed) => BuildError::Banana(malformed).into_pyerr(py),
+                    Ok(()) => error,
+                }
+            }
+        })
+    })??;
+    drop(me);
     run_post_callbacks(slf)?;
     Ok(object)
 }

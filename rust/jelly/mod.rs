@@ -81,6 +81,7 @@ pub struct Atoms {
     pub date: Py<PyBytes>,
     pub time: Py<PyBytes>,
     pub timedelta: Py<PyBytes>,
+    pub decimal: Py<PyBytes>,
 }
 
 static REFS: PyOnceLock<Refs> = PyOnceLock::new();
@@ -158,6 +159,7 @@ impl Refs {
                 date: atom(b"date"),
                 time: atom(b"time"),
                 timedelta: atom(b"timedelta"),
+                decimal: atom(b"decimal"),
             },
         })
     }
@@ -200,7 +202,8 @@ impl Taster {
             return Taster::Dummy;
         }
         if ty.is(refs.security_options.bind(taster.py())) {
-            let dict = |name: &str| -> Option<Py<PyDict>> {
+            let py = taster.py();
+            let dict = |name: &Bound<'_, pyo3::types::PyString>| -> Option<Py<PyDict>> {
                 Some(
                     taster
                         .getattr(name)
@@ -211,9 +214,9 @@ impl Taster {
                 )
             };
             if let (Some(types), Some(modules), Some(classes)) = (
-                dict("allowedTypes"),
-                dict("allowedModules"),
-                dict("allowedClasses"),
+                dict(pyo3::intern!(py, "allowedTypes")),
+                dict(pyo3::intern!(py, "allowedModules")),
+                dict(pyo3::intern!(py, "allowedClasses")),
             ) {
                 return Taster::Security {
                     types,
@@ -237,7 +240,7 @@ impl Taster {
                 || name_bytes.as_bytes().contains(&b'.')),
             Taster::Custom(taster) => taster
                 .bind(name.py())
-                .call_method1("isTypeAllowed", (name,))?
+                .call_method1(pyo3::intern!(name.py(), "isTypeAllowed"), (name,))?
                 .is_truthy(),
         }
     }
@@ -251,7 +254,7 @@ impl Taster {
             }
             Taster::Custom(taster) => taster
                 .bind(py)
-                .call_method1("isModuleAllowed", (name,))?
+                .call_method1(pyo3::intern!(py, "isModuleAllowed"), (name,))?
                 .is_truthy(),
         }
     }
@@ -263,7 +266,7 @@ impl Taster {
             Taster::Security { classes, .. } => classes.bind(class.py()).contains(class),
             Taster::Custom(taster) => taster
                 .bind(class.py())
-                .call_method1("isClassAllowed", (class,))?
+                .call_method1(pyo3::intern!(class.py(), "isClassAllowed"), (class,))?
                 .is_truthy(),
         }
     }

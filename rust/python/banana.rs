@@ -9,7 +9,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::banana::decoder::{self, Builder, Digits, Limits};
 use crate::banana::encoder::{self, EncodeError};
@@ -479,8 +479,10 @@ impl IncomingVocabulary {
 
 /// Byte strings up to this long are looked up in the cache of recent ones.
 const SHORT_STRING: usize = 24;
-/// Slots of that cache (a power of two).
+/// Slots of each cache of short strings (a power of two).
 const SHORT_STRING_SLOTS: usize = 1024;
+
+type RecentStrings<T> = std::cell::RefCell<Vec<Option<Py<T>>>>;
 
 thread_local! {
     /// Recently decoded short byte strings, by a hash of their content: jelly
@@ -489,15 +491,25 @@ thread_local! {
     /// between equal strings is invisible (bytes are immutable) and saves the
     /// allocation, and Python hashes it once for all the registry and taster
     /// lookups that tags go through.
-    static SHORT_STRINGS: std::cell::RefCell<Vec<Option<Py<PyBytes>>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    static SHORT_STRINGS: RecentStrings<PyBytes> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Recently decoded dict keys that are text, the same way: a str is as
+    /// immutable as bytes, and a shared one keeps its hash for every dict it
+    /// goes into.
+    static SHORT_TEXTS: RecentStrings<PyString> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The cached bytes object equal to `bytes`, made and cached if need be.
-/// None when the cache is in use further up the stack (never, in practice:
-/// nothing here calls Python code).
-fn short_string(py: Python<'_>, bytes: &[u8]) -> Option<Py<PyAny>> {
-    SHORT_STRINGS.with(|cache| {
+/// The cached object whose content is `bytes`, made by `make` and cached if
+/// need be. None when the cache is in use further up the stack (never, in
+/// practice: nothing here calls Python code).
+#[inline]
+fn recent<'py, T>(
+    cache: &'static std::thread::LocalKey<RecentStrings<T>>,
+    py: Python<'py>,
+    bytes: &[u8],
+    content: impl for<'b> Fn(&'b Bound<'py, T>) -> Option<&'b [u8]>,
+    make: impl FnOnce() -> PyResult<Bound<'py, T>>,
+) -> Option<PyResult<Bound<'py, T>>> {
+    cache.with(|cache| {
         let mut cache = cache.try_borrow_mut().ok()?;
         if cache.is_empty() {
             cache.resize_with(SHORT_STRING_SLOTS, || None);
@@ -507,17 +519,44 @@ fn short_string(py: Python<'_>, bytes: &[u8]) -> Option<Py<PyAny>> {
             hash = (hash ^ byte as u64).wrapping_mul(0x100_0000_01b3);
         }
         let slot = &mut cache[(hash as usize) & (SHORT_STRING_SLOTS - 1)];
-        match slot {
-            Some(cached) if cached.bind(py).as_bytes() == bytes => {
-                Some(cached.clone_ref(py).into_any())
-            }
-            _ => {
-                let made = PyBytes::new(py, bytes);
-                *slot = Some(made.clone().unbind());
-                Some(made.into_any().unbind())
+        if let Some(cached) = slot {
+            let cached = cached.bind(py).clone();
+            if content(&cached) == Some(bytes) {
+                return Some(Ok(cached));
             }
         }
+        Some(make().inspect(|made| *slot = Some(made.clone().unbind())))
     })
+}
+
+/// The cached bytes object equal to `bytes`.
+fn short_string(py: Python<'_>, bytes: &[u8]) -> Option<Py<PyAny>> {
+    let made = recent(
+        &SHORT_STRINGS,
+        py,
+        bytes,
+        |cached| Some(cached.as_bytes()),
+        || Ok(PyBytes::new(py, bytes)),
+    )?;
+    made.ok().map(|made| made.into_any().unbind())
+}
+
+/// The str whose UTF-8 is `bytes` (a text dict key), shared with the
+/// equal ones decoded recently if it is short.
+pub(crate) fn key_text<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    if bytes.len() <= SHORT_STRING {
+        let cached = recent(
+            &SHORT_TEXTS,
+            py,
+            bytes,
+            |cached| cached.to_str().ok().map(str::as_bytes),
+            || PyString::from_bytes(py, bytes),
+        );
+        if let Some(cached) = cached {
+            return Ok(cached?.into_any());
+        }
+    }
+    Ok(PyString::from_bytes(py, bytes)?.into_any())
 }
 
 /// Builds Python s-expressions: `list`, `bytes`, `int`, `float`.
