@@ -5,6 +5,7 @@ and Twisted's) on random object graphs with hooks, sharing and cycles.
 
 from __future__ import annotations
 
+import decimal
 from typing import Any
 
 import pytest
@@ -123,3 +124,22 @@ def test_twisted_reads_what_dumps_writes(graph: Any) -> None:
     assert theirs[0] == ours[0] == "value"
     assert same_graph(theirs[1], expected)
     assert same_graph(ours[1], expected)
+
+
+DECIMALS = [
+    "0", "-0", "0.00", "1.2345", "-0.001", "1.2E+3", "0E-7", "1E+2", "-1.2E-10", "1e5",
+    "123456789012345678901234567890123456789012345", "-5E-1000000",
+    "NaN", "-Infinity", "sNaN", "NaN123",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", DECIMALS)
+@pytest.mark.parametrize("capitals", [1, 0])
+def test_decimals_as_twisted_writes_them(text: str, capitals: int) -> None:
+    """Decimals are read from their string form (whose exponent letter the
+    context chooses); special values go to Twisted's method, errors and all."""
+    with decimal.localcontext() as context:
+        context.capitals = capitals
+        value = decimal.Decimal(text)
+        assert _outcome(pbfast.dumps, value) == _outcome(_two_steps, value)
+        assert _outcome(jelly.jelly, value) == _outcome(twisted_jelly.jelly, value)

@@ -59,6 +59,15 @@ impl Digits<'_> {
         }
     }
 
+    /// The value, if it fits a `u128`.
+    pub fn to_u128(self) -> Option<u128> {
+        let mut value: u128 = 0;
+        for &digit in self.0.iter().rev() {
+            value = value.checked_mul(128)?.checked_add(digit as u128)?;
+        }
+        Some(value)
+    }
+
     /// The value as a little-endian base-256 magnitude, no high zero bytes.
     pub fn to_le_bytes(self) -> Vec<u8> {
         base128::digits_to_le_bytes(self.0)

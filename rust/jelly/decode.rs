@@ -982,6 +982,17 @@ fn finish_items<'py>(
             Err(_) => boolean(py, refs, b""),
         },
         Finish::DateTime | Finish::Date | Finish::Time | Finish::TimeDelta => {
+            let kind = match finish {
+                Finish::DateTime => Builtin::DateTime,
+                Finish::Date => Builtin::Date,
+                Finish::Time => Builtin::Time,
+                _ => Builtin::TimeDelta,
+            };
+            if let Ok(field) = first.cast::<PyBytes>() {
+                if let Some(made) = plain_date_or_time(py, kind, field.as_bytes()) {
+                    return made;
+                }
+            }
             let fields = integer_fields(&first, refs)?;
             let class = match finish {
                 Finish::DateTime => &refs.datetime,
@@ -1025,7 +1036,25 @@ fn finish_items<'py>(
 }
 
 /// Exponents this small are written into a decimal string as they are.
-const PLAIN_EXPONENT: i64 = 1 << 40;
+pub(crate) const PLAIN_EXPONENT: i64 = 1 << 40;
+
+/// The Decimal `[b"decimal", value, exponent]` stands for, from the sign
+/// and magnitude of an integer value that fits 128 bits and an exponent
+/// below [`PLAIN_EXPONENT`]: `Decimal("<value>E<exponent>")` has the digits,
+/// sign and exponent that Twisted's `Decimal((sign, digits, exponent))`
+/// has (a zero value has no sign, as in Twisted, where `0 < 0` is false).
+pub(crate) fn plain_decimal<'py>(
+    py: Python<'py>,
+    refs: &Refs,
+    negative: bool,
+    magnitude: u128,
+    exponent: i64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let sign = if negative && magnitude != 0 { "-" } else { "" };
+    refs.decimal
+        .bind(py)
+        .call1((format!("{sign}{magnitude}E{exponent}"),))
+}
 
 /// Twisted's `_unjelly_decimal`: `[b"decimal", value, exponent]` is the
 /// Decimal with the digits and sign of the integer `value` and that
@@ -1045,10 +1074,10 @@ fn decimal<'py>(
         .filter(|exponent| exponent.abs() < PLAIN_EXPONENT);
     if let (Ok(value), Some(exponent)) = (value.cast_exact::<pyo3::types::PyInt>(), exponent_value)
     {
-        let text = match value.extract::<i64>() {
-            Ok(value) => format!("{value}E{exponent}"),
-            Err(_) => format!("{}E{exponent}", value.str()?),
-        };
+        if let Ok(value) = value.extract::<i128>() {
+            return plain_decimal(py, refs, value < 0, value.unsigned_abs(), exponent);
+        }
+        let text = format!("{}E{exponent}", value.str()?);
         return refs.decimal.bind(py).call1((text,));
     }
     slf.borrow().forget_tags();
@@ -1058,6 +1087,54 @@ fn decimal<'py>(
         .bind(py)
         .getattr(pyo3::intern!(py, "_unjelly_decimal"))?;
     method.call1((slf, PyList::new(py, [value, exponent])?))
+}
+
+/// The date, time, datetime or timedelta of a field of plain integers, as
+/// jelly writes it, made through the datetime C API; `None` for anything
+/// else (another number of fields, values beyond the C types), which the
+/// classes themselves are given, as Twisted gives them. The C API checks
+/// the ranges as the classes do, and raises the same errors.
+pub(crate) fn plain_date_or_time<'py>(
+    py: Python<'py>,
+    kind: Builtin,
+    field: &[u8],
+) -> Option<PyResult<Bound<'py, PyAny>>> {
+    use pyo3::types::{PyDate, PyDateTime, PyDelta, PyTime};
+    let mut values = [0i64; 7];
+    let mut count = 0;
+    for part in field
+        .split(|byte| byte.is_ascii_whitespace() || *byte == 0x0b)
+        .filter(|part| !part.is_empty())
+    {
+        *values.get_mut(count)? = std::str::from_utf8(part).ok()?.parse().ok()?;
+        count += 1;
+    }
+    let small = |index: usize| u8::try_from(values[index]).ok();
+    let micro = |index: usize| u32::try_from(values[index]).ok();
+    let int = |index: usize| i32::try_from(values[index]).ok();
+    let made = match (kind, count) {
+        (Builtin::DateTime, 7) => PyDateTime::new(
+            py,
+            int(0)?,
+            small(1)?,
+            small(2)?,
+            small(3)?,
+            small(4)?,
+            small(5)?,
+            micro(6)?,
+            None,
+        )
+        .map(Bound::into_any),
+        (Builtin::Date, 3) => PyDate::new(py, int(0)?, small(1)?, small(2)?).map(Bound::into_any),
+        (Builtin::Time, 4) => {
+            PyTime::new(py, small(0)?, small(1)?, small(2)?, micro(3)?, None).map(Bound::into_any)
+        }
+        (Builtin::TimeDelta, 3) => {
+            PyDelta::new(py, int(0)?, int(1)?, int(2)?, true).map(Bound::into_any)
+        }
+        _ => return None,
+    };
+    Some(made)
 }
 
 /// `b"2024 1 2 3 4 5 6"` and the like: the integers of the space-separated

@@ -454,18 +454,59 @@ fn unpersistable<'py>(
     Ok(sxp)
 }
 
+/// Twisted's `jelly_decimal`: `[b"decimal", value, exponent]`, where value
+/// is the coefficient's digits as an integer, negated for a negative sign.
+/// A finite Decimal's `str()` is its sign, coefficient and exponent in
+/// scientific notation, read here; the special values (and anything else
+/// unexpected) go to Twisted's own method, which uses nothing of its
+/// jellier.
 fn jelly_decimal<'py>(
     slf: &Bound<'py, Jellier>,
     d: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    // Decimals are rare in PB traffic; Twisted's own method (which uses
-    // nothing of its jellier) gives its exact results, special values
-    // included.
-    let refs = Refs::get(slf.py())?;
+    let py = slf.py();
+    let refs = Refs::get(py)?;
+    let text = d.str()?;
+    if let Some((negative, digits, exponent)) = decimal_parts(text.to_str()?) {
+        let value = match digits.parse::<u128>() {
+            Ok(value) => value.into_pyobject(py)?.into_any(),
+            Err(_) => py.get_type::<PyInt>().call1((digits,))?,
+        };
+        let value = if negative { value.neg()? } else { value };
+        let list = PyList::new(
+            py,
+            [
+                refs.atoms.decimal.bind(py).clone().into_any(),
+                value,
+                exponent.into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        return Ok(list.into_any());
+    }
     refs.twisted_jellier
-        .bind(slf.py())
-        .getattr("jelly_decimal")?
+        .bind(py)
+        .getattr(pyo3::intern!(py, "jelly_decimal"))?
         .call1((slf, d))
+}
+
+/// Sign, coefficient digits and exponent of a finite Decimal's string form
+/// (`-1.25E+7` is `(true, "125", 5)`), or `None` for anything else.
+fn decimal_parts(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match unsigned.split_once(['E', 'e']) {
+        Some((mantissa, exponent)) => (mantissa, exponent.parse::<i64>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
+    if whole.is_empty() || !all_digits(whole) || !all_digits(fraction) {
+        return None;
+    }
+    let exponent = exponent.checked_sub(i64::try_from(fraction.len()).ok()?)?;
+    Some((negative, format!("{whole}{fraction}"), exponent))
 }
 
 /// One traversal's view of its jellier, borrowed once at the top.
@@ -885,6 +926,8 @@ fn jelly<'py, S: Sink<'py>>(
         if ty_ptr == &raw mut ffi::PyList_Type
             || ty_ptr == &raw mut ffi::PyDict_Type
             || ty_ptr == &raw mut ffi::PyTuple_Type
+            || ty_ptr == &raw mut ffi::PySet_Type
+            || ty_ptr == &raw mut ffi::PyFrozenSet_Type
         {
             return jelly_mutable(cx, sink, obj);
         }
@@ -893,6 +936,11 @@ fn jelly<'py, S: Sink<'py>>(
         }
         if ty_ptr == &raw mut ffi::PyBool_Type {
             return jelly_bool(cx, sink, obj);
+        }
+        // The date and time types and Decimal, exactly: none of the checks
+        // before them in the general order below can match them.
+        if let Some(result) = jelly_value_type(cx, sink, obj)? {
+            return Ok(result);
         }
     }
 
@@ -960,6 +1008,28 @@ fn jelly<'py, S: Sink<'py>>(
     if ty.is(py.get_type::<PyBool>()) {
         return jelly_bool(cx, sink, obj);
     }
+    if let Some(result) = jelly_value_type(cx, sink, obj)? {
+        return Ok(result);
+    }
+    if ty.is_subclass(&py.get_type::<PyType>())? {
+        return sink.pair(
+            cx,
+            &refs.atoms.class,
+            PyBytes::new(py, qual(obj)?.as_bytes()).into_any(),
+        );
+    }
+    jelly_mutable(cx, sink, obj)
+}
+
+/// The date and time types and Decimal (exact types), or `None`.
+fn jelly_value_type<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Option<S::Out>> {
+    let py = cx.py();
+    let refs = cx.refs;
+    let ty = obj.get_type();
     if ty.is(refs.datetime.bind(py)) {
         let value = obj.cast::<PyDateTime>()?;
         refuse_tzinfo(value.get_tzinfo())?;
@@ -972,7 +1042,7 @@ fn jelly<'py, S: Sink<'py>>(
             value.get_second().into(),
             value.get_microsecond() as i32,
         ];
-        return jelly_fields(cx, sink, &refs.atoms.datetime, &fields);
+        return jelly_fields(cx, sink, &refs.atoms.datetime, &fields).map(Some);
     }
     if ty.is(refs.time.bind(py)) {
         let value = obj.cast::<PyTime>()?;
@@ -983,7 +1053,7 @@ fn jelly<'py, S: Sink<'py>>(
             value.get_second().into(),
             value.get_microsecond() as i32,
         ];
-        return jelly_fields(cx, sink, &refs.atoms.time, &fields);
+        return jelly_fields(cx, sink, &refs.atoms.time, &fields).map(Some);
     }
     if ty.is(refs.date.bind(py)) {
         let value = obj.cast::<PyDate>()?;
@@ -992,7 +1062,7 @@ fn jelly<'py, S: Sink<'py>>(
             value.get_month().into(),
             value.get_day().into(),
         ];
-        return jelly_fields(cx, sink, &refs.atoms.date, &fields);
+        return jelly_fields(cx, sink, &refs.atoms.date, &fields).map(Some);
     }
     if ty.is(refs.timedelta.bind(py)) {
         let value = obj.cast::<PyDelta>()?;
@@ -1001,20 +1071,13 @@ fn jelly<'py, S: Sink<'py>>(
             value.get_seconds(),
             value.get_microseconds(),
         ];
-        return jelly_fields(cx, sink, &refs.atoms.timedelta, &fields);
-    }
-    if ty.is_subclass(&py.get_type::<PyType>())? {
-        return sink.pair(
-            cx,
-            &refs.atoms.class,
-            PyBytes::new(py, qual(obj)?.as_bytes()).into_any(),
-        );
+        return jelly_fields(cx, sink, &refs.atoms.timedelta, &fields).map(Some);
     }
     if ty.is(refs.decimal.bind(py)) {
         let sexp = jelly_decimal(cx.slf, obj)?;
-        return sink.sexp(cx, sexp);
+        return sink.sexp(cx, sexp).map(Some);
     }
-    jelly_mutable(cx, sink, obj)
+    Ok(None)
 }
 
 /// `[tag, b"f1 f2 ..."]`: the date and time types, as decimal fields

@@ -36,8 +36,9 @@ use crate::python::errors::BuildError;
 use crate::python::gc::GcPause;
 
 use super::decode::{
-    boolean, dereference_building, finish_early_reference, resolve_reference, run_post_callbacks,
-    too_deep, unicode, Builtin, Frame, Mode, Sequence, Unjellier,
+    boolean, dereference_building, finish_early_reference, plain_date_or_time, plain_decimal,
+    resolve_reference, run_post_callbacks, too_deep, unicode, Builtin, Frame, Mode, Sequence,
+    Unjellier, PLAIN_EXPONENT,
 };
 use super::{Depth, Refs};
 
@@ -94,6 +95,16 @@ impl<'a, 'py> Reader<'a, 'py> {
     fn short_list(&self, at: usize) -> Option<(u64, usize)> {
         match short_header(&self.input[at..], &self.limits)? {
             (LIST, count, header) if count <= self.limits.size => Some((count, header)),
+            _ => None,
+        }
+    }
+
+    /// The integer token at `at`, if one is there and its magnitude fits
+    /// 128 bits: sign, magnitude and the token's length.
+    fn integer(&self, at: usize) -> Option<((bool, u128), usize)> {
+        match self.peek(at)? {
+            (Token::Int(digits), used) => Some(((false, digits.to_u128()?), used)),
+            (Token::Neg(digits), used) => Some(((true, digits.to_u128()?), used)),
             _ => None,
         }
     }
@@ -306,6 +317,35 @@ impl<'a, 'py> Reader<'a, 'py> {
                 });
             }
             (Builtin::Reference, 2) => return self.reference(),
+            (Builtin::DateTime | Builtin::Date | Builtin::Time | Builtin::TimeDelta, 1) => {
+                if let Some((field, used)) = self.short_string(self.pos) {
+                    if let Some(made) = plain_date_or_time(py, builtin, field) {
+                        self.pos += used;
+                        return Ok(Value::Ready(made?));
+                    }
+                }
+            }
+            (Builtin::Decimal, 2) => {
+                let start = self.pos;
+                if let Some(((negative, magnitude), value)) = self.integer(start) {
+                    if let Some(((exponent_negative, exponent), used)) = self.integer(start + value)
+                    {
+                        let exponent = i64::try_from(exponent)
+                            .ok()
+                            .filter(|exponent| *exponent < PLAIN_EXPONENT);
+                        if let Some(exponent) = exponent {
+                            self.pos = start + value + used;
+                            let exponent = if exponent_negative {
+                                -exponent
+                            } else {
+                                exponent
+                            };
+                            let made = plain_decimal(py, refs, negative, magnitude, exponent)?;
+                            return Ok(Value::Ready(made));
+                        }
+                    }
+                }
+            }
             _ => {}
         }
         let tag = builtin.atom(refs).bind(py).clone().into_any();
