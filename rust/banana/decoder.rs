@@ -139,12 +139,43 @@ pub fn scan_token<'a>(input: &'a [u8], limits: &Limits) -> Result<Scan<'a>, Erro
     scan_token_general(input, limits)
 }
 
-/// The header of a token whose prefix has at most two digits, within the
-/// prefix limit: its type byte (not checked), the prefix's value and the
-/// header's length. Readers that dispatch on the type byte themselves use
-/// it for the common case and [`scan_token`] for the rest.
+/// The header of a token whose prefix has at most nine digits (a `u64`;
+/// two, near the end of the input), within the prefix limit: its type byte
+/// (not checked), the prefix's value and the header's length. Readers that
+/// dispatch on the type byte themselves use it for the common case and
+/// [`scan_token`] for the rest.
 #[inline(always)]
 pub fn short_header(input: &[u8], limits: &Limits) -> Option<(u8, u64, usize)> {
+    // Most prefixes have one digit or none.
+    match *input {
+        [first, ..] if first & 0x80 != 0 => return Some((first, 0, 1)),
+        [first, second, ..] if second & 0x80 != 0 && limits.prefix >= 1 => {
+            return Some((second, first as u64, 2))
+        }
+        _ => {}
+    }
+    let word = if let Some(first) = input.get(..16) {
+        u128::from_le_bytes(first.try_into().ok()?)
+    } else if let Some(first) = input.get(..8) {
+        u64::from_le_bytes(first.try_into().ok()?) as u128
+    } else {
+        return short_header_near_end(input, limits);
+    };
+    let high = word & 0x8080_8080_8080_8080_8080_8080_8080_8080;
+    // The type byte is the first with its high bit set.
+    let at = (high.trailing_zeros() / 8) as usize;
+    if high == 0 || at > limits.prefix || at > 9 {
+        return None;
+    }
+    let mut value = 0u64;
+    for digit in 0..at {
+        value |= ((word >> (8 * digit)) as u64 & 0x7f) << (7 * digit);
+    }
+    Some((input[at], value, at + 1))
+}
+
+#[inline(always)]
+fn short_header_near_end(input: &[u8], limits: &Limits) -> Option<(u8, u64, usize)> {
     match *input {
         [first, ..] if first & 0x80 != 0 => Some((first, 0, 1)),
         [first, second, ..] if second & 0x80 != 0 && limits.prefix >= 1 => {

@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use super::base128::{bit_length_le, write_prefix, write_prefix_le_bytes};
+use super::base128::{bit_length_le, write_prefix_le_bytes};
 use super::{FLOAT, INT, INT_TOKEN_BOUND, LIST, LONGINT, LONGNEG, NEG, STRING, VOCAB};
 
 /// Why a value cannot be sent.
@@ -58,8 +58,42 @@ pub fn magnitude_fits(bits: usize, prefix_limit: usize) -> bool {
 
 #[inline]
 pub fn write_list_header(out: &mut Vec<u8>, len: u64) {
-    write_prefix(out, len);
-    out.push(LIST);
+    write_header(out, len, LIST);
+}
+
+/// A token header: the base-128 prefix of `value` and the type byte, with
+/// one capacity check.
+#[inline(always)]
+fn write_header(out: &mut Vec<u8>, value: u64, type_byte: u8) {
+    out.reserve(11);
+    // SAFETY: at least 11 bytes of spare capacity (reserved above); a u64
+    // has at most 10 base-128 digits, plus the type byte; every byte below
+    // the new length is written before `set_len`.
+    unsafe {
+        let end = write_header_at(out.as_mut_ptr().add(out.len()), value, type_byte);
+        out.set_len(end.offset_from(out.as_ptr()) as usize);
+    }
+}
+
+/// Write the header of `value` and `type_byte` at `at`; the end of it.
+///
+/// # Safety
+/// `at` must be valid for 11 writes.
+#[inline(always)]
+unsafe fn write_header_at(mut at: *mut u8, mut value: u64, type_byte: u8) -> *mut u8 {
+    // SAFETY: at most 10 digits and the type byte, as the caller allows.
+    unsafe {
+        loop {
+            *at = (value & 0x7f) as u8;
+            at = at.add(1);
+            value >>= 7;
+            if value == 0 {
+                break;
+            }
+        }
+        *at = type_byte;
+        at.add(1)
+    }
 }
 
 /// Write an integer that fits an `i64`, checking it against the prefix limit.
@@ -70,8 +104,7 @@ pub fn write_i64(out: &mut Vec<u8>, value: i64, prefix_limit: usize) -> Result<(
     if !magnitude_fits(bits, prefix_limit) {
         return Err(EncodeError::IntTooLarge);
     }
-    write_prefix(out, magnitude);
-    out.push(if value >= 0 {
+    let type_byte = if value >= 0 {
         if magnitude < INT_TOKEN_BOUND {
             INT
         } else {
@@ -81,7 +114,8 @@ pub fn write_i64(out: &mut Vec<u8>, value: i64, prefix_limit: usize) -> Result<(
         NEG
     } else {
         LONGNEG
-    });
+    };
+    write_header(out, magnitude, type_byte);
     Ok(())
 }
 
@@ -111,9 +145,69 @@ pub fn write_big_int(
 
 #[inline]
 pub fn write_string(out: &mut Vec<u8>, bytes: &[u8], size_limit: u64) -> Result<(), EncodeError> {
-    write_string_header(out, bytes.len() as u64, size_limit)?;
-    out.extend_from_slice(bytes);
+    let len = bytes.len();
+    if len as u64 > size_limit {
+        return Err(EncodeError::StringTooLong(len as u64));
+    }
+    // One capacity check for the whole token: at most 10 prefix digits (a
+    // u64), the type byte and the body.
+    out.reserve(len + 11);
+    let start = out.len();
+    // SAFETY: the spare capacity holds at least `len + 11` bytes (reserved
+    // above); the header takes at most 11 of them, the body `len`; every
+    // byte below the new length is written before `set_len`, and `bytes`
+    // cannot overlap the spare capacity (it is borrowed while `out` is
+    // mutably borrowed).
+    unsafe {
+        let at = write_header_at(out.as_mut_ptr().add(start), len as u64, STRING);
+        copy_short(bytes, at);
+        let end = at.add(len);
+        out.set_len(end.offset_from(out.as_ptr()) as usize);
+    }
     Ok(())
+}
+
+/// Copy `bytes` to `to`. Strings in PB messages are mostly a few bytes:
+/// those are copied with a couple of (possibly overlapping) word moves
+/// instead of a call to `memcpy`.
+///
+/// # Safety
+/// `to` must be valid for `bytes.len()` writes and not overlap `bytes`.
+#[inline(always)]
+unsafe fn copy_short(bytes: &[u8], to: *mut u8) {
+    let len = bytes.len();
+    let from = bytes.as_ptr();
+    // SAFETY (each arm): the reads stay within `bytes` (the second word
+    // starts at `len - WORD` >= 0) and the writes within `to[..len]`.
+    unsafe {
+        match len {
+            0 => {}
+            1..=3 => {
+                *to = *from;
+                *to.add(len / 2) = *from.add(len / 2);
+                *to.add(len - 1) = *from.add(len - 1);
+            }
+            4..=7 => {
+                let head = std::ptr::read_unaligned(from as *const u32);
+                let tail = std::ptr::read_unaligned(from.add(len - 4) as *const u32);
+                std::ptr::write_unaligned(to as *mut u32, head);
+                std::ptr::write_unaligned(to.add(len - 4) as *mut u32, tail);
+            }
+            8..=16 => {
+                let head = std::ptr::read_unaligned(from as *const u64);
+                let tail = std::ptr::read_unaligned(from.add(len - 8) as *const u64);
+                std::ptr::write_unaligned(to as *mut u64, head);
+                std::ptr::write_unaligned(to.add(len - 8) as *mut u64, tail);
+            }
+            17..=32 => {
+                let head = std::ptr::read_unaligned(from as *const u128);
+                let tail = std::ptr::read_unaligned(from.add(len - 16) as *const u128);
+                std::ptr::write_unaligned(to as *mut u128, head);
+                std::ptr::write_unaligned(to.add(len - 16) as *mut u128, tail);
+            }
+            _ => std::ptr::copy_nonoverlapping(from, to, len),
+        }
+    }
 }
 
 /// The header of a string of `len` bytes; the bytes themselves must follow.
@@ -126,8 +220,7 @@ pub fn write_string_header(
     if len > size_limit {
         return Err(EncodeError::StringTooLong(len));
     }
-    write_prefix(out, len);
-    out.push(STRING);
+    write_header(out, len, STRING);
     Ok(())
 }
 
@@ -139,8 +232,7 @@ pub fn write_float(out: &mut Vec<u8>, value: f64) {
 
 #[inline]
 pub fn write_vocab(out: &mut Vec<u8>, id: u64) {
-    write_prefix(out, id);
-    out.push(VOCAB);
+    write_header(out, id, VOCAB);
 }
 
 #[cfg(test)]
@@ -182,6 +274,32 @@ mod tests {
             write_big_int(&mut out, true, &big, 64),
             Err(EncodeError::IntTooLarge)
         );
+    }
+
+    #[test]
+    fn token_writers_agree_with_the_plain_prefix() {
+        use super::super::base128::write_prefix;
+        let body: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + 3) as u8).collect();
+        let lengths = (0..80).chain([127, 128, 129, 16_383, 16_384, 19_999]);
+        for len in lengths {
+            let mut expected = vec![0xaa];
+            write_prefix(&mut expected, len as u64);
+            expected.push(STRING);
+            expected.extend_from_slice(&body[..len]);
+            let mut out = vec![0xaa];
+            write_string(&mut out, &body[..len], u64::MAX).unwrap();
+            assert_eq!(out, expected, "string of {len}");
+
+            let mut expected = vec![0xaa];
+            write_prefix(&mut expected, len as u64);
+            expected.push(LIST);
+            let mut out = vec![0xaa];
+            write_list_header(&mut out, len as u64);
+            assert_eq!(out, expected, "list of {len}");
+        }
+        let mut out = Vec::new();
+        write_list_header(&mut out, u64::MAX);
+        assert_eq!(out.len(), 11);
     }
 
     #[test]

@@ -422,16 +422,17 @@ fn random_bytes_never_panic() {
 fn short_token_path_agrees_with_the_general_one() {
     let mut rng = Rng(0x5eed);
     for _ in 0..200_000 {
-        let len = rng.below(14) as usize;
+        let len = rng.below(24) as usize;
         let input: Vec<u8> = (0..len)
-            .map(|_| match rng.below(3) {
+            .map(|_| match rng.below(4) {
                 0 => 0x80 + rng.below(9) as u8,
                 1 => rng.below(4) as u8,
+                2 => rng.below(128) as u8,
                 _ => rng.next() as u8,
             })
             .collect();
         let limits = Limits {
-            prefix: rng.below(4) as usize,
+            prefix: rng.below(10) as usize,
             size: rng.below(12),
             ..Limits::default()
         };

@@ -70,6 +70,8 @@ pub struct Unjellier {
 /// meets the object meanwhile gets the placeholder from the start.
 pub(crate) struct Building {
     id: Py<PyAny>,
+    /// The id, if it is an int that fits 64 bits (as jelly's ids are).
+    number: Option<i64>,
     object: Py<PyAny>,
     placeholder: Option<Py<PyAny>>,
     /// Dictionaries and keys that hold the object itself.
@@ -283,8 +285,13 @@ impl Unjellier {
 
     /// Register `object` under `id` before it is complete (see [`Building`]).
     pub(crate) fn start_building(&self, id: &Bound<'_, PyAny>, object: &Bound<'_, PyAny>) {
+        let number = id
+            .cast_exact::<pyo3::types::PyInt>()
+            .ok()
+            .and_then(|id| id.extract::<i64>().ok());
         self.building.borrow_mut().push(Building {
             id: id.clone().unbind(),
+            number,
             object: object.clone().unbind(),
             placeholder: None,
             holdings: Vec::new(),
@@ -308,6 +315,21 @@ impl Unjellier {
         building
             .iter()
             .rposition(|entry| !entry.materialized && entry.object.as_ptr() == object.as_ptr())
+    }
+
+    /// The object being filled (not materialized) under the int id
+    /// `number`, and its index: what the reference table holds for it.
+    #[inline]
+    pub(crate) fn building_numbered<'py>(
+        &self,
+        py: Python<'py>,
+        number: i64,
+    ) -> Option<(Bound<'py, PyAny>, usize)> {
+        let building = self.building.borrow();
+        let index = building
+            .iter()
+            .rposition(|entry| !entry.materialized && entry.number == Some(number))?;
+        Some((building[index].object.bind(py).clone(), index))
     }
 
     /// `dict[key]` holds the object being filled at `index` itself.
@@ -1195,8 +1217,7 @@ pub(crate) fn resolve_reference<'py>(
 /// The end of a `reference` whose object was registered before it was
 /// filled (see [`Building`]): the places that hold it are set again and the
 /// placeholder handed out for it meanwhile is resolved, as Twisted's
-/// patching does. Once materialized (or if a hook changed what the id stands
-/// for), it is Twisted's own resolution.
+/// patching does. Once materialized, it is Twisted's own resolution.
 pub(crate) fn finish_early_reference<'py>(
     slf: &Bound<'py, Unjellier>,
     refs: &Refs,
@@ -1208,10 +1229,11 @@ pub(crate) fn finish_early_reference<'py>(
     let Some(entry) = me.finish_building() else {
         return resolve_reference(slf, refs, id, object);
     };
-    match me.references.bind(py).get_item(id)? {
-        Some(known) if known.is(&object) && !entry.materialized => {}
-        _ => return resolve_reference(slf, refs, id, object),
+    if entry.materialized {
+        return resolve_reference(slf, refs, id, object);
     }
+    // Not materialized: no hook has run since the object was registered,
+    // so the reference table still holds it.
     for (dict, key) in entry.holdings {
         dict.bind(py).set_item(key, &object)?;
     }

@@ -1144,8 +1144,15 @@ fn jelly_mutable<'py, S: Sink<'py>>(
 ) -> PyResult<S::Out> {
     let py = cx.py();
     let (me, refs) = (cx.me, cx.refs);
-    if let Some(dereference) = me.reference_or_start(obj, sink.position())? {
-        return sink.dereference(cx, dereference);
+    // An object held only by the container it is being read from (one
+    // reference) and by this traversal (the other) cannot be met again:
+    // Twisted would never give it an id, so it is not recorded at all.
+    // SAFETY: reading the reference count of a live object.
+    let unique = unsafe { ffi::Py_REFCNT(obj.as_ptr()) } <= 2;
+    if !unique {
+        if let Some(dereference) = me.reference_or_start(obj, sink.position())? {
+            return sink.dereference(cx, dereference);
+        }
     }
     let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
         return Err(too_deep(py, refs, me.max_depth));
@@ -1203,6 +1210,9 @@ fn jelly_mutable<'py, S: Sink<'py>>(
     } else {
         jelly_instance(cx, sink, obj)?
     };
+    if unique {
+        return Ok(out);
+    }
     sink.finish_object(cx, obj, out)
 }
 

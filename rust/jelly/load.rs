@@ -30,7 +30,7 @@ use crate::banana::decoder::{
     self, float_body, scan_token, short_header, Limits, Scan, Token, Validate,
 };
 use crate::banana::error::{DecodeError, ErrorKind};
-use crate::banana::{FLOAT, INT, LIST, NEG, STRING};
+use crate::banana::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING};
 use crate::python::banana::{key_text, with_bytes, IncomingVocabulary, PyBuilder};
 use crate::python::errors::BuildError;
 use crate::python::gc::GcPause;
@@ -165,17 +165,17 @@ impl<'a, 'py> Reader<'a, 'py> {
         // errors) the general way.
         if let Some((type_byte, prefix, header)) = short_header(input, &self.limits) {
             // SAFETY (constructors below): plain C API constructors; `owned`
-            // takes the new reference. A short prefix is below 2**14, so
+            // takes the new reference. A short prefix is below 2**63, so
             // the casts are exact.
             match type_byte {
-                INT => {
+                INT | LONGINT => {
                     self.pos += header;
-                    let int = unsafe { ffi::PyLong_FromLong(prefix as std::ffi::c_long) };
+                    let int = unsafe { ffi::PyLong_FromLongLong(prefix as i64) };
                     return Ok(Value::Ready(self.owned(int)?));
                 }
-                NEG => {
+                NEG | LONGNEG => {
                     self.pos += header;
-                    let int = unsafe { ffi::PyLong_FromLong(-(prefix as std::ffi::c_long)) };
+                    let int = unsafe { ffi::PyLong_FromLongLong(-(prefix as i64)) };
                     return Ok(Value::Ready(self.owned(int)?));
                 }
                 FLOAT => {
@@ -310,6 +310,21 @@ impl<'a, 'py> Reader<'a, 'py> {
                 }
             }
             (Builtin::Dereference, 1) => {
+                // A cycle back into a dictionary or list being filled: found
+                // by its number, without an int object or a table lookup.
+                if let Some((type_byte @ (INT | NEG), number, used)) =
+                    short_header(&self.input[self.pos..], &self.limits)
+                {
+                    let number = if type_byte == NEG {
+                        -(number as i64)
+                    } else {
+                        number as i64
+                    };
+                    if let Some((object, index)) = self.me.building_numbered(py, number) {
+                        self.pos += used;
+                        return Ok(Value::Building(object, index));
+                    }
+                }
                 let id = self.raw()?;
                 return Ok(match dereference_building(self.slf, refs, &id)? {
                     (object, Some(index)) => Value::Building(object, index),
@@ -357,6 +372,22 @@ impl<'a, 'py> Reader<'a, 'py> {
     /// object they make.
     fn fill(&mut self, mut frame: Frame<'py>, rest: usize) -> Result<Value<'py>> {
         let refs = self.refs;
+        match frame {
+            Frame::Dictionary(_) => {
+                for _ in 0..rest {
+                    self.pair(&mut frame)?;
+                }
+                return Ok(Value::Ready(frame.finish(self.slf, refs)?));
+            }
+            Frame::Sequence { .. } => {
+                for _ in 0..rest {
+                    let item = self.object()?;
+                    frame.push(item, refs)?;
+                }
+                return Ok(Value::Ready(frame.finish(self.slf, refs)?));
+            }
+            _ => {}
+        }
         for _ in 0..rest {
             match frame.mode() {
                 Mode::Raw => {
