@@ -221,6 +221,11 @@ def _cycles() -> list[Any]:
     outer = [registered]
     registered.back, registered.pair = outer, (outer, 1)
     cases.append(outer)
+    # Placeholders inside plain lists and tuples, first, between and last.
+    inner: dict[str, Any] = {}
+    inner["list"] = [1, (inner,), 2, [(inner, 3)], (inner,)]
+    inner["tuple"] = ((inner,), 4, (5, (inner,)), 6)
+    cases.append(inner)
     return cases
 
 

@@ -447,7 +447,7 @@ fn generic_unjelly<'py>(
 
 /// True if `value` is one of Twisted's forward-reference placeholders.
 #[inline]
-fn is_not_known(value: &Bound<'_, PyAny>, refs: &Refs) -> PyResult<bool> {
+pub(crate) fn is_not_known(value: &Bound<'_, PyAny>, refs: &Refs) -> PyResult<bool> {
     let ty = value.get_type_ptr();
     let plain = ty == &raw mut ffi::PyBytes_Type
         || ty == &raw mut ffi::PyLong_Type

@@ -22,7 +22,7 @@
 //! malformed bytes are reported instead, as `BananaError`.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use pyo3::ffi;
 
@@ -36,9 +36,9 @@ use crate::python::errors::BuildError;
 use crate::python::gc::GcPause;
 
 use super::decode::{
-    boolean, dereference_building, finish_early_reference, plain_date_or_time, plain_decimal,
-    resolve_reference, run_post_callbacks, too_deep, unicode, Builtin, Frame, Mode, Sequence,
-    Unjellier, PLAIN_EXPONENT,
+    boolean, dereference_building, finish_early_reference, is_not_known, plain_date_or_time,
+    plain_decimal, resolve_reference, run_post_callbacks, too_deep, unicode, Builtin, Frame, Mode,
+    Sequence, Unjellier, PLAIN_EXPONENT,
 };
 use super::{Depth, Refs};
 
@@ -332,6 +332,8 @@ impl<'a, 'py> Reader<'a, 'py> {
                 });
             }
             (Builtin::Reference, 2) => return self.reference(),
+            (Builtin::List, _) => return self.fill_list(rest),
+            (Builtin::Tuple, _) => return self.fill_tuple(rest),
             (Builtin::DateTime | Builtin::Date | Builtin::Time | Builtin::TimeDelta, 1) => {
                 if let Some((field, used)) = self.short_string(self.pos) {
                     if let Some(made) = plain_date_or_time(py, builtin, field) {
@@ -402,6 +404,115 @@ impl<'a, 'py> Reader<'a, 'py> {
             }
         }
         Ok(Value::Ready(frame.finish(self.slf, refs)?))
+    }
+
+    /// `rest` items need at least `rest` bytes: fewer left is truncated
+    /// input, whatever the items are (checked before anything is sized by
+    /// `rest`).
+    fn check_room(&self, rest: usize) -> Result<()> {
+        if rest > self.input.len() - self.pos {
+            let what = "list";
+            return Err(
+                DecodeError::new(self.input.len() as u64, ErrorKind::Truncated { what }).into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// `[b"list", ...]`: the items go straight into the list, which is also
+    /// where Twisted's `_unjelly_list` has forward references patched.
+    fn fill_list(&mut self, rest: usize) -> Result<Value<'py>> {
+        self.check_room(rest)?;
+        let py = self.py;
+        // SAFETY: a new list of `rest` empty (NULL) slots, or NULL and an
+        // exception.
+        let list = self.owned(unsafe { ffi::PyList_New(rest as ffi::Py_ssize_t) })?;
+        // Once a placeholder holds the list, Python code may see it: from
+        // then on no slot is left empty.
+        let mut exposed = false;
+        for index in 0..rest {
+            let item = self.object()?;
+            let unknown = is_not_known(&item, self.refs)?;
+            if exposed {
+                // SAFETY: `list` is an exact list of `rest` slots.
+                unsafe { list.cast_unchecked::<PyList>() }.set_item(index, &item)?;
+            } else {
+                // SAFETY: slot `index` of the new list is empty and is
+                // filled once, here; the list takes the new reference.
+                unsafe {
+                    ffi::PyList_SET_ITEM(
+                        list.as_ptr(),
+                        index as ffi::Py_ssize_t,
+                        item.clone().into_ptr(),
+                    )
+                };
+            }
+            if unknown {
+                if !exposed {
+                    for later in index + 1..rest {
+                        // SAFETY: as above, for the slots not filled yet.
+                        unsafe {
+                            ffi::PyList_SET_ITEM(
+                                list.as_ptr(),
+                                later as ffi::Py_ssize_t,
+                                py.None().into_ptr(),
+                            )
+                        };
+                    }
+                    exposed = true;
+                }
+                self.me.forget_tags();
+                item.call_method1(pyo3::intern!(py, "addDependant"), (&list, index))?;
+            }
+        }
+        Ok(Value::Ready(list))
+    }
+
+    /// `[b"tuple", ...]`: the items go straight into the tuple, unless one
+    /// is a forward reference; from there on, Twisted's way (a holder list,
+    /// then its `_Tuple` placeholder).
+    fn fill_tuple(&mut self, rest: usize) -> Result<Value<'py>> {
+        self.check_room(rest)?;
+        let refs = self.refs;
+        // SAFETY: a new tuple of `rest` empty (NULL) slots, or NULL and an
+        // exception. It is never seen by Python code until every slot is
+        // filled; if it is dropped before, dealloc skips the empty ones.
+        let tuple = self.owned(unsafe { ffi::PyTuple_New(rest as ffi::Py_ssize_t) })?;
+        for index in 0..rest {
+            let item = self.object()?;
+            if is_not_known(&item, refs)? {
+                let mut done = Vec::with_capacity(index + 1);
+                for earlier in 0..index {
+                    // SAFETY: slots below `index` are filled.
+                    done.push(
+                        unsafe {
+                            tuple
+                                .cast_unchecked::<PyTuple>()
+                                .get_borrowed_item_unchecked(earlier)
+                        }
+                        .to_owned(),
+                    );
+                }
+                let mut frame = Frame::Sequence {
+                    kind: Sequence::Tuple,
+                    items: done,
+                    holder: None,
+                    count: index,
+                };
+                frame.push(item, refs)?;
+                for _ in index + 1..rest {
+                    let item = self.object()?;
+                    frame.push(item, refs)?;
+                }
+                return Ok(Value::Ready(frame.finish(self.slf, refs)?));
+            }
+            // SAFETY: slot `index` of the new tuple is empty and is filled
+            // once, here; the tuple takes the reference.
+            unsafe {
+                ffi::PyTuple_SET_ITEM(tuple.as_ptr(), index as ffi::Py_ssize_t, item.into_ptr())
+            };
+        }
+        Ok(Value::Ready(tuple))
     }
 
     /// One item of a dictionary: a `[key, value]` list, both unjellied.
