@@ -238,3 +238,54 @@ def test_cycles_back_into_containers_being_filled(graph: Any) -> None:
         assert got[0] == expected[0], (got, expected)
         if got[0] == "value":
             assert same_graph(got[1], expected[1])
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_nesting_limit_is_a_keyword_both_ways() -> None:
+    data = pbfast.dumps(_nested(50))
+    assert pbfast.loads(data, maxDepth=50) == _nested(50)
+    with pytest.raises(jelly.InsecureJelly, match="deeper than 49"):
+        pbfast.loads(data, maxDepth=49)
+    with pytest.raises(jelly.InsecureJelly, match="deeper than 49"):
+        pbfast.dumps(_nested(50), maxDepth=49)
+    # The default is jelly's limit, and a message cannot get past it.
+    deep = banana.encode(_sexp_nested(jelly.MAX_DEPTH + 1))
+    with pytest.raises(jelly.InsecureJelly, match=f"deeper than {jelly.MAX_DEPTH}"):
+        pbfast.loads(deep)
+
+
+def _sexp_nested(depth: int) -> list[Any]:
+    value: list[Any] = [b"list"]
+    for _ in range(depth - 1):
+        value = [b"list", value]
+    return value
+
+
+def test_banana_limits_follow_pbfast_banana(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = pbfast.dumps([b"x" * 100])
+    monkeypatch.setattr(banana, "SIZE_LIMIT", 50)
+    with pytest.raises(banana.BananaError, match="too long"):
+        pbfast.loads(data)
+    with pytest.raises(banana.BananaError, match="too long"):
+        pbfast.dumps([b"x" * 100])
+
+
+def test_constructor_errors_become_insecure_jelly_with_their_cause() -> None:
+    with pytest.raises(jelly.InsecureJelly, match="malformed") as caught:
+        pbfast.loads(banana.encode([b"date", b"2026 13 1"]))
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_the_default_taster_is_global_security() -> None:
+    data = pbfast.dumps(Node(x=1))
+    with pytest.raises(jelly.InsecureJelly):
+        pbfast.loads(data)
+    with pytest.raises(jelly.InsecureJelly):
+        pbfast.loads(data, taster=None)
+    assert pbfast.loads(data, taster=jelly.DummySecurityOptions()).x == 1

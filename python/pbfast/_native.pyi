@@ -69,24 +69,24 @@ def decode(
 ) -> Any: ...
 def dumps(
     obj: Any,
-    taster: Any,
-    persistent_store: Any,
-    invoker: Any,
-    vocabulary: OutgoingVocabulary | None,
-    prefix_limit: int,
-    size_limit: int,
-    max_depth: int,
-) -> bytes: ...
+    *,
+    taster: Any = None,
+    persistentStore: Any = None,
+    invoker: Any = None,
+    maxDepth: int = 1000,
+) -> bytes:
+    """Objects to Banana bytes in one pass: banana.encode(jelly.jelly(obj))."""
+
 def loads(
     data: bytes | bytearray | memoryview,
-    taster: Any,
-    persistent_load: Any,
-    invoker: Any,
-    prefix_limit: int,
-    size_limit: int,
-    max_depth: int,
-    max_message_size: int,
-) -> Any: ...
+    *,
+    taster: Any = None,
+    persistentLoad: Any = None,
+    invoker: Any = None,
+    maxDepth: int = 1000,
+) -> Any:
+    """Banana bytes to objects in one pass, secure by default."""
+
 def int2b128(integer: int) -> bytes: ...
 def b1282int(st: bytes | bytearray | memoryview) -> int: ...
 

@@ -33,6 +33,10 @@ pub struct Refs {
     pub insecure_jelly: Py<PyType>,
     pub dummy_security: Py<PyType>,
     pub security_options: Py<PyType>,
+    /// `globalSecurity`, the default taster of `loads`.
+    pub global_security: Py<PyAny>,
+    /// A `DummySecurityOptions()`, the default taster of `dumps`.
+    pub permissive: Py<PyAny>,
     pub unjellyable_registry: Py<PyDict>,
     pub factory_registry: Py<PyDict>,
     pub create_blank: Py<PyAny>,
@@ -115,6 +119,8 @@ impl Refs {
             insecure_jelly: get(&jelly, "InsecureJelly")?,
             dummy_security: get(&jelly, "DummySecurityOptions")?,
             security_options: get(&jelly, "SecurityOptions")?,
+            global_security: any(&jelly, "globalSecurity")?,
+            permissive: jelly.getattr("DummySecurityOptions")?.call0()?.unbind(),
             unjellyable_registry: get(&jelly, "unjellyableRegistry")?,
             factory_registry: get(&jelly, "unjellyableFactoryRegistry")?,
             create_blank: any(&jelly, "_createBlank")?,

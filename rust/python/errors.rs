@@ -32,6 +32,14 @@ pub fn banana_error(py: Python<'_>, message: String) -> PyErr {
     raise(py, &BANANA_ERROR, "BananaError", message)
 }
 
+/// True if `error` is a `BananaError` (or subclass).
+pub fn is_banana_error(py: Python<'_>, error: &PyErr) -> bool {
+    match BANANA_ERROR.import(py, ERRORS_MODULE, "BananaError") {
+        Ok(class) => error.is_instance(py, class),
+        Err(_) => false,
+    }
+}
+
 /// The exception for a malformed or over-limit stream.
 pub fn decode_error(py: Python<'_>, error: &DecodeError) -> PyErr {
     let message = error.to_string();

@@ -7,7 +7,8 @@ pub(crate) mod gc;
 
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyModule, PyString};
 use pyo3::PyTraverseError;
 
 use crate::banana::base128;
@@ -87,65 +88,118 @@ fn decode(
     )
 }
 
-/// Jelly `obj` and Banana-encode the result in one pass, without building
-/// the s-expression: `banana.encode(jelly.jelly(obj, ...))`, byte for byte.
+/// The limits of `pbfast.banana`'s module-level functions, read from its
+/// globals at each call (they follow `setPrefixLimit` and assignments, as
+/// Twisted's do).
+fn module_limits(py: Python<'_>) -> PyResult<Limits> {
+    static BANANA: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let module =
+        BANANA.get_or_try_init(py, || Ok::<_, PyErr>(py.import("pbfast.banana")?.unbind()))?;
+    let globals = module.bind(py).dict();
+    let read = |name: &Bound<'_, PyString>| -> PyResult<u64> {
+        match globals.get_item(name)? {
+            Some(value) => value.extract(),
+            None => Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+                "pbfast.banana has no {name}"
+            ))),
+        }
+    };
+    Ok(Limits {
+        prefix: read(pyo3::intern!(py, "_PREFIX_LIMIT"))? as usize,
+        size: read(pyo3::intern!(py, "SIZE_LIMIT"))?,
+        depth: read(pyo3::intern!(py, "MAX_DEPTH"))? as usize,
+        message: read(pyo3::intern!(py, "MAX_MESSAGE_SIZE"))?,
+    })
+}
+
+/// Serialize `obj` to Banana bytes with jelly's semantics, in one native
+/// pass and without the s-expression in between: the result equals
+/// `banana.encode(jelly.jelly(obj, taster, persistentStore, invoker))`, byte
+/// for byte (dialect `none`, the limits of `pbfast.banana`).
+///
+/// The taster, as for `jelly.jelly`, decides what may be sent; the default
+/// (None) allows everything, as jelly's does. Hooks (`jellyFor`, persistent
+/// stores) are called as jelly calls them; only objects that have one pay
+/// for the Python call. Nesting deeper than `maxDepth` raises InsecureJelly.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (obj, taster, persistent_store, invoker, vocabulary, prefix_limit, size_limit, max_depth))]
+#[allow(non_snake_case)]
+#[pyo3(signature = (obj, *, taster=None, persistentStore=None, invoker=None, maxDepth=1000))]
 fn dumps<'py>(
     obj: &Bound<'py, PyAny>,
-    taster: Bound<'py, PyAny>,
-    persistent_store: Option<Py<PyAny>>,
+    taster: Option<Bound<'py, PyAny>>,
+    persistentStore: Option<Py<PyAny>>,
     invoker: Option<Py<PyAny>>,
-    vocabulary: Option<&Bound<'py, OutgoingVocabulary>>,
-    prefix_limit: usize,
-    size_limit: u64,
-    max_depth: usize,
+    maxDepth: usize,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let py = obj.py();
-    let jellier = crate::jelly::encode::Jellier::create(
-        py,
-        taster,
-        persistent_store,
-        invoker,
-        crate::jelly::MAX_DEPTH,
-    )?;
+    let refs = crate::jelly::Refs::get(py)?;
+    let taster = taster.unwrap_or_else(|| refs.permissive.bind(py).clone());
+    let limits = module_limits(py)?;
+    let jellier =
+        crate::jelly::encode::Jellier::create(py, taster, persistentStore, invoker, maxDepth)?;
     let jellier = Bound::new(py, jellier)?;
     let settings = EncodeSettings {
-        prefix_limit,
-        size_limit,
-        max_depth,
-        vocabulary: vocabulary.map(|v| &v.get().inner),
+        prefix_limit: limits.prefix,
+        size_limit: limits.size,
+        max_depth: limits.depth,
+        vocabulary: None,
     };
     crate::jelly::encode::dumps(&jellier, obj, settings)
 }
 
-/// The object Banana bytes `data` (exactly one expression) jelly, built in
-/// one pass with no s-expression in between.
+/// The object that Banana bytes `data` (one expression, dialect `none`)
+/// jelly: `jelly.unjelly(banana.decode(data), taster=jelly.globalSecurity)`,
+/// read in one native pass.
+///
+/// Secure by default: the default taster (None) is `jelly.globalSecurity`,
+/// which allows the basic types and the classes registered with
+/// `setUnjellyableForClass`, nothing else; allowing more must be asked for
+/// (another taster, or `jelly.DummySecurityOptions()` for everything). Any
+/// input ends in an object, `banana.BananaError` (malformed, truncated or
+/// over-limit bytes, trailing bytes) or `jelly.InsecureJelly` (a refused
+/// type, nesting deeper than `maxDepth`, or an expression that does not
+/// make a valid object); nothing is kept between calls.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (data, taster, persistent_load, invoker, prefix_limit, size_limit, max_depth, max_message_size))]
+#[allow(non_snake_case)]
+#[pyo3(signature = (data, *, taster=None, persistentLoad=None, invoker=None, maxDepth=1000))]
 fn loads<'py>(
     data: &Bound<'py, PyAny>,
-    taster: Bound<'py, PyAny>,
-    persistent_load: Option<Py<PyAny>>,
+    taster: Option<Bound<'py, PyAny>>,
+    persistentLoad: Option<Py<PyAny>>,
     invoker: Option<Py<PyAny>>,
-    prefix_limit: usize,
-    size_limit: u64,
-    max_depth: usize,
-    max_message_size: u64,
+    maxDepth: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = data.py();
-    let limits = limits(prefix_limit, size_limit, max_depth, max_message_size);
-    let unjellier = crate::jelly::decode::Unjellier::create(
-        py,
-        taster,
-        persistent_load,
-        invoker,
-        crate::jelly::MAX_DEPTH,
-    )?;
+    let refs = crate::jelly::Refs::get(py)?;
+    let taster = taster.unwrap_or_else(|| refs.global_security.bind(py).clone());
+    let limits = module_limits(py)?;
+    let unjellier =
+        crate::jelly::decode::Unjellier::create(py, taster, persistentLoad, invoker, maxDepth)?;
     let unjellier = Bound::new(py, unjellier)?;
-    crate::jelly::load::loads(&unjellier, data, &limits)
+    crate::jelly::load::loads(&unjellier, data, &limits).map_err(|error| bad_input(py, refs, error))
+}
+
+/// An error from reading bytes from elsewhere, as `loads` reports it: its
+/// own two types as they are; anything else a value's constructor or a hook
+/// raised (a date out of range, a bad decimal, undecodable UTF-8, a hook
+/// refusing its state) is one more kind of bad input, InsecureJelly, with
+/// the original as its cause. Out of memory stays what it is.
+fn bad_input(py: Python<'_>, refs: &crate::jelly::Refs, error: PyErr) -> PyErr {
+    let typed = error.is_instance(py, refs.insecure_jelly.bind(py))
+        || errors::is_banana_error(py, &error)
+        || !error.is_instance_of::<pyo3::exceptions::PyException>(py)
+        || error.is_instance_of::<pyo3::exceptions::PyMemoryError>(py);
+    if typed {
+        return error;
+    }
+    let described = error
+        .value(py)
+        .repr()
+        .map(|repr| repr.to_string())
+        .unwrap_or_else(|_| "an error".to_string());
+    let wrapped = refs.insecure(py, format!("malformed jelly expression: {described}"));
+    wrapped.set_cause(py, Some(error));
+    wrapped
 }
 
 /// The incremental decoder of one connection: feed it bytes as they arrive,
