@@ -1,7 +1,7 @@
 """
 jelly and unjelly, pbfast against Twisted, on records (a list of dicts),
-numbers, strings, shared references and cyclic dicts; and objects to bytes
-(pbfast.dumps against Twisted's encode(jelly()) and pickle).
+numbers, strings, shared references and cyclic dicts (objects to and from
+s-expressions; objects to and from bytes are in bench_fused.py).
 
 Untimed in the normal test run; time them with
 C{python -m pytest benches --benchmark-enable}.
@@ -9,14 +9,11 @@ C{python -m pytest benches --benchmark-enable}.
 
 from __future__ import annotations
 
-import pickle
 from typing import Any
 
 import pytest
-from twisted.spread import banana as twisted_banana
 from twisted.spread import jelly as twisted_jelly
 
-import pbfast
 from pbfast import jelly
 from pbfast._bench import JELLY_PAYLOADS
 
@@ -39,19 +36,3 @@ def test_unjelly(benchmark: Any, payload: str, implementation: str) -> None:
     sexp = twisted_jelly.jelly(JELLY_PAYLOADS[payload]())
     result = benchmark(UNJELLIES[implementation], sexp)
     assert jelly.jelly(result) == sexp
-
-
-@pytest.mark.parametrize("implementation", ["pbfast", "twisted", "pickle"])
-@pytest.mark.parametrize("payload", list(JELLY_PAYLOADS))
-def test_dumps(benchmark: Any, payload: str, implementation: str) -> None:
-    """Objects to bytes: pbfast.dumps against Twisted's two steps and pickle."""
-    benchmark.group = f"dumps, {payload}"
-    value = JELLY_PAYLOADS[payload]()
-    dumps = {
-        "pbfast": pbfast.dumps,
-        "twisted": lambda v: twisted_banana.encode(twisted_jelly.jelly(v)),
-        "pickle": lambda v: pickle.dumps(v, protocol=5),
-    }[implementation]
-    result = benchmark(dumps, value)
-    if implementation != "pickle":
-        assert result == twisted_banana.encode(twisted_jelly.jelly(value))

@@ -3,10 +3,12 @@ C{python -m pbfast demo | bench | decode}.
 
   - C{demo}: what pbfast does, shown: round trips whose bytes are compared
     with Twisted's, a pbfast Banana and a stock Twisted one talking over TCP
-    loopback, bad input turned away, an object graph through jelly and dumps/loads, and the
-    speed tables.
-  - C{bench}: the speed table (pbfast vs Twisted vs pickle, as ratios from
-    one run); C{--json} for machines.
+    loopback, bad input turned away, an object graph through jelly and
+    dumps/loads, and the speed table.
+  - C{bench}: the speed table of objects <-> bytes over a payload suite
+    (pbfast vs Twisted vs pickle, as ratios from one run, and the decode's
+    memory), with the targets met or not; C{--all} adds banana alone and
+    jelly alone; C{--json} for machines.
   - C{decode}: print the s-expressions in a Banana byte stream (a file, or
     standard input).
 """
@@ -167,11 +169,9 @@ def show_jelly() -> None:
 
 
 def show_speed(budget: float) -> None:
-    print("5. Speed, best of several calls: banana encode/decode")
-    print(_bench.table(_bench.measure(budget=budget)))
+    print("5. Speed, best of several calls: objects <-> bytes, pbfast vs Twisted vs pickle")
+    print(_bench.suite_table(_bench.measure_suite(budget=budget)))
     print()
-    print("   jelly/unjelly (object graph <-> s-expression), dumps/loads (objects <-> bytes)")
-    print(_bench.jelly_table(_bench.measure_jelly(budget=budget)))
 
 
 def demo(args: argparse.Namespace) -> None:
@@ -194,18 +194,30 @@ def demo(args: argparse.Namespace) -> None:
 
 
 def bench(args: argparse.Namespace) -> None:
-    rows = _bench.measure(args.payload or None, budget=args.budget)
-    jelly_rows = _bench.measure_jelly(args.jelly_payload or None, budget=args.budget)
+    rows = _bench.measure_suite(args.payload or None, budget=args.budget)
+    banana_rows = jelly_rows = None
+    if args.all:
+        banana_rows = _bench.measure(budget=args.budget)
+        jelly_rows = _bench.measure_jelly(budget=args.budget)
     if args.json:
-        report = {
-            "banana": [row.as_json() for row in rows],
-            "jelly": [row.as_json() for row in jelly_rows],
+        report: dict[str, Any] = {
+            "suite": [row.as_json() for row in rows],
+            "summary": _bench.suite_summary(rows),
         }
+        if banana_rows is not None and jelly_rows is not None:
+            report["banana"] = [row.as_json() for row in banana_rows]
+            report["jelly"] = [row.as_json() for row in jelly_rows]
         json.dump(report, sys.stdout, indent=2)
         print()
-    else:
-        print(_bench.table(rows))
+        return
+    print("objects <-> bytes: pbfast.dumps/loads vs Twisted's jelly+banana vs pickle")
+    print(_bench.suite_table(rows))
+    if banana_rows is not None and jelly_rows is not None:
         print()
+        print("banana alone (s-expression <-> bytes)")
+        print(_bench.table(banana_rows))
+        print()
+        print("jelly alone (objects <-> s-expression)")
         print(_bench.jelly_table(jelly_rows))
 
 
@@ -236,10 +248,12 @@ def main(argv: list[str] | None = None) -> None:
     bench_parser.add_argument("--json", action="store_true", help="machine-readable output")
     bench_parser.add_argument("--budget", type=float, default=0.5, help="seconds per timing")
     bench_parser.add_argument(
-        "--payload", action="append", choices=list(_bench.PAYLOADS), help="only these"
+        "--payload", action="append", choices=list(_bench.SUITE), help="only these payloads"
     )
     bench_parser.add_argument(
-        "--jelly-payload", action="append", choices=list(_bench.JELLY_PAYLOADS), help="only these"
+        "--all",
+        action="store_true",
+        help="also time banana alone and jelly alone (the s-expression layers)",
     )
     bench_parser.set_defaults(run=bench)
     decode_parser = commands.add_parser("decode", help="print a Banana stream's expressions")

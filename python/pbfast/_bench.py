@@ -9,9 +9,12 @@ reported is the ratios.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import pickle
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
@@ -223,31 +226,18 @@ JELLY_PAYLOADS: dict[str, Callable[[], Any]] = {
 
 @dataclass
 class JellyRow:
-    """
-    One payload's times in seconds: jelly and unjelly (pbfast and Twisted),
-    and objects to bytes (pbfast.dumps, Twisted's encode(jelly()), pickle).
-    """
+    """One payload's jelly and unjelly times in seconds, pbfast and Twisted."""
 
     payload: str
     jelly_pbfast: float
     jelly_twisted: float
     unjelly_pbfast: float
     unjelly_twisted: float
-    dumps_pbfast: float
-    dumps_twisted: float
-    dumps_pickle: float
-    loads_pbfast: float
-    loads_twisted: float
-    loads_pickle: float
 
     def ratios(self) -> dict[str, float]:
         return {
             "jelly_vs_twisted": self.jelly_twisted / self.jelly_pbfast,
             "unjelly_vs_twisted": self.unjelly_twisted / self.unjelly_pbfast,
-            "dumps_vs_twisted": self.dumps_twisted / self.dumps_pbfast,
-            "dumps_vs_pickle": self.dumps_pickle / self.dumps_pbfast,
-            "loads_vs_twisted": self.loads_twisted / self.loads_pbfast,
-            "loads_vs_pickle": self.loads_pickle / self.loads_pbfast,
         }
 
     def as_json(self) -> dict[str, Any]:
@@ -259,15 +249,12 @@ def measure_jelly(
     budget: float = 0.3,
     progress: TextIO | None = sys.stderr,
 ) -> list[JellyRow]:
-    """Time jelly and unjelly for each payload: pbfast and Twisted."""
+    """Time jelly and unjelly (object graph <-> s-expression) per payload."""
     rows = []
     for name in names or list(JELLY_PAYLOADS):
         value = JELLY_PAYLOADS[name]()
         sexp = twisted_jelly.jelly(value)
         assert jelly.jelly(value) == sexp, name
-        data = pbfast.dumps(value)
-        assert data == twisted_banana.encode(sexp), name
-        pickled = pickle.dumps(value, protocol=5)
         if progress is not None:
             print(f"  timing jelly of {name}...", file=progress, flush=True)
         rows.append(
@@ -277,12 +264,6 @@ def measure_jelly(
                 jelly_twisted=best_time(twisted_jelly.jelly, value, budget),
                 unjelly_pbfast=best_time(jelly.unjelly, sexp, budget),
                 unjelly_twisted=best_time(twisted_jelly.unjelly, sexp, budget),
-                dumps_pbfast=best_time(pbfast.dumps, value, budget),
-                dumps_twisted=best_time(_twisted_dumps, value, budget),
-                dumps_pickle=best_time(_pickle_dumps, value, budget),
-                loads_pbfast=best_time(pbfast.loads, data, budget),
-                loads_twisted=best_time(_twisted_loads, data, budget),
-                loads_pickle=best_time(pickle.loads, pickled, budget),
             )
         )
     return rows
@@ -303,23 +284,203 @@ def _pickle_dumps(value: Any) -> bytes:
 
 def jelly_table(rows: list[JellyRow]) -> str:
     """The jelly speed table: pbfast's times and how many times Twisted's."""
+    header = f"{'payload':<12} | {'jelly':>9} {'xTwisted':>9} | {'unjelly':>9} {'xTwisted':>9}"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        r = row.ratios()
+        jelly_time, unjelly_time = _duration(row.jelly_pbfast), _duration(row.unjelly_pbfast)
+        lines.append(
+            f"{row.payload:<12} | {jelly_time:>9} {r['jelly_vs_twisted']:>8.1f}x | "
+            f"{unjelly_time:>9} {r['unjelly_vs_twisted']:>8.1f}x"
+        )
+    lines.append("xTwisted: Twisted's time / pbfast's (jelly.jelly, jelly.unjelly).")
+    return "\n".join(lines)
+
+
+# The fused path: objects <-> bytes ---------------------------------------------
+
+
+def _call_arguments() -> Any:
+    """What a remote call carries: a few arguments and keyword arguments."""
+    return (
+        "builder-3",
+        42,
+        {"verbose": True, "steps": ["compile", "test"], "timeout": 2.5, "tag": b"v1"},
+    )
+
+
+def _mixed() -> list[Any]:
+    """Dates, times, durations, decimals, sets and tuples."""
+    return [
+        (
+            datetime.datetime(2026, 1, 1 + i % 28, i % 24, i % 60, i % 60, i),
+            datetime.date(2000 + i % 50, 1 + i % 12, 1 + i % 28),
+            datetime.time(i % 24, i % 60, i % 60, i * 3),
+            datetime.timedelta(days=i, seconds=i * 7, microseconds=i),
+            decimal.Decimal(i) / 7,
+            {i, i + 1, "x"},
+            frozenset((i, "y")),
+        )
+        for i in range(300)
+    ]
+
+
+SUITE: dict[str, Callable[[], Any]] = {
+    "small call": _call_arguments,
+    "1k records": _records,
+    "10k small ints": lambda: list(range(-5000, 5000)),
+    "10k big ints": lambda: [2**40 * i + i for i in range(10_000)],
+    "10k floats": lambda: [i / 3.0 for i in range(10_000)],
+    "10k unicode": lambda: [f"string number {i} \u00e9" for i in range(10_000)],
+    "10k short bytes": lambda: [b"key-%d" % i for i in range(10_000)],
+    "600 KiB blob": lambda: bytes(range(256)) * 2400,
+    "shared refs": _shared,
+    "cyclic dicts": _cyclic,
+    "mixed types": _mixed,
+}
+"""What PB carries, for objects <-> bytes: pbfast.dumps/loads against
+Twisted's banana.encode(jelly.jelly()) / jelly.unjelly(banana.decode()) and
+pickle protocol 5."""
+
+
+@dataclass
+class SuiteRow:
+    """
+    One payload: its Banana size, seconds per call to encode and decode for
+    pbfast, Twisted and pickle, and the decode's peak memory beyond the
+    result it returns, in bytes (tracemalloc).
+    """
+
+    payload: str
+    size: int
+    encode_pbfast: float
+    encode_twisted: float
+    encode_pickle: float
+    decode_pbfast: float
+    decode_twisted: float
+    decode_pickle: float
+    decode_extra_memory: int
+
+    def ratios(self) -> dict[str, float]:
+        return {
+            "encode_vs_twisted": self.encode_twisted / self.encode_pbfast,
+            "decode_vs_twisted": self.decode_twisted / self.decode_pbfast,
+            "encode_vs_pickle": self.encode_pickle / self.encode_pbfast,
+            "decode_vs_pickle": self.decode_pickle / self.decode_pbfast,
+            "decode_extra_memory_vs_size": self.decode_extra_memory / self.size,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), **self.ratios()}
+
+
+def decode_extra_memory(data: bytes) -> int:
+    """
+    Peak bytes that C{pbfast.loads(data)} allocates beyond the result it
+    returns, as tracemalloc sees them (a call before fills the caches).
+    """
+    pbfast.loads(data)
+    tracemalloc.start()
+    try:
+        result = pbfast.loads(data)
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak - kept
+
+
+def measure_suite(
+    names: list[str] | None = None,
+    budget: float = 0.3,
+    progress: TextIO | None = sys.stderr,
+) -> list[SuiteRow]:
+    """Time objects <-> bytes for each payload: pbfast, Twisted, pickle."""
+    rows = []
+    for name in names or list(SUITE):
+        value = SUITE[name]()
+        data = pbfast.dumps(value)
+        assert data == _twisted_dumps(value), name
+        pickled = pickle.dumps(value, protocol=5)
+        if progress is not None:
+            print(f"  timing {name} ({len(data):,} bytes)...", file=progress, flush=True)
+        rows.append(
+            SuiteRow(
+                payload=name,
+                size=len(data),
+                encode_pbfast=best_time(pbfast.dumps, value, budget),
+                encode_twisted=best_time(_twisted_dumps, value, budget),
+                encode_pickle=best_time(_pickle_dumps, value, budget),
+                decode_pbfast=best_time(pbfast.loads, data, budget),
+                decode_twisted=best_time(_twisted_loads, data, budget),
+                decode_pickle=best_time(pickle.loads, pickled, budget),
+                decode_extra_memory=decode_extra_memory(data),
+            )
+        )
+    return rows
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def suite_summary(rows: list[SuiteRow]) -> dict[str, Any]:
+    """The figures the targets are about, from one run, and whether each is met."""
+    ratios = [row.ratios() for row in rows]
+
+    def column(name: str) -> list[float]:
+        return [r[name] for r in ratios]
+
+    figures = {
+        "slowest_vs_twisted": min(column("encode_vs_twisted") + column("decode_vs_twisted")),
+        "median_encode_vs_twisted": _median(column("encode_vs_twisted")),
+        "median_decode_vs_twisted": _median(column("decode_vs_twisted")),
+        "slowest_vs_pickle": min(column("encode_vs_pickle") + column("decode_vs_pickle")),
+        "median_encode_vs_pickle": _median(column("encode_vs_pickle")),
+        "median_decode_vs_pickle": _median(column("decode_vs_pickle")),
+        "most_decode_extra_memory_vs_size": max(column("decode_extra_memory_vs_size")),
+    }
+    targets = {
+        "never slower than Twisted": figures["slowest_vs_twisted"] >= 1.0,
+        "median encode >= 20x Twisted": figures["median_encode_vs_twisted"] >= 20.0,
+        "median decode >= 50x Twisted": figures["median_decode_vs_twisted"] >= 50.0,
+        "every payload within 2x of pickle": figures["slowest_vs_pickle"] >= 0.5,
+        "decode memory <= 2x message + result": figures["most_decode_extra_memory_vs_size"] <= 2.0,
+    }
+    return {**figures, "targets": targets}
+
+
+def suite_table(rows: list[SuiteRow]) -> str:
+    """The speed table of the fused path, with the summary under it."""
     header = (
-        f"{'payload':<12} | {'jelly':>8} {'xTw':>6} | {'unjelly':>8} {'xTw':>6} | "
-        f"{'dumps':>8} {'xTw':>6} {'xpkl':>5} | {'loads':>8} {'xTw':>6} {'xpkl':>5}"
+        f"{'payload':<16} {'bytes':>9} | {'dumps':>9} {'xTwisted':>9} {'xpickle':>8} | "
+        f"{'loads':>9} {'xTwisted':>9} {'xpickle':>8} | {'mem':>5}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
         r = row.ratios()
         lines.append(
-            f"{row.payload:<12} | "
-            f"{_duration(row.jelly_pbfast):>8} {r['jelly_vs_twisted']:>5.1f}x | "
-            f"{_duration(row.unjelly_pbfast):>8} {r['unjelly_vs_twisted']:>5.1f}x | "
-            f"{_duration(row.dumps_pbfast):>8} {r['dumps_vs_twisted']:>5.1f}x "
-            f"{r['dumps_vs_pickle']:>4.2f}x | {_duration(row.loads_pbfast):>8} "
-            f"{r['loads_vs_twisted']:>5.1f}x {r['loads_vs_pickle']:>4.2f}x"
+            f"{row.payload:<16} {row.size:>9,} | {_duration(row.encode_pbfast):>9} "
+            f"{r['encode_vs_twisted']:>8.1f}x {r['encode_vs_pickle']:>7.2f}x | "
+            f"{_duration(row.decode_pbfast):>9} {r['decode_vs_twisted']:>8.1f}x "
+            f"{r['decode_vs_pickle']:>7.2f}x | {r['decode_extra_memory_vs_size']:>5.2f}"
         )
-    lines.append(
-        "xTw: Twisted's time / pbfast's (jelly.jelly, jelly.unjelly, banana.encode(jelly.jelly(x)),"
-        " jelly.unjelly(banana.decode(b), globalSecurity)); xpkl: pickle protocol 5's / pbfast's."
-    )
+    summary = suite_summary(rows)
+    lines += [
+        "xTwisted: Twisted's time / pbfast's (banana.encode(jelly.jelly(x)),",
+        "  jelly.unjelly(banana.decode(b), globalSecurity)); xpickle: pickle protocol 5's /",
+        "  pbfast's; mem: loads' peak memory beyond its result, per message byte (tracemalloc).",
+        "",
+        f"median dumps {summary['median_encode_vs_twisted']:.1f}x Twisted, "
+        f"{summary['median_encode_vs_pickle']:.2f}x pickle; median loads "
+        f"{summary['median_decode_vs_twisted']:.1f}x Twisted, "
+        f"{summary['median_decode_vs_pickle']:.2f}x pickle; slowest: "
+        f"{summary['slowest_vs_twisted']:.1f}x Twisted, {summary['slowest_vs_pickle']:.2f}x pickle",
+    ]
+    for target, met in summary["targets"].items():
+        lines.append(f"  {'met    ' if met else 'NOT MET'}  {target}")
     return "\n".join(lines)
