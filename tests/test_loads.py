@@ -289,3 +289,33 @@ def test_the_default_taster_is_global_security() -> None:
     with pytest.raises(jelly.InsecureJelly):
         pbfast.loads(data, taster=None)
     assert pbfast.loads(data, taster=jelly.DummySecurityOptions()).x == 1
+
+
+_KEY = [b"unicode", b"k"]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        # A key given a second value after it held the dictionary being filled.
+        [b"reference", 1, [b"dictionary", [_KEY, [b"dereference", 1]], [_KEY, 5]]],
+        [b"reference", 1, [b"dictionary", [_KEY, 5], [_KEY, [b"dereference", 1]]]],
+        [
+            b"reference",
+            1,
+            [b"dictionary", [_KEY, [b"dictionary", [_KEY, [b"dereference", 1]], [_KEY, 6]]]],
+        ],
+        [b"reference", 1, [b"list", [b"dictionary", [_KEY, [b"dereference", 1]], [_KEY, 7]]]],
+        # A dereference before its reference, and one that never resolves.
+        [b"list", [b"dictionary", [_KEY, [b"dereference", 2]]], [b"reference", 2, [b"list"]]],
+        [b"list", [b"dictionary", [_KEY, [b"dereference", 3]]]],
+    ],
+    ids=repr,
+)
+def test_hand_written_references_as_twisted_resolves_them(expression: list[Any]) -> None:
+    data = banana.encode(expression)
+    expected = _twisted_outcome(data)
+    got = _loads(data, jelly.globalSecurity)
+    assert got[0] == expected[0], (got, expected)
+    if got[0] == "value":
+        assert same_graph(got[1], expected[1])

@@ -76,6 +76,9 @@ pub(crate) struct Building {
     placeholder: Option<Py<PyAny>>,
     /// Dictionaries and keys that hold the object itself.
     holdings: Vec<(Py<PyDict>, Py<PyAny>)>,
+    /// True if a dictionary key was given a second value meanwhile (one
+    /// of the holdings may have lost the object).
+    replaced: bool,
     /// True once the placeholder stands for the object everywhere.
     materialized: bool,
 }
@@ -295,6 +298,7 @@ impl Unjellier {
             object: object.clone().unbind(),
             placeholder: None,
             holdings: Vec::new(),
+            replaced: false,
             materialized: false,
         });
     }
@@ -330,6 +334,13 @@ impl Unjellier {
             .iter()
             .rposition(|entry| !entry.materialized && entry.number == Some(number))?;
         Some((building[index].object.bind(py).clone(), index))
+    }
+
+    /// A dictionary key being filled was given a second value.
+    pub(crate) fn key_replaced(&self) {
+        for entry in self.building.borrow_mut().iter_mut() {
+            entry.replaced = true;
+        }
     }
 
     /// `dict[key]` holds the object being filled at `index` itself.
@@ -1215,8 +1226,9 @@ pub(crate) fn resolve_reference<'py>(
 }
 
 /// The end of a `reference` whose object was registered before it was
-/// filled (see [`Building`]): the places that hold it are set again and the
-/// placeholder handed out for it meanwhile is resolved, as Twisted's
+/// filled (see [`Building`]): the places that hold it are set again (if a
+/// key was given a second value meanwhile: otherwise they still hold it) and
+/// the placeholder handed out for it meanwhile is resolved, as Twisted's
 /// patching does. Once materialized, it is Twisted's own resolution.
 pub(crate) fn finish_early_reference<'py>(
     slf: &Bound<'py, Unjellier>,
@@ -1234,8 +1246,10 @@ pub(crate) fn finish_early_reference<'py>(
     }
     // Not materialized: no hook has run since the object was registered,
     // so the reference table still holds it.
-    for (dict, key) in entry.holdings {
-        dict.bind(py).set_item(key, &object)?;
+    if entry.replaced {
+        for (dict, key) in entry.holdings {
+            dict.bind(py).set_item(key, &object)?;
+        }
     }
     if let Some(placeholder) = entry.placeholder {
         me.forget_tags();

@@ -31,7 +31,7 @@ use crate::banana::decoder::{
 };
 use crate::banana::error::{DecodeError, ErrorKind};
 use crate::banana::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING};
-use crate::python::banana::{key_text, with_bytes, IncomingVocabulary, PyBuilder};
+use crate::python::banana::{with_bytes, IncomingVocabulary, PyBuilder, TextKeys};
 use crate::python::errors::BuildError;
 use crate::python::gc::GcPause;
 
@@ -63,6 +63,7 @@ struct Reader<'a, 'py> {
     scalars: PyBuilder<'py, 'static>,
     /// Banana lists open around the position.
     lists: usize,
+    keys: TextKeys,
 }
 
 impl<'a, 'py> Reader<'a, 'py> {
@@ -517,8 +518,24 @@ impl<'a, 'py> Reader<'a, 'py> {
 
     /// One item of a dictionary: a `[key, value]` list, both unjellied.
     fn pair(&mut self, frame: &mut Frame<'py>) -> Result<()> {
-        let refs = self.refs;
         let start = self.pos;
+        // A key met twice replaces its value: if that value was an object
+        // being filled, held as it is, the places holding it must be set
+        // again when it is done (as Twisted's placeholder patches them).
+        let size = |frame: &Frame<'py>| match frame {
+            Frame::Dictionary(dict) => dict.len(),
+            _ => usize::MAX,
+        };
+        let before = size(frame);
+        self.pair_item(frame, start)?;
+        if size(frame) == before {
+            self.me.key_replaced();
+        }
+        Ok(())
+    }
+
+    fn pair_item(&mut self, frame: &mut Frame<'py>, start: usize) -> Result<()> {
+        let refs = self.refs;
         let Some((2, used)) = self.short_list(start) else {
             // Not a pair as jelly writes one: Twisted unpacks the item as it
             // is, and so does the frame (or fails as Twisted would).
@@ -566,7 +583,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             return None;
         }
         self.pos = start + list + tag_length + body_length;
-        Some(key_text(self.py, body).map_err(BuildError::from))
+        Some(self.keys.get(self.py, body).map_err(BuildError::from))
     }
 
     /// `[b"reference", id, value]`, the tag read.
@@ -670,6 +687,7 @@ pub(crate) fn loads<'py>(
                 pb_dialect: false,
             },
             lists: 0,
+            keys: TextKeys::take(),
         };
         let pause = GcPause::new(py);
         let result = reader.object().and_then(|object| {

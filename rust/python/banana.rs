@@ -492,10 +492,6 @@ thread_local! {
     /// allocation, and Python hashes it once for all the registry and taster
     /// lookups that tags go through.
     static SHORT_STRINGS: RecentStrings<PyBytes> = const { std::cell::RefCell::new(Vec::new()) };
-    /// Recently decoded dict keys that are text, the same way: a str is as
-    /// immutable as bytes, and a shared one keeps its hash for every dict it
-    /// goes into.
-    static SHORT_TEXTS: RecentStrings<PyString> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The cached object whose content is `bytes`, made by `make` and cached if
@@ -541,22 +537,83 @@ fn short_string(py: Python<'_>, bytes: &[u8]) -> Option<Py<PyAny>> {
     made.ok().map(|made| made.into_any().unbind())
 }
 
-/// The str whose UTF-8 is `bytes` (a text dict key), shared with the
-/// equal ones decoded recently if it is short.
-pub(crate) fn key_text<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    if bytes.len() <= SHORT_STRING {
-        let cached = recent(
-            &SHORT_TEXTS,
-            py,
-            bytes,
-            |cached| cached.to_str().ok().map(str::as_bytes),
-            || PyString::from_bytes(py, bytes),
-        );
-        if let Some(cached) = cached {
-            return Ok(cached?.into_any());
+/// Text dict keys up to this many bytes of UTF-8 are shared.
+const KEY_BYTES: usize = 24;
+/// Slots of the key cache (a power of two).
+const KEY_SLOTS: usize = 512;
+
+struct KeyEntry {
+    /// The UTF-8, zero-padded, and its length.
+    bytes: [u8; KEY_BYTES],
+    len: usize,
+    text: Py<PyString>,
+}
+
+/// Recently decoded dict keys that are text, by a hash of their UTF-8:
+/// keys repeat all through a message (a thousand records with the same
+/// field names) and from one message to the next. A str is immutable, so
+/// sharing one between equal keys changes nothing but the allocations, and
+/// the shared str keeps its hash for every dict it goes into.
+///
+/// One cache per thread; a decode takes it for its duration ([`TextKeys::take`])
+/// so that each key costs no thread-local lookup, and gives it back.
+pub(crate) struct TextKeys {
+    slots: Vec<Option<KeyEntry>>,
+}
+
+thread_local! {
+    static TEXT_KEYS: std::cell::Cell<Vec<Option<KeyEntry>>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl TextKeys {
+    /// This thread's cache (an empty one if a decode further up the stack
+    /// has it).
+    pub(crate) fn take() -> TextKeys {
+        let mut slots = TEXT_KEYS.with(|cache| cache.take());
+        if slots.is_empty() {
+            slots.resize_with(KEY_SLOTS, || None);
         }
+        TextKeys { slots }
     }
-    Ok(PyString::from_bytes(py, bytes)?.into_any())
+
+    /// The str whose UTF-8 is `bytes`, shared with the equal key decoded
+    /// last if it is short.
+    #[inline]
+    pub(crate) fn get<'py>(&mut self, py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        if bytes.len() > KEY_BYTES {
+            return Ok(PyString::from_bytes(py, bytes)?.into_any());
+        }
+        let mut padded = [0u8; KEY_BYTES];
+        padded[..bytes.len()].copy_from_slice(bytes);
+        let word = |index: usize| {
+            u64::from_le_bytes(padded[index * 8..index * 8 + 8].try_into().expect("8 bytes"))
+        };
+        let mixed = (word(0) ^ word(1).rotate_left(21) ^ word(2).rotate_left(42) ^ bytes.len() as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let slot = &mut self.slots[(mixed >> 40) as usize & (KEY_SLOTS - 1)];
+        if let Some(entry) = slot {
+            if entry.len == bytes.len() && entry.bytes == padded {
+                return Ok(entry.text.bind(py).clone().into_any());
+            }
+        }
+        let text = PyString::from_bytes(py, bytes)?;
+        *slot = Some(KeyEntry {
+            bytes: padded,
+            len: bytes.len(),
+            text: text.clone().unbind(),
+        });
+        Ok(text.into_any())
+    }
+}
+
+impl Drop for TextKeys {
+    fn drop(&mut self) {
+        let slots = std::mem::take(&mut self.slots);
+        TEXT_KEYS.with(|cache| {
+            let spare = cache.take();
+            cache.set(if spare.is_empty() { slots } else { spare });
+        });
+    }
 }
 
 /// Builds Python s-expressions: `list`, `bytes`, `int`, `float`.
