@@ -713,6 +713,27 @@ impl<'py> Sink<'py> for ListSink<'py> {
 pub(crate) struct BytesSink<'o, 'a, 'py> {
     pub out: &'o mut Output<'a, 'py>,
     pub settings: EncodeSettings<'a>,
+    /// The bytes every str's encoding starts with (`[b"unicode", ...`: a
+    /// list header and the tag, or its symbol), made once.
+    text_head: ([u8; 16], usize),
+}
+
+impl<'o, 'a, 'py> BytesSink<'o, 'a, 'py> {
+    pub(crate) fn new(out: &'o mut Output<'a, 'py>, settings: EncodeSettings<'a>) -> Self {
+        let mut head = Vec::with_capacity(16);
+        encoder::write_list_header(&mut head, 2);
+        match settings.vocabulary.and_then(|v| v.lookup(b"unicode")) {
+            Some(symbol) => encoder::write_vocab(&mut head, symbol),
+            None => encoder::write_string(&mut head, b"unicode", u64::MAX).expect("no limit"),
+        }
+        let mut text_head = [0u8; 16];
+        text_head[..head.len()].copy_from_slice(&head);
+        BytesSink {
+            out,
+            settings,
+            text_head: (text_head, head.len()),
+        }
+    }
 }
 
 /// A container being written: how many items its header announced.
@@ -785,8 +806,14 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
     /// The UTF-8 goes from the str's own buffer into the output: no bytes
     /// object is made.
     fn text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<()> {
-        self.header(cx, 2)?;
-        self.write_atom(&cx.refs.atoms.unicode, cx.py())?;
+        if self.settings.size_limit >= 7 {
+            // Within the limits whatever the str: the head as made once.
+            let (head, len) = &self.text_head;
+            self.out.buf.extend_from_slice(&head[..*len]);
+        } else {
+            self.header(cx, 2)?;
+            self.write_atom(&cx.refs.atoms.unicode, cx.py())?;
+        }
         // Strict, like str.encode("UTF-8"): a lone surrogate raises
         // UnicodeEncodeError.
         let utf8 = text.to_str()?;
@@ -878,13 +905,11 @@ pub fn dumps<'py>(
         let watch = |list: *mut ffi::PyObject, offset: usize| me.list_written(list, offset);
         let mut out = Output::new(buf);
         out.watch_lists(&watch);
-        let mut sink = BytesSink {
-            out: &mut out,
-            settings,
-        };
+        let mut sink = BytesSink::new(&mut out, settings);
         jelly(&cx, &mut sink, obj)?;
+        let mut header = Vec::with_capacity(banana::HEADER_BYTES);
         for (offset, id) in me.splices.borrow().iter() {
-            let mut header = Vec::with_capacity(16);
+            header.clear();
             encoder::write_list_header(&mut header, 3);
             match vocabulary.and_then(|v| v.lookup(b"reference")) {
                 Some(symbol) => encoder::write_vocab(&mut header, symbol),
@@ -893,7 +918,7 @@ pub fn dumps<'py>(
                 }
             }
             encoder::write_i64(&mut header, *id, usize::MAX).expect("no limit");
-            out.splice_header(*offset, header);
+            out.splice_header(*offset, &header);
         }
         out.finish(py)
     });

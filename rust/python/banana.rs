@@ -69,6 +69,10 @@ pub fn with_output_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
 /// result, so each of their bytes is copied once.
 const BLOB_SIZE: usize = 16 * 1024;
 
+/// The longest header spliced in: a reference's is a list header, the tag
+/// `reference` (or its symbol) and an id, well under this.
+pub const HEADER_BYTES: usize = 40;
+
 /// Bytes that go into the output at an offset of the buffer, after what is
 /// there: large byte strings (copied once, straight from their object) and
 /// reference headers (spliced in front of an encoding already written).
@@ -76,7 +80,9 @@ enum Piece<'py> {
     /// A bytes object, held so that it stays alive (and, being bytes,
     /// unchanged) until assembly, whatever Python code runs meanwhile.
     Blob(Bound<'py, PyAny>),
-    Header(Vec<u8>),
+    /// Up to [`HEADER_BYTES`] bytes, inline (one per reference: no
+    /// allocation each).
+    Header([u8; HEADER_BYTES], u8),
 }
 
 impl Piece<'_> {
@@ -90,7 +96,7 @@ impl Piece<'_> {
                     ffi::Py_SIZE(blob.as_ptr()) as usize,
                 )
             },
-            Piece::Header(header) => header,
+            Piece::Header(bytes, len) => &bytes[..*len as usize],
         }
     }
 }
@@ -136,11 +142,18 @@ impl<'a, 'py> Output<'a, 'py> {
 
     /// Insert `header` at `offset` of the buffer, in front of what was
     /// written there.
-    pub fn splice_header(&mut self, offset: usize, header: Vec<u8>) {
+    /// Insert `header` (at most [`HEADER_BYTES`] bytes) before the encoding
+    /// that starts at `offset`.
+    pub fn splice_header(&mut self, offset: usize, header: &[u8]) {
+        let mut bytes = [0u8; HEADER_BYTES];
+        bytes[..header.len()].copy_from_slice(header);
         self.headers += 1;
         self.piece_bytes += header.len();
-        self.pieces
-            .push((offset, u64::MAX - self.headers, Piece::Header(header)));
+        self.pieces.push((
+            offset,
+            u64::MAX - self.headers,
+            Piece::Header(bytes, header.len() as u8),
+        ));
     }
 
     /// The encoding as one `bytes` object, built in a single pass.
@@ -579,17 +592,26 @@ impl TextKeys {
     /// The str whose UTF-8 is `bytes`, shared with the equal key decoded
     /// last if it is short.
     #[inline]
-    pub(crate) fn get<'py>(&mut self, py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    pub(crate) fn get<'py>(
+        &mut self,
+        py: Python<'py>,
+        bytes: &[u8],
+    ) -> PyResult<Bound<'py, PyAny>> {
         if bytes.len() > KEY_BYTES {
             return Ok(PyString::from_bytes(py, bytes)?.into_any());
         }
         let mut padded = [0u8; KEY_BYTES];
         padded[..bytes.len()].copy_from_slice(bytes);
         let word = |index: usize| {
-            u64::from_le_bytes(padded[index * 8..index * 8 + 8].try_into().expect("8 bytes"))
+            u64::from_le_bytes(
+                padded[index * 8..index * 8 + 8]
+                    .try_into()
+                    .expect("8 bytes"),
+            )
         };
-        let mixed = (word(0) ^ word(1).rotate_left(21) ^ word(2).rotate_left(42) ^ bytes.len() as u64)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mixed =
+            (word(0) ^ word(1).rotate_left(21) ^ word(2).rotate_left(42) ^ bytes.len() as u64)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let slot = &mut self.slots[(mixed >> 40) as usize & (KEY_SLOTS - 1)];
         if let Some(entry) = slot {
             if entry.len == bytes.len() && entry.bytes == padded {
