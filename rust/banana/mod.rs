@@ -27,6 +27,7 @@ pub mod encoder;
 pub mod error;
 pub mod value;
 pub mod vocabulary;
+pub mod words;
 
 pub use decoder::{Builder, Decoder, Digits, Limits};
 pub use error::DecodeError;

@@ -15,6 +15,7 @@ use crate::banana::decoder::{self, Builder, Digits, Limits};
 use crate::banana::encoder::{self, EncodeError};
 use crate::banana::error::{DecodeError, ErrorKind};
 use crate::banana::vocabulary::{OutgoingVocabulary, PB_VOCABULARY};
+use crate::banana::words::padded_word;
 
 use super::errors::{banana_error, encode_error, BuildError};
 
@@ -556,8 +557,8 @@ const KEY_BYTES: usize = 24;
 const KEY_SLOTS: usize = 512;
 
 struct KeyEntry {
-    /// The UTF-8, zero-padded, and its length.
-    bytes: [u8; KEY_BYTES],
+    /// The UTF-8 as zero-padded little-endian words, and its length.
+    words: [u64; KEY_BYTES / 8],
     len: usize,
     text: Py<PyString>,
 }
@@ -600,27 +601,23 @@ impl TextKeys {
         if bytes.len() > KEY_BYTES {
             return Ok(PyString::from_bytes(py, bytes)?.into_any());
         }
-        let mut padded = [0u8; KEY_BYTES];
-        padded[..bytes.len()].copy_from_slice(bytes);
-        let word = |index: usize| {
-            u64::from_le_bytes(
-                padded[index * 8..index * 8 + 8]
-                    .try_into()
-                    .expect("8 bytes"),
-            )
-        };
+        let words = [
+            padded_word(bytes, 0),
+            padded_word(bytes, 8),
+            padded_word(bytes, 16),
+        ];
         let mixed =
-            (word(0) ^ word(1).rotate_left(21) ^ word(2).rotate_left(42) ^ bytes.len() as u64)
+            (words[0] ^ words[1].rotate_left(21) ^ words[2].rotate_left(42) ^ bytes.len() as u64)
                 .wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let slot = &mut self.slots[(mixed >> 40) as usize & (KEY_SLOTS - 1)];
         if let Some(entry) = slot {
-            if entry.len == bytes.len() && entry.bytes == padded {
+            if entry.len == bytes.len() && entry.words == words {
                 return Ok(entry.text.bind(py).clone().into_any());
             }
         }
         let text = PyString::from_bytes(py, bytes)?;
         *slot = Some(KeyEntry {
-            bytes: padded,
+            words,
             len: bytes.len(),
             text: text.clone().unbind(),
         });
