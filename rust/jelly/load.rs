@@ -31,7 +31,7 @@ use crate::banana::decoder::{
 };
 use crate::banana::error::{DecodeError, ErrorKind};
 use crate::banana::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING};
-use crate::python::banana::{with_bytes, IncomingVocabulary, PyBuilder, TextKeys};
+use crate::python::banana::{with_bytes, IncomingVocabulary, PyBuilder, Recent};
 use crate::python::errors::BuildError;
 use crate::python::gc::GcPause;
 
@@ -63,7 +63,7 @@ struct Reader<'a, 'py> {
     scalars: PyBuilder<'py, 'static>,
     /// Banana lists open around the position.
     lists: usize,
-    keys: TextKeys,
+    keys: Recent,
 }
 
 impl<'a, 'py> Reader<'a, 'py> {
@@ -235,12 +235,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             depth: self.limits.depth.saturating_sub(self.lists),
             ..self.limits
         };
-        let mut builder = PyBuilder {
-            py: self.py,
-            vocabulary: self.scalars.vocabulary,
-            pb_dialect: self.scalars.pb_dialect,
-        };
-        let value = decoder::decode_at(self.input, &mut self.pos, &mut builder, &limits)?;
+        let value = decoder::decode_at(self.input, &mut self.pos, &mut self.scalars, &limits)?;
         Ok(value.into_bound(self.py))
     }
 
@@ -334,6 +329,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             }
             (Builtin::Reference, 2) => return self.reference(),
             (Builtin::List, _) => return self.fill_list(rest),
+            (Builtin::Dictionary, _) => return self.fill(Frame::Dictionary(PyDict::new(py)), rest),
             (Builtin::Tuple, _) => return self.fill_tuple(rest),
             (Builtin::DateTime | Builtin::Date | Builtin::Time | Builtin::TimeDelta, 1) => {
                 if let Some((field, used)) = self.short_string(self.pos) {
@@ -550,9 +546,12 @@ impl<'a, 'py> Reader<'a, 'py> {
         self.lists += 1;
         let key = match self.text_key() {
             Some(key) => key?,
-            None => self.object()?,
+            None => {
+                let key = self.object()?;
+                Frame::check_key_of(&key, refs)?;
+                key
+            }
         };
-        Frame::check_key_of(&key, refs)?;
         let value = self.value()?;
         self.lists -= 1;
         match value {
@@ -681,13 +680,9 @@ pub(crate) fn loads<'py>(
             input,
             pos: 0,
             limits: *limits,
-            scalars: PyBuilder {
-                py,
-                vocabulary: IncomingVocabulary::pb(py),
-                pb_dialect: false,
-            },
+            scalars: PyBuilder::new(py, IncomingVocabulary::pb(py), false),
             lists: 0,
-            keys: TextKeys::take(),
+            keys: Recent::texts(),
         };
         let pause = GcPause::new(py);
         let result = reader.object().and_then(|object| {

@@ -209,15 +209,28 @@ impl Taster {
         }
         if ty.is(refs.security_options.bind(taster.py())) {
             let py = taster.py();
-            let dict = |name: &Bound<'_, pyo3::types::PyString>| -> Option<Py<PyDict>> {
-                Some(
-                    taster
-                        .getattr(name)
-                        .ok()?
-                        .cast_into::<PyDict>()
-                        .ok()?
-                        .unbind(),
+            // The instance's own attributes, as SecurityOptions.__init__ sets
+            // them: read from its __dict__ (one lookup each), or through
+            // getattr if they are not there.
+            // SAFETY: PyObject_GenericGetDict returns a new reference to the
+            // instance dict (or NULL with an exception, cleared here).
+            let own = unsafe {
+                Bound::from_owned_ptr_or_err(
+                    py,
+                    pyo3::ffi::PyObject_GenericGetDict(taster.as_ptr(), std::ptr::null_mut()),
                 )
+            }
+            .ok()
+            .and_then(|own| own.cast_into::<PyDict>().ok());
+            let dict = |name: &Bound<'_, pyo3::types::PyString>| -> Option<Py<PyDict>> {
+                let value = match own
+                    .as_ref()
+                    .and_then(|own| own.get_item(name).ok().flatten())
+                {
+                    Some(value) => value,
+                    None => taster.getattr(name).ok()?,
+                };
+                Some(value.cast_into::<PyDict>().ok()?.unbind())
             };
             if let (Some(types), Some(modules), Some(classes)) = (
                 dict(pyo3::intern!(py, "allowedTypes")),

@@ -491,115 +491,76 @@ impl IncomingVocabulary {
     }
 }
 
-/// Byte strings up to this long are looked up in the cache of recent ones.
-const SHORT_STRING: usize = 24;
-/// Slots of each cache of short strings (a power of two).
-const SHORT_STRING_SLOTS: usize = 1024;
+/// Strings up to this many bytes are shared with equal recent ones.
+const RECENT_BYTES: usize = 24;
+/// Slots of each cache of recent strings (a power of two).
+const RECENT_SLOTS: usize = 512;
 
-type RecentStrings<T> = std::cell::RefCell<Vec<Option<Py<T>>>>;
-
-thread_local! {
-    /// Recently decoded short byte strings, by a hash of their content: jelly
-    /// tags (`unicode`, `dictionary`, ...) and dict keys repeat all through a
-    /// message and from one message to the next. Sharing one bytes object
-    /// between equal strings is invisible (bytes are immutable) and saves the
-    /// allocation, and Python hashes it once for all the registry and taster
-    /// lookups that tags go through.
-    static SHORT_STRINGS: RecentStrings<PyBytes> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The cached object whose content is `bytes`, made by `make` and cached if
-/// need be. None when the cache is in use further up the stack (never, in
-/// practice: nothing here calls Python code).
-#[inline]
-fn recent<'py, T>(
-    cache: &'static std::thread::LocalKey<RecentStrings<T>>,
-    py: Python<'py>,
-    bytes: &[u8],
-    content: impl for<'b> Fn(&'b Bound<'py, T>) -> Option<&'b [u8]>,
-    make: impl FnOnce() -> PyResult<Bound<'py, T>>,
-) -> Option<PyResult<Bound<'py, T>>> {
-    cache.with(|cache| {
-        let mut cache = cache.try_borrow_mut().ok()?;
-        if cache.is_empty() {
-            cache.resize_with(SHORT_STRING_SLOTS, || None);
-        }
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
-        for &byte in bytes {
-            hash = (hash ^ byte as u64).wrapping_mul(0x100_0000_01b3);
-        }
-        let slot = &mut cache[(hash as usize) & (SHORT_STRING_SLOTS - 1)];
-        if let Some(cached) = slot {
-            let cached = cached.bind(py).clone();
-            if content(&cached) == Some(bytes) {
-                return Some(Ok(cached));
-            }
-        }
-        Some(make().inspect(|made| *slot = Some(made.clone().unbind())))
-    })
-}
-
-/// The cached bytes object equal to `bytes`.
-fn short_string(py: Python<'_>, bytes: &[u8]) -> Option<Py<PyAny>> {
-    let made = recent(
-        &SHORT_STRINGS,
-        py,
-        bytes,
-        |cached| Some(cached.as_bytes()),
-        || Ok(PyBytes::new(py, bytes)),
-    )?;
-    made.ok().map(|made| made.into_any().unbind())
-}
-
-/// Text dict keys up to this many bytes of UTF-8 are shared.
-const KEY_BYTES: usize = 24;
-/// Slots of the key cache (a power of two).
-const KEY_SLOTS: usize = 512;
-
-struct KeyEntry {
-    /// The UTF-8 as zero-padded little-endian words, and its length.
-    words: [u64; KEY_BYTES / 8],
+struct RecentEntry {
+    /// The bytes as zero-padded little-endian words, and their length.
+    words: [u64; RECENT_BYTES / 8],
     len: usize,
-    text: Py<PyString>,
+    object: Py<PyAny>,
 }
 
-/// Recently decoded dict keys that are text, by a hash of their UTF-8:
-/// keys repeat all through a message (a thousand records with the same
-/// field names) and from one message to the next. A str is immutable, so
-/// sharing one between equal keys changes nothing but the allocations, and
-/// the shared str keeps its hash for every dict it goes into.
-///
-/// One cache per thread; a decode takes it for its duration ([`TextKeys::take`])
-/// so that each key costs no thread-local lookup, and gives it back.
-pub(crate) struct TextKeys {
-    slots: Vec<Option<KeyEntry>>,
-}
+type RecentSlots = Vec<Option<RecentEntry>>;
 
 thread_local! {
-    static TEXT_KEYS: std::cell::Cell<Vec<Option<KeyEntry>>> = const { std::cell::Cell::new(Vec::new()) };
+    static RECENT_TEXTS: std::cell::Cell<RecentSlots> = const { std::cell::Cell::new(Vec::new()) };
+    static RECENT_BYTES_OBJECTS: std::cell::Cell<RecentSlots> =
+        const { std::cell::Cell::new(Vec::new()) };
 }
 
-impl TextKeys {
-    /// This thread's cache (an empty one if a decode further up the stack
-    /// has it).
-    pub(crate) fn take() -> TextKeys {
-        let mut slots = TEXT_KEYS.with(|cache| cache.take());
+/// Recently decoded short strings, by a hash of their bytes: jelly tags
+/// and dict keys repeat all through a message (a thousand records with the
+/// same field names) and from one message to the next. Strings and bytes
+/// are immutable, so sharing one object between equal ones changes nothing
+/// but the allocations, and the shared object keeps its hash for every dict
+/// (or registry lookup) it goes into.
+///
+/// One cache of each kind per thread; a decode takes it for its duration
+/// (so that each string costs no thread-local lookup) and gives it back
+/// when dropped. A decode nested in a hook gets an empty one.
+pub(crate) struct Recent {
+    slots: RecentSlots,
+    /// Text (dict keys) or bytes.
+    text: bool,
+}
+
+impl Recent {
+    fn take(text: bool) -> Recent {
+        let store = if text {
+            &RECENT_TEXTS
+        } else {
+            &RECENT_BYTES_OBJECTS
+        };
+        let mut slots = store.with(|cache| cache.take());
         if slots.is_empty() {
-            slots.resize_with(KEY_SLOTS, || None);
+            slots.resize_with(RECENT_SLOTS, || None);
         }
-        TextKeys { slots }
+        Recent { slots, text }
     }
 
-    /// The str whose UTF-8 is `bytes`, shared with the equal key decoded
-    /// last if it is short.
+    /// This thread's cache of text dict keys.
+    pub(crate) fn texts() -> Recent {
+        Recent::take(true)
+    }
+
+    /// This thread's cache of byte strings.
+    pub(crate) fn bytes() -> Recent {
+        Recent::take(false)
+    }
+
+    /// The str whose UTF-8 is `bytes` (or the bytes object, for a cache of
+    /// bytes), shared with the equal one decoded last if it is short.
     #[inline]
     pub(crate) fn get<'py>(
         &mut self,
         py: Python<'py>,
         bytes: &[u8],
     ) -> PyResult<Bound<'py, PyAny>> {
-        if bytes.len() > KEY_BYTES {
-            return Ok(PyString::from_bytes(py, bytes)?.into_any());
+        if bytes.len() > RECENT_BYTES {
+            return self.make(py, bytes);
         }
         let words = [
             padded_word(bytes, 0),
@@ -609,26 +570,49 @@ impl TextKeys {
         let mixed =
             (words[0] ^ words[1].rotate_left(21) ^ words[2].rotate_left(42) ^ bytes.len() as u64)
                 .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let slot = &mut self.slots[(mixed >> 40) as usize & (KEY_SLOTS - 1)];
-        if let Some(entry) = slot {
+        let index = (mixed >> 40) as usize & (RECENT_SLOTS - 1);
+        if let Some(entry) = &self.slots[index] {
             if entry.len == bytes.len() && entry.words == words {
-                return Ok(entry.text.bind(py).clone().into_any());
+                return Ok(entry.object.bind(py).clone());
             }
         }
-        let text = PyString::from_bytes(py, bytes)?;
-        *slot = Some(KeyEntry {
+        let object = self.make(py, bytes)?;
+        self.slots[index] = Some(RecentEntry {
             words,
             len: bytes.len(),
-            text: text.clone().unbind(),
+            object: object.clone().unbind(),
         });
-        Ok(text.into_any())
+        Ok(object)
+    }
+
+    #[inline]
+    fn make<'py>(&self, py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        if self.text {
+            return Ok(PyString::from_bytes(py, bytes)?.into_any());
+        }
+        // SAFETY: the constructor copies `bytes`; the new reference (or
+        // NULL and an exception) is taken at once.
+        unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyBytes_FromStringAndSize(
+                    bytes.as_ptr().cast(),
+                    bytes.len() as ffi::Py_ssize_t,
+                ),
+            )
+        }
     }
 }
 
-impl Drop for TextKeys {
+impl Drop for Recent {
     fn drop(&mut self) {
         let slots = std::mem::take(&mut self.slots);
-        TEXT_KEYS.with(|cache| {
+        let store = if self.text {
+            &RECENT_TEXTS
+        } else {
+            &RECENT_BYTES_OBJECTS
+        };
+        store.with(|cache| {
             let spare = cache.take();
             cache.set(if spare.is_empty() { slots } else { spare });
         });
@@ -640,6 +624,19 @@ pub struct PyBuilder<'py, 'v> {
     pub py: Python<'py>,
     pub vocabulary: &'v IncomingVocabulary,
     pub pb_dialect: bool,
+    /// Short byte strings (tags, keys) shared with equal recent ones.
+    pub strings: Recent,
+}
+
+impl<'py, 'v> PyBuilder<'py, 'v> {
+    pub fn new(py: Python<'py>, vocabulary: &'v IncomingVocabulary, pb_dialect: bool) -> Self {
+        PyBuilder {
+            py,
+            vocabulary,
+            pb_dialect,
+            strings: Recent::bytes(),
+        }
+    }
 }
 
 impl PyBuilder<'_, '_> {
@@ -700,15 +697,7 @@ impl Builder for PyBuilder<'_, '_> {
 
     #[inline]
     fn string(&mut self, bytes: &[u8]) -> Result<Py<PyAny>, BuildError> {
-        if bytes.len() <= SHORT_STRING {
-            if let Some(cached) = short_string(self.py, bytes) {
-                return Ok(cached);
-            }
-        }
-        // SAFETY: the constructor copies `bytes`; `owned` takes the reference.
-        self.owned(unsafe {
-            ffi::PyBytes_FromStringAndSize(bytes.as_ptr().cast(), bytes.len() as ffi::Py_ssize_t)
-        })
+        Ok(self.strings.get(self.py, bytes)?.unbind())
     }
 
     #[inline]
@@ -751,11 +740,7 @@ pub fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyR
 /// does (dialect `none`).
 pub fn decode_first(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyAny>> {
     let py = data.py();
-    let mut builder = PyBuilder {
-        py,
-        vocabulary: IncomingVocabulary::pb(py),
-        pb_dialect: false,
-    };
+    let mut builder = PyBuilder::new(py, IncomingVocabulary::pb(py), false);
     let _pause = super::gc::GcPause::new(py);
     with_bytes(data, |bytes| {
         decoder::decode_first(bytes, &mut builder, limits)

@@ -236,11 +236,7 @@ impl Decoder {
         max_depth: usize,
         max_message_size: u64,
     ) -> PyResult<Option<Py<PyAny>>> {
-        let mut builder = PyBuilder {
-            py,
-            vocabulary: &self.vocabulary,
-            pb_dialect,
-        };
+        let mut builder = PyBuilder::new(py, &self.vocabulary, pb_dialect);
         let limits = limits(prefix_limit, size_limit, max_depth, max_message_size);
         let _pause = gc::GcPause::new(py);
         self.inner
