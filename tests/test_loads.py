@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import io
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ import pbfast
 from graphs import graphs, same_graph
 from jelly_objects import Node, Registered, Slotted
 from pbfast import banana, jelly
-from pbfast._bench import twisted_decode
+from pbfast._bench import SUITE, decode_extra_memory, twisted_decode
 from sexp import mutate
 
 
@@ -319,3 +320,38 @@ def test_hand_written_references_as_twisted_resolves_them(expression: list[Any])
     assert got[0] == expected[0], (got, expected)
     if got[0] == "value":
         assert same_graph(got[1], expected[1])
+
+
+@pytest.mark.parametrize("payload", list(SUITE))
+def test_decode_memory_is_the_result_and_little_more(payload: str) -> None:
+    """Peak memory of loads beyond its result stays under twice the message
+    (tracemalloc; the measure python -m pbfast bench reports)."""
+    data = pbfast.dumps(SUITE[payload]())
+    assert decode_extra_memory(data) <= 2 * len(data)
+
+
+def test_one_byte_items_and_lying_headers_cost_no_memory_of_their_own() -> None:
+    count = 200_000
+    # A list of zeros written with empty prefixes: one byte per item.
+    data = _list_header(count + 1) + banana.encode(b"list") + b"\x81" * count
+    assert pbfast.loads(data) == [0] * count
+    assert decode_extra_memory(data) <= 2 * len(data)
+    # A header claiming far more items than the bytes that follow.
+    lying = _list_header(600_000) + banana.encode(b"list") + b"\x81" * 10
+    tracemalloc.start()
+    try:
+        with pytest.raises(banana.BananaError, match="Truncated"):
+            pbfast.loads(lying)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024
+
+
+def _list_header(count: int) -> bytes:
+    digits = bytearray()
+    while True:
+        digits.append(count & 0x7F)
+        count >>= 7
+        if not count:
+            return bytes(digits) + b"\x80"
