@@ -56,3 +56,19 @@ jelly.setUnjellyableForClass(PostUnjelly, PostUnjelly)
 
 def module_function() -> None:
     """A function to jelly by name."""
+
+
+class GcWalker(jelly.Jellyable, jelly.Unjellyable):
+    """Walks every container the collector knows of when it is unjellied."""
+
+    def unjellyFor(self, unjellier: Any, jellyList: Any) -> Any:
+        import gc
+
+        for container in gc.get_objects():
+            if type(container) in (list, tuple):
+                for _item in container:
+                    pass
+        return super().unjellyFor(unjellier, jellyList)
+
+
+jelly.setUnjellyableForClass(GcWalker, GcWalker)

@@ -18,7 +18,7 @@ from twisted.spread import jelly as twisted_jelly
 
 import pbfast
 from graphs import graphs, same_graph
-from jelly_objects import Node, Registered, Slotted
+from jelly_objects import GcWalker, Node, Registered, Slotted
 from pbfast import banana, jelly
 from pbfast._bench import SUITE, decode_extra_memory, twisted_decode
 from sexp import mutate
@@ -355,3 +355,13 @@ def _list_header(count: int) -> bytes:
         count >>= 7
         if not count:
             return bytes(digits) + b"\x80"
+
+
+def test_containers_being_filled_are_out_of_reach_of_hooks() -> None:
+    """A hook that walks every object the collector knows of meets no list
+    or tuple with empty slots."""
+    walker = GcWalker()
+    walker.x = 1
+    data = pbfast.dumps([1, (2, walker, 3), [walker, 4], walker])
+    back = pbfast.loads(data)
+    assert back[0] == 1 and back[1][1] is back[3] and back[2][0] is back[3]

@@ -52,6 +52,38 @@ enum Value<'py> {
     Building(Bound<'py, PyAny>, usize),
 }
 
+/// A new container kept out of the garbage collector's lists while its
+/// slots are being filled, and put back exactly once ([`Untracked::track`]),
+/// or never if it is dropped unfinished (its dealloc does not mind).
+struct Untracked {
+    object: *mut ffi::PyObject,
+    tracked: std::cell::Cell<bool>,
+}
+
+impl Untracked {
+    fn new(object: &Bound<'_, PyAny>) -> Untracked {
+        // SAFETY: `object` is a new GC container (list or tuple) that the
+        // caller holds; untracking an object only takes it off the
+        // collector's lists.
+        unsafe { ffi::PyObject_GC_UnTrack(object.as_ptr().cast()) };
+        Untracked {
+            object: object.as_ptr(),
+            tracked: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Give the container back to the collector (once; later calls do
+    /// nothing). It must still be alive: the caller holds it.
+    fn track(&self) {
+        if !self.tracked.replace(true) {
+            // SAFETY: the object is alive (held by the caller) and untracked
+            // (by `new`, and tracked nowhere else), so tracking it once is
+            // what PyObject_GC_Track requires.
+            unsafe { ffi::PyObject_GC_Track(self.object.cast()) };
+        }
+    }
+}
+
 struct Reader<'a, 'py> {
     py: Python<'py>,
     slf: &'a Bound<'py, Unjellier>,
@@ -424,6 +456,9 @@ impl<'a, 'py> Reader<'a, 'py> {
         // SAFETY: a new list of `rest` empty (NULL) slots, or NULL and an
         // exception.
         let list = self.owned(unsafe { ffi::PyList_New(rest as ffi::Py_ssize_t) })?;
+        // Until every slot is filled, nothing may reach the list: not even
+        // the collector's list of objects (gc.get_objects() in a hook).
+        let untracked = Untracked::new(&list);
         // Once a placeholder holds the list, Python code may see it: from
         // then on no slot is left empty.
         let mut exposed = false;
@@ -457,11 +492,13 @@ impl<'a, 'py> Reader<'a, 'py> {
                         };
                     }
                     exposed = true;
+                    untracked.track();
                 }
                 self.me.forget_tags();
                 item.call_method1(pyo3::intern!(py, "addDependant"), (&list, index))?;
             }
         }
+        untracked.track();
         Ok(Value::Ready(list))
     }
 
@@ -475,6 +512,7 @@ impl<'a, 'py> Reader<'a, 'py> {
         // exception. It is never seen by Python code until every slot is
         // filled; if it is dropped before, dealloc skips the empty ones.
         let tuple = self.owned(unsafe { ffi::PyTuple_New(rest as ffi::Py_ssize_t) })?;
+        let untracked = Untracked::new(&tuple);
         for index in 0..rest {
             let item = self.object()?;
             if is_not_known(&item, refs)? {
@@ -509,6 +547,7 @@ impl<'a, 'py> Reader<'a, 'py> {
                 ffi::PyTuple_SET_ITEM(tuple.as_ptr(), index as ffi::Py_ssize_t, item.into_ptr())
             };
         }
+        untracked.track();
         Ok(Value::Ready(tuple))
     }
 
