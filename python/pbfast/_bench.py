@@ -118,33 +118,51 @@ class Row:
         return {**asdict(self), **self.ratios()}
 
 
+Codec = tuple[Callable[[Any], Any], Callable[[Any], Any]]
+
+
+def _timed(
+    name: str,
+    value: Any,
+    ours: Codec,
+    theirs: Codec,
+    budget: float,
+    progress: TextIO | None,
+) -> dict[str, Any]:
+    """
+    The fields of a L{Row}: C{value} encoded and decoded by pbfast (C{ours}:
+    encode, decode), Twisted (C{theirs}) and pickle, after checking that
+    pbfast's bytes are Twisted's.
+    """
+    data = ours[0](value)
+    assert data == theirs[0](value), name
+    pickled = pickle.dumps(value, protocol=5)
+    if progress is not None:
+        print(f"  timing {name} ({len(data):,} bytes)...", file=progress, flush=True)
+    return {
+        "payload": name,
+        "size": len(data),
+        "encode_pbfast": best_time(ours[0], value, budget),
+        "encode_twisted": best_time(theirs[0], value, budget),
+        "encode_pickle": best_time(_pickle_dumps, value, budget),
+        "decode_pbfast": best_time(ours[1], data, budget),
+        "decode_twisted": best_time(theirs[1], data, budget),
+        "decode_pickle": best_time(pickle.loads, pickled, budget),
+    }
+
+
 def measure(
     names: list[str] | None = None,
     budget: float = 0.3,
     progress: TextIO | None = sys.stderr,
 ) -> list[Row]:
     """Time banana encode/decode for each payload: pbfast, Twisted, pickle."""
-    rows = []
-    for name in names or list(PAYLOADS):
-        value = PAYLOADS[name]()
-        data = banana.encode(value)
-        assert data == twisted_banana.encode(value), name
-        pickled = pickle.dumps(value, protocol=5)
-        if progress is not None:
-            print(f"  timing {name} ({len(data):,} bytes)...", file=progress, flush=True)
-        rows.append(
-            Row(
-                payload=name,
-                size=len(data),
-                encode_pbfast=best_time(banana.encode, value, budget),
-                encode_twisted=best_time(twisted_banana.encode, value, budget),
-                encode_pickle=best_time(lambda v: pickle.dumps(v, protocol=5), value, budget),
-                decode_pbfast=best_time(banana.decode, data, budget),
-                decode_twisted=best_time(twisted_decode, data, budget),
-                decode_pickle=best_time(pickle.loads, pickled, budget),
-            )
-        )
-    return rows
+    ours = (banana.encode, banana.decode)
+    theirs = (twisted_banana.encode, twisted_decode)
+    return [
+        Row(**_timed(name, PAYLOADS[name](), ours, theirs, budget, progress))
+        for name in names or list(PAYLOADS)
+    ]
 
 
 def _duration(seconds: float) -> str:
@@ -344,34 +362,20 @@ pickle protocol 5."""
 
 
 @dataclass
-class SuiteRow:
+class SuiteRow(Row):
     """
-    One payload: its Banana size, seconds per call to encode and decode for
-    pbfast, Twisted and pickle, and the decode's peak memory beyond the
-    result it returns, in bytes (tracemalloc).
+    One payload of the suite: a L{Row} (Banana size, seconds per call to
+    encode and decode for pbfast, Twisted and pickle) and the decode's peak
+    memory beyond the result it returns, in bytes (tracemalloc).
     """
 
-    payload: str
-    size: int
-    encode_pbfast: float
-    encode_twisted: float
-    encode_pickle: float
-    decode_pbfast: float
-    decode_twisted: float
-    decode_pickle: float
     decode_extra_memory: int
 
     def ratios(self) -> dict[str, float]:
         return {
-            "encode_vs_twisted": self.encode_twisted / self.encode_pbfast,
-            "decode_vs_twisted": self.decode_twisted / self.decode_pbfast,
-            "encode_vs_pickle": self.encode_pickle / self.encode_pbfast,
-            "decode_vs_pickle": self.decode_pickle / self.decode_pbfast,
+            **super().ratios(),
             "decode_extra_memory_vs_size": self.decode_extra_memory / self.size,
         }
-
-    def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), **self.ratios()}
 
 
 def decode_extra_memory(data: bytes) -> int:
@@ -396,27 +400,13 @@ def measure_suite(
     progress: TextIO | None = sys.stderr,
 ) -> list[SuiteRow]:
     """Time objects <-> bytes for each payload: pbfast, Twisted, pickle."""
+    ours = (pbfast.dumps, pbfast.loads)
+    theirs = (_twisted_dumps, _twisted_loads)
     rows = []
     for name in names or list(SUITE):
-        value = SUITE[name]()
-        data = pbfast.dumps(value)
-        assert data == _twisted_dumps(value), name
-        pickled = pickle.dumps(value, protocol=5)
-        if progress is not None:
-            print(f"  timing {name} ({len(data):,} bytes)...", file=progress, flush=True)
-        rows.append(
-            SuiteRow(
-                payload=name,
-                size=len(data),
-                encode_pbfast=best_time(pbfast.dumps, value, budget),
-                encode_twisted=best_time(_twisted_dumps, value, budget),
-                encode_pickle=best_time(_pickle_dumps, value, budget),
-                decode_pbfast=best_time(pbfast.loads, data, budget),
-                decode_twisted=best_time(_twisted_loads, data, budget),
-                decode_pickle=best_time(pickle.loads, pickled, budget),
-                decode_extra_memory=decode_extra_memory(data),
-            )
-        )
+        fields = _timed(name, SUITE[name](), ours, theirs, budget, progress)
+        memory = decode_extra_memory(pbfast.dumps(SUITE[name]()))
+        rows.append(SuiteRow(**fields, decode_extra_memory=memory))
     return rows
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from twisted.internet import protocol
 from twisted.persisted import styles
@@ -228,7 +228,7 @@ class Banana(protocol.Protocol, styles.Ephemeral):
                         "The client doesn't speak any of the protocols "
                         "offered by the server: disconnecting."
                     )
-                    self.transport.loseConnection()
+                    cast(Any, self.transport).loseConnection()
             else:
                 if obj in self.knownDialects:
                     self._selectDialect(obj)
@@ -238,7 +238,7 @@ class Banana(protocol.Protocol, styles.Ephemeral):
                         "The client selected a protocol the server didn't "
                         "suggest and doesn't know: disconnecting."
                     )
-                    self.transport.loseConnection()
+                    cast(Any, self.transport).loseConnection()
 
     def connectionMade(self) -> None:
         self.setPrefixLimit(_PREFIX_LIMIT)
@@ -299,7 +299,7 @@ class Banana(protocol.Protocol, styles.Ephemeral):
 
         @return: L{None}
         """
-        self.transport.write(self._encodeToBytes(obj))
+        cast(Any, self.transport).write(self._encodeToBytes(obj))
 
     def _encode(self, obj: Any, write: Callable[[bytes], object]) -> None:
         write(self._encodeToBytes(obj))

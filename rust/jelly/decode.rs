@@ -961,11 +961,7 @@ fn finish_raw<'py>(
 
 /// `[b"unicode", data]`: the text whose UTF-8 is `data`.
 #[inline]
-pub(crate) fn unicode<'py>(
-    py: Python<'py>,
-    _refs: &Refs,
-    data: &[u8],
-) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn unicode<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     Ok(PyString::from_bytes(py, data)?.into_any())
 }
 
@@ -1007,7 +1003,7 @@ fn finish_items<'py>(
     match finish {
         Finish::None => unreachable!("handled above"),
         Finish::Unicode => match first.cast::<PyBytes>() {
-            Ok(data) => unicode(py, refs, data.as_bytes()),
+            Ok(data) => unicode(py, data.as_bytes()),
             Err(_) => Err(refs.insecure(py, "unicode expression must hold bytes")),
         },
         Finish::Boolean => match first.cast::<PyBytes>() {

@@ -328,7 +328,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             (Builtin::Unicode, 1) => {
                 if let Some((bytes, used)) = self.short_string(self.pos) {
                     self.pos += used;
-                    return Ok(Value::Ready(unicode(py, refs, bytes)?));
+                    return Ok(Value::Ready(unicode(py, bytes)?));
                 }
             }
             (Builtin::Boolean, 1) => {
