@@ -105,27 +105,29 @@ pub(crate) enum Builtin {
 }
 
 impl Builtin {
-    /// The built-in tag spelled `name`.
+    /// The built-in tag spelled `name`. Dispatched on length and first
+    /// byte, so that at most one spelling is compared.
     #[inline]
     pub(crate) fn named(name: &[u8]) -> Option<Builtin> {
-        Some(match name {
-            b"None" => Builtin::None,
-            b"unicode" => Builtin::Unicode,
-            b"boolean" => Builtin::Boolean,
-            b"list" => Builtin::List,
-            b"tuple" => Builtin::Tuple,
-            b"set" => Builtin::Set,
-            b"frozenset" => Builtin::FrozenSet,
-            b"dictionary" => Builtin::Dictionary,
-            b"reference" => Builtin::Reference,
-            b"dereference" => Builtin::Dereference,
-            b"datetime" => Builtin::DateTime,
-            b"date" => Builtin::Date,
-            b"time" => Builtin::Time,
-            b"timedelta" => Builtin::TimeDelta,
-            b"decimal" => Builtin::Decimal,
+        let (builtin, spelling): (Builtin, &[u8]) = match (name.len(), *name.first()?) {
+            (4, b'N') => (Builtin::None, b"None"),
+            (7, b'u') => (Builtin::Unicode, b"unicode"),
+            (7, b'b') => (Builtin::Boolean, b"boolean"),
+            (4, b'l') => (Builtin::List, b"list"),
+            (5, b't') => (Builtin::Tuple, b"tuple"),
+            (3, b's') => (Builtin::Set, b"set"),
+            (9, b'f') => (Builtin::FrozenSet, b"frozenset"),
+            (10, b'd') => (Builtin::Dictionary, b"dictionary"),
+            (9, b'r') => (Builtin::Reference, b"reference"),
+            (11, b'd') => (Builtin::Dereference, b"dereference"),
+            (8, b'd') => (Builtin::DateTime, b"datetime"),
+            (4, b'd') => (Builtin::Date, b"date"),
+            (4, b't') => (Builtin::Time, b"time"),
+            (9, b't') => (Builtin::TimeDelta, b"timedelta"),
+            (7, b'd') => (Builtin::Decimal, b"decimal"),
             _ => return None,
-        })
+        };
+        (name == spelling).then_some(builtin)
     }
 
     /// The interned tag object, for messages and for hooks that get it.
