@@ -369,3 +369,16 @@ def test_containers_being_filled_are_out_of_reach_of_hooks() -> None:
     data = pbfast.dumps([1, (2, walker, 3), [walker, 4], walker])
     back = pbfast.loads(data)
     assert back[0] == 1 and back[1][1] is back[3] and back[2][0] is back[3]
+
+
+def test_persistent_without_a_loader_needs_no_item() -> None:
+    """Twisted reads the persistent id only when it has a persistentLoad."""
+    data = banana.encode([b"persistent"])
+    for taster in (jelly.globalSecurity, jelly.DummySecurityOptions()):
+        got = pbfast.loads(data, taster=taster)
+        expected = twisted_jelly.unjelly(twisted_decode(data), taster=taster)
+        assert type(got) is type(expected) is jelly.Unpersistable
+        assert str(got) == str(expected)
+        assert type(jelly.unjelly([b"persistent"], taster=taster)) is jelly.Unpersistable
+    with pytest.raises(jelly.InsecureJelly, match="needs at least 2"):
+        pbfast.loads(data, persistentLoad=lambda ref, unjellier: ref)

@@ -950,7 +950,13 @@ fn finish_raw<'py>(
             maybe_post_unjelly(slf, result)
         }
         RawAction::Twisted(name, arity) => {
-            item(expression, arity, refs)?;
+            // Twisted's methods index the items they use, and nothing else:
+            // without a persistentLoad, `persistent` reads none.
+            let needs_none =
+                name == "persistent" && !slf.borrow().persistent_load.bind(py).is_truthy()?;
+            if !needs_none {
+                item(expression, arity, refs)?;
+            }
             let rest = expression.get_slice(1, expression.len());
             let method = refs
                 .twisted_unjellier
