@@ -382,3 +382,43 @@ def test_persistent_without_a_loader_needs_no_item() -> None:
         assert type(jelly.unjelly([b"persistent"], taster=taster)) is jelly.Unpersistable
     with pytest.raises(jelly.InsecureJelly, match="needs at least 2"):
         pbfast.loads(data, persistentLoad=lambda ref, unjellier: ref)
+
+
+_TAGS = [
+    b"list", b"tuple", b"dictionary", b"reference", b"dereference", b"unicode", b"None",
+    b"boolean", b"set", b"frozenset", b"datetime", b"date", b"time", b"timedelta", b"decimal",
+    b"jelly_objects.Node", b"module", b"class", b"function", b"persistent", b"unpersistable",
+    b"instance", b"method",
+]  # fmt: skip
+
+_atoms = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.integers(0, 4),
+    st.sampled_from([*_TAGS, b"true", b"false", b"x", b"2020 1 2", b"1 2 3", b"k"]),
+    st.floats(allow_nan=False),
+    st.binary(max_size=3),
+)
+
+# Expressions made of jelly's own tags in any arrangement: shapes no jelly
+# writes, that a hostile peer could.
+tag_soup = st.recursive(
+    _atoms,
+    lambda items: st.builds(
+        lambda tag, rest: [tag, *rest], st.sampled_from(_TAGS), st.lists(items, max_size=3)
+    ),
+    max_leaves=12,
+).map(lambda expression: banana.encode(expression))
+
+
+@given(tag_soup)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_any_arrangement_of_tags_fails_or_succeeds_as_in_twisted(data: bytes) -> None:
+    for ours, theirs in (
+        (jelly.globalSecurity, twisted_jelly.globalSecurity),
+        (jelly.DummySecurityOptions(), twisted_jelly.DummySecurityOptions()),
+    ):
+        expected = _outcome(
+            lambda theirs=theirs: twisted_jelly.unjelly(twisted_decode(data), theirs)
+        )
+        got = _loads(data, ours)
+        assert got[0] == expected[0], (got, expected)
