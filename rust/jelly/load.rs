@@ -46,6 +46,10 @@ type Result<T> = std::result::Result<T, BuildError>;
 
 /// What an item read to.
 enum Value<'py> {
+    /// An object that cannot be a forward-reference placeholder (a scalar,
+    /// a str, a dict, a list, ...): holders skip the check.
+    Plain(Bound<'py, PyAny>),
+    /// Anything else (it may be a placeholder).
     Ready(Bound<'py, PyAny>),
     /// A dictionary or list still being filled, reached by a dereference,
     /// and its index among the objects being filled.
@@ -189,67 +193,77 @@ impl<'a, 'py> Reader<'a, 'py> {
         items.min(self.input.len() - self.pos)
     }
 
-    /// The next item, unjellied.
-    #[inline]
-    fn value(&mut self) -> Result<Value<'py>> {
+    /// The next item if it is a scalar with a short header (most are):
+    /// read here, returned in registers. `None` (nothing read) otherwise.
+    #[inline(always)]
+    fn short_scalar(&mut self) -> Option<Result<Bound<'py, PyAny>>> {
         let start = self.pos;
         let input = &self.input[start..];
-        // The common tokens, read here; the rest (long prefixes, big ints,
-        // errors) the general way.
-        if let Some((type_byte, prefix, header)) = short_header(input, &self.limits) {
-            // SAFETY (constructors below): plain C API constructors; `owned`
-            // takes the new reference. A short prefix is below 2**63, so
-            // the casts are exact.
-            match type_byte {
-                INT | LONGINT => {
-                    self.pos += header;
-                    let int = unsafe { ffi::PyLong_FromLongLong(prefix as i64) };
-                    return Ok(Value::Ready(self.owned(int)?));
-                }
-                NEG | LONGNEG => {
-                    self.pos += header;
-                    let int = unsafe { ffi::PyLong_FromLongLong(-(prefix as i64)) };
-                    return Ok(Value::Ready(self.owned(int)?));
-                }
-                FLOAT => {
-                    if let Some(value) = float_body(input, header) {
-                        self.pos += header + 8;
-                        let float = unsafe { ffi::PyFloat_FromDouble(value) };
-                        return Ok(Value::Ready(self.owned(float)?));
-                    }
-                }
-                STRING => {
-                    if let Some((bytes, used)) = self.short_string(start) {
-                        self.pos += used;
-                        let value = decoder::Builder::string(&mut self.scalars, bytes)?;
-                        return Ok(Value::Ready(value.into_bound(self.py)));
-                    }
-                }
-                LIST if prefix <= self.limits.size => {
-                    self.pos += header;
-                    return self.expression(prefix, start);
-                }
-                _ => {}
+        let (type_byte, prefix, header) = short_header(input, &self.limits)?;
+        // SAFETY (constructors below): plain C API constructors; `owned`
+        // takes the new reference. A short prefix is below 2**63, so the
+        // casts are exact.
+        let made = match type_byte {
+            INT | LONGINT => {
+                self.pos += header;
+                self.owned(unsafe { ffi::PyLong_FromLongLong(prefix as i64) })
             }
+            NEG | LONGNEG => {
+                self.pos += header;
+                self.owned(unsafe { ffi::PyLong_FromLongLong(-(prefix as i64)) })
+            }
+            FLOAT => {
+                let value = float_body(input, header)?;
+                self.pos += header + 8;
+                self.owned(unsafe { ffi::PyFloat_FromDouble(value) })
+            }
+            STRING => {
+                let (bytes, used) = self.short_string(start)?;
+                self.pos += used;
+                decoder::Builder::string(&mut self.scalars, bytes)
+                    .map(|value| value.into_bound(self.py))
+            }
+            _ => return None,
+        };
+        Some(made)
+    }
+
+    /// The next item, unjellied.
+    fn value(&mut self) -> Result<Value<'py>> {
+        if let Some(scalar) = self.short_scalar() {
+            return Ok(Value::Plain(scalar?));
+        }
+        let start = self.pos;
+        if let Some((count, header)) = self.short_list(start) {
+            self.pos += header;
+            return self.expression(count, start);
         }
         match self.token()? {
             Token::List(count) => self.expression(count, start),
-            scalar => Ok(Value::Ready(self.scalar(scalar, start)?)),
+            scalar => Ok(Value::Plain(self.scalar(scalar, start)?)),
         }
     }
 
     /// The next item, unjellied, for anything but a dictionary or a list.
     fn object(&mut self) -> Result<Bound<'py, PyAny>> {
-        let value = self.value()?;
-        self.settle(value)
+        Ok(self.checked_object()?.0)
     }
 
-    /// What a holder other than a dictionary or a list gets.
-    fn settle(&self, value: Value<'py>) -> Result<Bound<'py, PyAny>> {
-        match value {
-            Value::Ready(object) => Ok(object),
-            Value::Building(_, index) => Ok(self.me.placeholder(self.py, self.refs, index)?),
+    /// The next item, unjellied, for anything but a dictionary or a list,
+    /// and whether it is a forward-reference placeholder.
+    #[inline]
+    fn checked_object(&mut self) -> Result<(Bound<'py, PyAny>, bool)> {
+        if let Some(scalar) = self.short_scalar() {
+            return Ok((scalar?, false));
         }
+        Ok(match self.value()? {
+            Value::Plain(object) => (object, false),
+            Value::Ready(object) => {
+                let unknown = is_not_known(&object, self.refs)?;
+                (object, unknown)
+            }
+            Value::Building(_, index) => (self.me.placeholder(self.py, self.refs, index)?, true),
+        })
     }
 
     /// The next item as the s-expression it is.
@@ -324,17 +338,17 @@ impl<'a, 'py> Reader<'a, 'py> {
         // The shapes jelly writes, read straight off the tokens; anything
         // else takes the general way below, with its checks and messages.
         match (builtin, rest) {
-            (Builtin::None, 0) => return Ok(Value::Ready(py.None().into_bound(py))),
+            (Builtin::None, 0) => return Ok(Value::Plain(py.None().into_bound(py))),
             (Builtin::Unicode, 1) => {
                 if let Some((bytes, used)) = self.short_string(self.pos) {
                     self.pos += used;
-                    return Ok(Value::Ready(unicode(py, bytes)?));
+                    return Ok(Value::Plain(unicode(py, bytes)?));
                 }
             }
             (Builtin::Boolean, 1) => {
                 if let Some((bytes, used)) = self.short_string(self.pos) {
                     self.pos += used;
-                    return Ok(Value::Ready(boolean(py, refs, bytes)?));
+                    return Ok(Value::Plain(boolean(py, refs, bytes)?));
                 }
             }
             (Builtin::Dereference, 1) => {
@@ -367,7 +381,7 @@ impl<'a, 'py> Reader<'a, 'py> {
                 if let Some((field, used)) = self.short_string(self.pos) {
                     if let Some(made) = plain_date_or_time(py, builtin, field) {
                         self.pos += used;
-                        return Ok(Value::Ready(made?));
+                        return Ok(Value::Plain(made?));
                     }
                 }
             }
@@ -387,7 +401,7 @@ impl<'a, 'py> Reader<'a, 'py> {
                                 exponent
                             };
                             let made = plain_decimal(py, refs, negative, magnitude, exponent)?;
-                            return Ok(Value::Ready(made));
+                            return Ok(Value::Plain(made));
                         }
                     }
                 }
@@ -408,7 +422,7 @@ impl<'a, 'py> Reader<'a, 'py> {
                 for _ in 0..rest {
                     self.pair(&mut frame)?;
                 }
-                return Ok(Value::Ready(frame.finish(self.slf, refs)?));
+                return Ok(Value::Plain(frame.finish(self.slf, refs)?));
             }
             Frame::Sequence { .. } => {
                 for _ in 0..rest {
@@ -463,8 +477,7 @@ impl<'a, 'py> Reader<'a, 'py> {
         // then on no slot is left empty.
         let mut exposed = false;
         for index in 0..rest {
-            let item = self.object()?;
-            let unknown = is_not_known(&item, self.refs)?;
+            let (item, unknown) = self.checked_object()?;
             if exposed {
                 // SAFETY: `list` is an exact list of `rest` slots.
                 unsafe { list.cast_unchecked::<PyList>() }.set_item(index, &item)?;
@@ -499,7 +512,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             }
         }
         untracked.track();
-        Ok(Value::Ready(list))
+        Ok(Value::Plain(list))
     }
 
     /// `[b"tuple", ...]`: the items go straight into the tuple, unless one
@@ -514,8 +527,8 @@ impl<'a, 'py> Reader<'a, 'py> {
         let tuple = self.owned(unsafe { ffi::PyTuple_New(rest as ffi::Py_ssize_t) })?;
         let untracked = Untracked::new(&tuple);
         for index in 0..rest {
-            let item = self.object()?;
-            if is_not_known(&item, refs)? {
+            let (item, unknown) = self.checked_object()?;
+            if unknown {
                 let mut done = Vec::with_capacity(index + 1);
                 for earlier in 0..index {
                     // SAFETY: slots below `index` are filled.
@@ -548,7 +561,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             };
         }
         untracked.track();
-        Ok(Value::Ready(tuple))
+        Ok(Value::Plain(tuple))
     }
 
     /// One item of a dictionary: a `[key, value]` list, both unjellied.
@@ -594,12 +607,13 @@ impl<'a, 'py> Reader<'a, 'py> {
         let value = self.value()?;
         self.lists -= 1;
         match value {
+            Value::Plain(value) => frame.push_plain_pair(key, value, refs)?,
             Value::Ready(value) => frame.push_pair(key, value, refs)?,
             Value::Building(value, index) => {
                 if let Frame::Dictionary(dict) = frame {
                     self.me.hold(index, dict, &key);
                 }
-                frame.push_pair(key, value, refs)?;
+                frame.push_plain_pair(key, value, refs)?;
             }
         }
         Ok(())
@@ -628,7 +642,7 @@ impl<'a, 'py> Reader<'a, 'py> {
     fn reference(&mut self) -> Result<Value<'py>> {
         let id = self.raw()?;
         if let Some(value) = self.early_reference(&id)? {
-            return Ok(Value::Ready(value));
+            return Ok(Value::Plain(value));
         }
         let value = self.object()?;
         Ok(Value::Ready(resolve_reference(
