@@ -23,6 +23,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
 use super::{Depth, Refs, Taster};
+use crate::banana::words::padded_word;
 
 /// The state of one `unjelly()` call, handed to `unjellyFor` hooks as
 /// `unjellier`.
@@ -106,28 +107,47 @@ pub(crate) enum Builtin {
 
 impl Builtin {
     /// The built-in tag spelled `name`. Dispatched on length and first
-    /// byte, so that at most one spelling is compared.
+    /// byte, then compared as two words with the one candidate's spelling.
     #[inline]
     pub(crate) fn named(name: &[u8]) -> Option<Builtin> {
-        let (builtin, spelling): (Builtin, &[u8]) = match (name.len(), *name.first()?) {
-            (4, b'N') => (Builtin::None, b"None"),
-            (7, b'u') => (Builtin::Unicode, b"unicode"),
-            (7, b'b') => (Builtin::Boolean, b"boolean"),
-            (4, b'l') => (Builtin::List, b"list"),
-            (5, b't') => (Builtin::Tuple, b"tuple"),
-            (3, b's') => (Builtin::Set, b"set"),
-            (9, b'f') => (Builtin::FrozenSet, b"frozenset"),
-            (10, b'd') => (Builtin::Dictionary, b"dictionary"),
-            (9, b'r') => (Builtin::Reference, b"reference"),
-            (11, b'd') => (Builtin::Dereference, b"dereference"),
-            (8, b'd') => (Builtin::DateTime, b"datetime"),
-            (4, b'd') => (Builtin::Date, b"date"),
-            (4, b't') => (Builtin::Time, b"time"),
-            (9, b't') => (Builtin::TimeDelta, b"timedelta"),
-            (7, b'd') => (Builtin::Decimal, b"decimal"),
+        const fn spelled(builtin: Builtin, name: &[u8]) -> (Builtin, u64, u64) {
+            (builtin, const_word(name, 0), const_word(name, 8))
+        }
+        const NONE: (Builtin, u64, u64) = spelled(Builtin::None, b"None");
+        const UNICODE: (Builtin, u64, u64) = spelled(Builtin::Unicode, b"unicode");
+        const BOOLEAN: (Builtin, u64, u64) = spelled(Builtin::Boolean, b"boolean");
+        const LIST: (Builtin, u64, u64) = spelled(Builtin::List, b"list");
+        const TUPLE: (Builtin, u64, u64) = spelled(Builtin::Tuple, b"tuple");
+        const SET: (Builtin, u64, u64) = spelled(Builtin::Set, b"set");
+        const FROZENSET: (Builtin, u64, u64) = spelled(Builtin::FrozenSet, b"frozenset");
+        const DICTIONARY: (Builtin, u64, u64) = spelled(Builtin::Dictionary, b"dictionary");
+        const REFERENCE: (Builtin, u64, u64) = spelled(Builtin::Reference, b"reference");
+        const DEREFERENCE: (Builtin, u64, u64) = spelled(Builtin::Dereference, b"dereference");
+        const DATETIME: (Builtin, u64, u64) = spelled(Builtin::DateTime, b"datetime");
+        const DATE: (Builtin, u64, u64) = spelled(Builtin::Date, b"date");
+        const TIME: (Builtin, u64, u64) = spelled(Builtin::Time, b"time");
+        const TIMEDELTA: (Builtin, u64, u64) = spelled(Builtin::TimeDelta, b"timedelta");
+        const DECIMAL: (Builtin, u64, u64) = spelled(Builtin::Decimal, b"decimal");
+        let (builtin, low, high) = match (name.len(), *name.first()?) {
+            (4, b'N') => NONE,
+            (7, b'u') => UNICODE,
+            (7, b'b') => BOOLEAN,
+            (4, b'l') => LIST,
+            (5, b't') => TUPLE,
+            (3, b's') => SET,
+            (9, b'f') => FROZENSET,
+            (10, b'd') => DICTIONARY,
+            (9, b'r') => REFERENCE,
+            (11, b'd') => DEREFERENCE,
+            (8, b'd') => DATETIME,
+            (4, b'd') => DATE,
+            (4, b't') => TIME,
+            (9, b't') => TIMEDELTA,
+            (7, b'd') => DECIMAL,
             _ => return None,
         };
-        (name == spelling).then_some(builtin)
+        // Same length, so equal words are equal names.
+        (padded_word(name, 0) == low && padded_word(name, 8) == high).then_some(builtin)
     }
 
     /// The interned tag object, for messages and for hooks that get it.
@@ -586,6 +606,20 @@ pub(crate) enum Sequence {
     Tuple,
     Set,
     FrozenSet,
+}
+
+/// Bytes `start..start + 8` of `name` as a little-endian word, zero past
+/// its end: [`padded_word`] for constants.
+const fn const_word(name: &[u8], start: usize) -> u64 {
+    let mut word = 0u64;
+    let mut index = 0;
+    while index < 8 {
+        if start + index < name.len() {
+            word |= (name[start + index] as u64) << (8 * index);
+        }
+        index += 1;
+    }
+    word
 }
 
 /// Tags whose items are unjellied first and then make the object.

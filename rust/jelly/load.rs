@@ -604,6 +604,10 @@ impl<'a, 'py> Reader<'a, 'py> {
                 key
             }
         };
+        if let Some(value) = self.short_scalar() {
+            self.lists -= 1;
+            return Ok(frame.push_plain_pair(key, value?, refs)?);
+        }
         let value = self.value()?;
         self.lists -= 1;
         match value {
