@@ -51,6 +51,13 @@ pub struct Unjellier {
     /// Objects made before their contents, for `reference` expressions whose
     /// value is a dictionary or a list, while they are being filled.
     building: std::cell::RefCell<Vec<Building>>,
+    /// While `loads` reads (`numbered_limit` > 0): what the int reference
+    /// ids below the limit stand for, by id, kept here instead of in
+    /// `references` (no int object, no hashing). They move to `references`
+    /// ([`Unjellier::keep_in_dict`]) before any Python code that could look
+    /// at it runs, and at the first id of another kind.
+    numbered: std::cell::RefCell<Vec<Option<Py<PyAny>>>>,
+    numbered_limit: Cell<usize>,
     pub(crate) depth: Cell<usize>,
     pub(crate) max_depth: usize,
 }
@@ -71,8 +78,6 @@ pub struct Unjellier {
 /// meets the object meanwhile gets the placeholder from the start.
 pub(crate) struct Building {
     id: Py<PyAny>,
-    /// The id, if it is an int that fits 64 bits (as jelly's ids are).
-    number: Option<i64>,
     object: Py<PyAny>,
     placeholder: Option<Py<PyAny>>,
     /// Dictionaries and keys that hold the object itself.
@@ -310,13 +315,8 @@ impl Unjellier {
 
     /// Register `object` under `id` before it is complete (see [`Building`]).
     pub(crate) fn start_building(&self, id: &Bound<'_, PyAny>, object: &Bound<'_, PyAny>) {
-        let number = id
-            .cast_exact::<pyo3::types::PyInt>()
-            .ok()
-            .and_then(|id| id.extract::<i64>().ok());
         self.building.borrow_mut().push(Building {
             id: id.clone().unbind(),
-            number,
             object: object.clone().unbind(),
             placeholder: None,
             holdings: Vec::new(),
@@ -343,19 +343,92 @@ impl Unjellier {
             .rposition(|entry| !entry.materialized && entry.object.as_ptr() == object.as_ptr())
     }
 
-    /// The object being filled (not materialized) under the int id
-    /// `number`, and its index: what the reference table holds for it.
+    /// Keep int reference ids below `limit` natively (see
+    /// [`Unjellier::numbered`]).
+    pub(crate) fn keep_numbers(&self, limit: usize) {
+        self.numbered_limit.set(limit);
+    }
+
+    /// `id` as an index of the native table, if it is kept there.
     #[inline]
-    pub(crate) fn building_numbered<'py>(
+    fn number(&self, id: &Bound<'_, PyAny>) -> Option<usize> {
+        let limit = self.numbered_limit.get();
+        if limit == 0 {
+            return None;
+        }
+        let number = id
+            .cast_exact::<pyo3::types::PyInt>()
+            .ok()?
+            .extract::<i64>()
+            .ok()?;
+        usize::try_from(number)
+            .ok()
+            .filter(|number| *number < limit)
+    }
+
+    /// What the numbered id `number` stands for, if the native table is in
+    /// use and has it (`None` also when the table is not in use).
+    #[inline]
+    pub(crate) fn numbered<'py>(&self, py: Python<'py>, number: u64) -> Option<Bound<'py, PyAny>> {
+        if number >= self.numbered_limit.get() as u64 {
+            return None;
+        }
+        let table = self.numbered.borrow();
+        Some(table.get(number as usize)?.as_ref()?.bind(py).clone())
+    }
+
+    /// `references.get(id)`, wherever it is kept.
+    pub(crate) fn reference_get<'py>(
         &self,
         py: Python<'py>,
-        number: i64,
-    ) -> Option<(Bound<'py, PyAny>, usize)> {
-        let building = self.building.borrow();
-        let index = building
-            .iter()
-            .rposition(|entry| !entry.materialized && entry.number == Some(number))?;
-        Some((building[index].object.bind(py).clone(), index))
+        id: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if self.numbered_limit.get() > 0 {
+            match self.number(id) {
+                Some(number) => return Ok(self.numbered(py, number as u64)),
+                None => self.keep_in_dict(py)?,
+            }
+        }
+        self.references.bind(py).get_item(id)
+    }
+
+    /// `references[id] = object`, wherever it is kept.
+    pub(crate) fn reference_set(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        object: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if self.numbered_limit.get() > 0 {
+            match self.number(id) {
+                Some(number) => {
+                    let mut table = self.numbered.borrow_mut();
+                    if table.len() <= number {
+                        table.resize_with(number + 1, || None);
+                    }
+                    table[number] = Some(object.clone().unbind());
+                    return Ok(());
+                }
+                None => self.keep_in_dict(py)?,
+            }
+        }
+        self.references.bind(py).set_item(id, object)
+    }
+
+    /// Move the natively kept references into `references`, which holds
+    /// every reference from then on.
+    pub(crate) fn keep_in_dict(&self, py: Python<'_>) -> PyResult<()> {
+        if self.numbered_limit.replace(0) == 0 {
+            return Ok(());
+        }
+        let table = std::mem::take(&mut *self.numbered.borrow_mut());
+        let references = self.references.bind(py);
+        for (number, object) in table.into_iter().enumerate() {
+            if let Some(object) = object {
+                references.set_item(number, object)?;
+            }
+        }
+        Ok(())
     }
 
     /// A dictionary key being filled was given a second value.
@@ -399,6 +472,7 @@ impl Unjellier {
     /// placeholder in the reference table and in every place that holds the
     /// object, each place a dependant of the placeholder.
     pub(crate) fn materialize(&self, py: Python<'_>, refs: &Refs) -> PyResult<()> {
+        self.keep_in_dict(py)?;
         let count = self.building.borrow().len();
         for index in 0..count {
             if self.building.borrow()[index].materialized {
@@ -437,6 +511,8 @@ impl Unjellier {
             post_callbacks: PyList::empty(py).unbind(),
             known_builtins: Cell::new(0),
             building: std::cell::RefCell::new(Vec::new()),
+            numbered: std::cell::RefCell::new(Vec::new()),
+            numbered_limit: Cell::new(0),
             depth: Cell::new(0),
             max_depth,
         })
@@ -1257,9 +1333,9 @@ pub(crate) fn resolve_reference<'py>(
     value: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
-    let references = slf.borrow().references.clone_ref(py).into_bound(py);
-    let known = references
-        .get_item(id)
+    let me = slf.borrow();
+    let known = me
+        .reference_get(py, id)
         .map_err(|_| refs.insecure(py, "reference id must be hashable"))?;
     match known {
         Some(known) if !known.is_none() => {
@@ -1269,11 +1345,12 @@ pub(crate) fn resolve_reference<'py>(
                     format!("Multiple references with same ID {}", id.repr()?),
                 ));
             }
+            me.forget_tags();
             known.call_method1(pyo3::intern!(py, "resolveDependants"), (&value,))?;
         }
         _ => {}
     }
-    references.set_item(id, &value)?;
+    me.reference_set(py, id, &value)?;
     Ok(value)
 }
 
@@ -1321,9 +1398,8 @@ pub(crate) fn dereference_building<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, Option<usize>)> {
     let py = slf.py();
     let me = slf.borrow();
-    let references = me.references.bind(py);
-    let known = references
-        .get_item(id)
+    let known = me
+        .reference_get(py, id)
         .map_err(|_| refs.insecure(py, "reference id must be hashable"))?;
     if let Some(known) = known {
         if !known.is_none() {
@@ -1333,7 +1409,7 @@ pub(crate) fn dereference_building<'py>(
     }
     me.forget_tags();
     let placeholder = refs.dereference.bind(py).call1((id,))?;
-    references.set_item(id, &placeholder)?;
+    me.reference_set(py, id, &placeholder)?;
     Ok((placeholder, None))
 }
 

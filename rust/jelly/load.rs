@@ -352,19 +352,23 @@ impl<'a, 'py> Reader<'a, 'py> {
                 }
             }
             (Builtin::Dereference, 1) => {
-                // A cycle back into a dictionary or list being filled: found
-                // by its number, without an int object or a table lookup.
+                // An id that is a small int: found in the native table
+                // (see Unjellier::numbered) without an int object or a hash.
                 if let Some((type_byte @ (INT | NEG), number, used)) =
                     short_header(&self.input[self.pos..], &self.limits)
                 {
-                    let number = if type_byte == NEG {
-                        -(number as i64)
+                    // -0 is 0; any other negative id is not in the table.
+                    let number = if type_byte == NEG && number != 0 {
+                        u64::MAX
                     } else {
-                        number as i64
+                        number
                     };
-                    if let Some((object, index)) = self.me.building_numbered(py, number) {
+                    if let Some(object) = self.me.numbered(py, number) {
                         self.pos += used;
-                        return Ok(Value::Building(object, index));
+                        return Ok(match self.me.building_index(&object) {
+                            Some(index) => Value::Building(object, index),
+                            None => Value::Ready(object),
+                        });
                     }
                 }
                 let id = self.raw()?;
@@ -675,8 +679,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             return Ok(None);
         }
         let py = self.py;
-        let references = self.me.references.bind(py);
-        match references.get_item(id) {
+        match self.me.reference_get(py, id) {
             Ok(None) => {}
             Ok(Some(known)) if known.is_none() => {}
             _ => return Ok(None),
@@ -697,7 +700,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             };
             (list.into_any(), frame)
         };
-        references.set_item(id, &object)?;
+        self.me.reference_set(py, id, &object)?;
         self.me.start_building(id, &object);
         let filled = self.fill(frame, rest);
         self.lists -= 1;
@@ -741,6 +744,10 @@ pub(crate) fn loads<'py>(
             lists: 0,
             keys: Recent::texts(),
         };
+        // Jelly's ids count from 1, one per reference of at least 15 bytes:
+        // a table of an eighth of the bytes' length holds them all, and
+        // bounds what a hostile id can make it allocate.
+        me.keep_numbers(input.len() / 8);
         let pause = GcPause::new(py);
         let result = reader.object().and_then(|object| {
             if reader.pos == input.len() {
@@ -761,6 +768,13 @@ pub(crate) fn loads<'py>(
             }
         })
     })??;
+    // A hook that kept the unjellier (any hook that ran has moved the
+    // references already; this is insurance) sees every reference in
+    // `references`. Nothing else can see the unjellier.
+    // SAFETY: reading the reference count of a live object.
+    if unsafe { ffi::Py_REFCNT(slf.as_ptr()) } > 1 {
+        me.keep_in_dict(py)?;
+    }
     drop(me);
     run_post_callbacks(slf)?;
     Ok(object)
