@@ -6,6 +6,7 @@ value, BananaError or InsecureJelly on any input.
 from __future__ import annotations
 
 import datetime
+import gc
 import decimal
 import io
 import tracemalloc
@@ -422,3 +423,10 @@ def test_any_arrangement_of_tags_fails_or_succeeds_as_in_twisted(data: bytes) ->
         )
         got = _loads(data, ours)
         assert got[0] == expected[0], (got, expected)
+
+
+def test_the_shared_empty_tuple_is_left_alone() -> None:
+    empty = ()
+    tracked = gc.is_tracked(empty)
+    assert pbfast.loads(pbfast.dumps([(), ((),), []])) == [(), ((),), []]
+    assert gc.is_tracked(empty) == tracked

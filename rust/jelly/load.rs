@@ -66,9 +66,9 @@ struct Untracked {
 
 impl Untracked {
     fn new(object: &Bound<'_, PyAny>) -> Untracked {
-        // SAFETY: `object` is a new GC container (list or tuple) that the
-        // caller holds; untracking an object only takes it off the
-        // collector's lists.
+        // SAFETY: `object` is a new GC container (a list, or a tuple of at
+        // least one item: never a shared singleton) that the caller holds;
+        // untracking an object only takes it off the collector's lists.
         unsafe { ffi::PyObject_GC_UnTrack(object.as_ptr().cast()) };
         Untracked {
             object: object.as_ptr(),
@@ -523,6 +523,11 @@ impl<'a, 'py> Reader<'a, 'py> {
     /// is a forward reference; from there on, Twisted's way (a holder list,
     /// then its `_Tuple` placeholder).
     fn fill_tuple(&mut self, rest: usize) -> Result<Value<'py>> {
+        if rest == 0 {
+            // The shared empty tuple: nothing to fill, and not ours to
+            // take off the collector's lists.
+            return Ok(Value::Plain(PyTuple::empty(self.py).into_any()));
+        }
         self.check_room(rest)?;
         let refs = self.refs;
         // SAFETY: a new tuple of `rest` empty (NULL) slots, or NULL and an
