@@ -6,8 +6,8 @@ value, BananaError or InsecureJelly on any input.
 from __future__ import annotations
 
 import datetime
-import gc
 import decimal
+import gc
 import io
 import tracemalloc
 from typing import Any
