@@ -402,11 +402,16 @@ impl Unjellier {
         if self.numbered_limit.get() > 0 {
             match self.number(id) {
                 Some(number) => {
-                    let mut table = self.numbered.borrow_mut();
-                    if table.len() <= number {
-                        table.resize_with(number + 1, || None);
-                    }
-                    table[number] = Some(object.clone().unbind());
+                    let replaced = {
+                        let mut table = self.numbered.borrow_mut();
+                        if table.len() <= number {
+                            table.resize_with(number + 1, || None);
+                        }
+                        table[number].replace(object.clone().unbind())
+                    };
+                    // Released only once the table is not borrowed: a
+                    // finalizer may run.
+                    drop(replaced);
                     return Ok(());
                 }
                 None => self.keep_in_dict(py)?,
@@ -440,9 +445,11 @@ impl Unjellier {
 
     /// `dict[key]` holds the object being filled at `index` itself.
     pub(crate) fn hold(&self, index: usize, dict: &Bound<'_, PyDict>, key: &Bound<'_, PyAny>) {
-        self.building.borrow_mut()[index]
-            .holdings
-            .push((dict.clone().unbind(), key.clone().unbind()));
+        if let Some(entry) = self.building.borrow_mut().get_mut(index) {
+            entry
+                .holdings
+                .push((dict.clone().unbind(), key.clone().unbind()));
+        }
     }
 
     /// Twisted's placeholder for the object being filled at `index`: what
@@ -455,7 +462,9 @@ impl Unjellier {
     ) -> PyResult<Bound<'py, PyAny>> {
         let id = {
             let building = self.building.borrow();
-            let entry = &building[index];
+            let entry = building
+                .get(index)
+                .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no such reference"))?;
             if let Some(placeholder) = &entry.placeholder {
                 return Ok(placeholder.bind(py).clone());
             }
@@ -463,7 +472,9 @@ impl Unjellier {
         };
         self.forget_tags();
         let placeholder = refs.dereference.bind(py).call1((id,))?;
-        self.building.borrow_mut()[index].placeholder = Some(placeholder.clone().unbind());
+        if let Some(entry) = self.building.borrow_mut().get_mut(index) {
+            entry.placeholder = Some(placeholder.clone().unbind());
+        }
         Ok(placeholder)
     }
 
@@ -473,18 +484,20 @@ impl Unjellier {
     /// object, each place a dependant of the placeholder.
     pub(crate) fn materialize(&self, py: Python<'_>, refs: &Refs) -> PyResult<()> {
         self.keep_in_dict(py)?;
-        let count = self.building.borrow().len();
-        for index in 0..count {
+        let mut index = 0;
+        while index < self.building.borrow().len() {
             if self.building.borrow()[index].materialized {
+                index += 1;
                 continue;
             }
             let placeholder = self.placeholder(py, refs, index)?;
-            let (id, holdings) = {
-                let mut building = self.building.borrow_mut();
-                let entry = &mut building[index];
+            let Some((id, holdings)) = self.building.borrow_mut().get_mut(index).map(|entry| {
                 entry.materialized = true;
                 (entry.id.clone_ref(py), std::mem::take(&mut entry.holdings))
+            }) else {
+                break;
             };
+            index += 1;
             self.references.bind(py).set_item(id, &placeholder)?;
             for (dict, key) in holdings {
                 dict.bind(py).set_item(&key, &placeholder)?;
