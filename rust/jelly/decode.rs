@@ -115,24 +115,25 @@ impl Builtin {
     /// byte, then compared as two words with the one candidate's spelling.
     #[inline]
     pub(crate) fn named(name: &[u8]) -> Option<Builtin> {
-        const fn spelled(builtin: Builtin, name: &[u8]) -> (Builtin, u64, u64) {
+        const fn spelled(builtin: Builtin) -> (Builtin, u64, u64) {
+            let name = builtin.spelling();
             (builtin, const_word(name, 0), const_word(name, 8))
         }
-        const NONE: (Builtin, u64, u64) = spelled(Builtin::None, b"None");
-        const UNICODE: (Builtin, u64, u64) = spelled(Builtin::Unicode, b"unicode");
-        const BOOLEAN: (Builtin, u64, u64) = spelled(Builtin::Boolean, b"boolean");
-        const LIST: (Builtin, u64, u64) = spelled(Builtin::List, b"list");
-        const TUPLE: (Builtin, u64, u64) = spelled(Builtin::Tuple, b"tuple");
-        const SET: (Builtin, u64, u64) = spelled(Builtin::Set, b"set");
-        const FROZENSET: (Builtin, u64, u64) = spelled(Builtin::FrozenSet, b"frozenset");
-        const DICTIONARY: (Builtin, u64, u64) = spelled(Builtin::Dictionary, b"dictionary");
-        const REFERENCE: (Builtin, u64, u64) = spelled(Builtin::Reference, b"reference");
-        const DEREFERENCE: (Builtin, u64, u64) = spelled(Builtin::Dereference, b"dereference");
-        const DATETIME: (Builtin, u64, u64) = spelled(Builtin::DateTime, b"datetime");
-        const DATE: (Builtin, u64, u64) = spelled(Builtin::Date, b"date");
-        const TIME: (Builtin, u64, u64) = spelled(Builtin::Time, b"time");
-        const TIMEDELTA: (Builtin, u64, u64) = spelled(Builtin::TimeDelta, b"timedelta");
-        const DECIMAL: (Builtin, u64, u64) = spelled(Builtin::Decimal, b"decimal");
+        const NONE: (Builtin, u64, u64) = spelled(Builtin::None);
+        const UNICODE: (Builtin, u64, u64) = spelled(Builtin::Unicode);
+        const BOOLEAN: (Builtin, u64, u64) = spelled(Builtin::Boolean);
+        const LIST: (Builtin, u64, u64) = spelled(Builtin::List);
+        const TUPLE: (Builtin, u64, u64) = spelled(Builtin::Tuple);
+        const SET: (Builtin, u64, u64) = spelled(Builtin::Set);
+        const FROZENSET: (Builtin, u64, u64) = spelled(Builtin::FrozenSet);
+        const DICTIONARY: (Builtin, u64, u64) = spelled(Builtin::Dictionary);
+        const REFERENCE: (Builtin, u64, u64) = spelled(Builtin::Reference);
+        const DEREFERENCE: (Builtin, u64, u64) = spelled(Builtin::Dereference);
+        const DATETIME: (Builtin, u64, u64) = spelled(Builtin::DateTime);
+        const DATE: (Builtin, u64, u64) = spelled(Builtin::Date);
+        const TIME: (Builtin, u64, u64) = spelled(Builtin::Time);
+        const TIMEDELTA: (Builtin, u64, u64) = spelled(Builtin::TimeDelta);
+        const DECIMAL: (Builtin, u64, u64) = spelled(Builtin::Decimal);
         let (builtin, low, high) = match (name.len(), *name.first()?) {
             (4, b'N') => NONE,
             (7, b'u') => UNICODE,
@@ -153,6 +154,28 @@ impl Builtin {
         };
         // Same length, so equal words are equal names.
         (padded_word(name, 0) == low && padded_word(name, 8) == high).then_some(builtin)
+    }
+
+    /// The tag's name.
+    #[inline(always)]
+    pub(crate) const fn spelling(self) -> &'static [u8] {
+        match self {
+            Builtin::None => b"None",
+            Builtin::Unicode => b"unicode",
+            Builtin::Boolean => b"boolean",
+            Builtin::List => b"list",
+            Builtin::Tuple => b"tuple",
+            Builtin::Set => b"set",
+            Builtin::FrozenSet => b"frozenset",
+            Builtin::Dictionary => b"dictionary",
+            Builtin::Reference => b"reference",
+            Builtin::Dereference => b"dereference",
+            Builtin::DateTime => b"datetime",
+            Builtin::Date => b"date",
+            Builtin::Time => b"time",
+            Builtin::TimeDelta => b"timedelta",
+            Builtin::Decimal => b"decimal",
+        }
     }
 
     /// The interned tag object, for messages and for hooks that get it.
@@ -269,6 +292,13 @@ impl Unjellier {
     pub(crate) fn known_builtin(&self, name: &[u8]) -> Option<Builtin> {
         let builtin = Builtin::named(name)?;
         (self.known_builtins.get() & builtin.bit() != 0).then_some(builtin)
+    }
+
+    /// True if `name` spells the built-in tag `builtin` and that tag is
+    /// known to need no check now (for readers that expect one tag).
+    #[inline(always)]
+    pub(crate) fn is_known(&self, name: &[u8], builtin: Builtin) -> bool {
+        self.known_builtins.get() & builtin.bit() != 0 && name == builtin.spelling()
     }
 
     fn known_tag(&self, tag: &Bound<'_, PyAny>) -> Option<Builtin> {

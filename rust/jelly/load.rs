@@ -352,24 +352,9 @@ impl<'a, 'py> Reader<'a, 'py> {
                 }
             }
             (Builtin::Dereference, 1) => {
-                // An id that is a small int: found in the native table
-                // (see Unjellier::numbered) without an int object or a hash.
-                if let Some((type_byte @ (INT | NEG), number, used)) =
-                    short_header(&self.input[self.pos..], &self.limits)
-                {
-                    // -0 is 0; any other negative id is not in the table.
-                    let number = if type_byte == NEG && number != 0 {
-                        u64::MAX
-                    } else {
-                        number
-                    };
-                    if let Some(object) = self.me.numbered(py, number) {
-                        self.pos += used;
-                        return Ok(match self.me.building_index(&object) {
-                            Some(index) => Value::Building(object, index),
-                            None => Value::Ready(object),
-                        });
-                    }
+                if let Some((value, used)) = self.numbered_at(self.pos) {
+                    self.pos += used;
+                    return Ok(value);
                 }
                 let id = self.raw()?;
                 return Ok(match dereference_building(self.slf, refs, &id)? {
@@ -617,7 +602,10 @@ impl<'a, 'py> Reader<'a, 'py> {
             self.lists -= 1;
             return Ok(frame.push_plain_pair(key, value?, refs)?);
         }
-        let value = self.value()?;
+        let value = match self.short_dereference() {
+            Some(value) => value,
+            None => self.value()?,
+        };
         self.lists -= 1;
         match value {
             Value::Plain(value) => frame.push_plain_pair(key, value, refs)?,
@@ -644,11 +632,54 @@ impl<'a, 'py> Reader<'a, 'py> {
         let (tag, tag_length) = self.short_string(start + list)?;
         let (body, body_length) = self.short_string(start + list + tag_length)?;
         let room = self.lists < self.limits.depth && self.me.depth.get() < self.me.max_depth;
-        if !room || self.me.known_builtin(tag) != Some(Builtin::Unicode) {
+        if !room || !self.me.is_known(tag, Builtin::Unicode) {
             return None;
         }
         self.pos = start + list + tag_length + body_length;
         Some(self.keys.get(self.py, body).map_err(BuildError::from))
+    }
+
+    /// What the id at `at` stands for, if it is a small int found in the
+    /// native table (see `Unjellier::numbered`: no int object, no hash),
+    /// and the id's length.
+    #[inline]
+    fn numbered_at(&self, at: usize) -> Option<(Value<'py>, usize)> {
+        let (type_byte @ (INT | NEG), number, used) =
+            short_header(&self.input[at..], &self.limits)?
+        else {
+            return None;
+        };
+        // -0 is 0; any other negative id is not in the table.
+        let number = if type_byte == NEG && number != 0 {
+            u64::MAX
+        } else {
+            number
+        };
+        let object = self.me.numbered(self.py, number)?;
+        let value = match self.me.building_index(&object) {
+            Some(index) => Value::Building(object, index),
+            None => Value::Ready(object),
+        };
+        Some((value, used))
+    }
+
+    /// A `[b"dereference", id]` value as jelly writes it, with its id in
+    /// the native table: read straight off the tokens. `None` (nothing
+    /// read) otherwise.
+    #[inline]
+    fn short_dereference(&mut self) -> Option<Value<'py>> {
+        let start = self.pos;
+        let (2, list) = self.short_list(start)? else {
+            return None;
+        };
+        let (tag, tag_length) = self.short_string(start + list)?;
+        let room = self.lists < self.limits.depth && self.me.depth.get() < self.me.max_depth;
+        if !room || !self.me.is_known(tag, Builtin::Dereference) {
+            return None;
+        }
+        let (value, used) = self.numbered_at(start + list + tag_length)?;
+        self.pos = start + list + tag_length + used;
+        Some(value)
     }
 
     /// `[b"reference", id, value]`, the tag read.
