@@ -172,21 +172,28 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def table(rows: list[Row]) -> str:
-    """The speed table: times and ratios (how many times faster pbfast is)."""
+def _time_lines(rows: list[Row], encode: str, decode: str, memory: bool) -> list[str]:
+    """A header and a line per row: times and ratios, and the decode's memory if asked."""
     header = (
-        f"{'payload':<16} {'bytes':>9} | {'encode':>9} {'xTwisted':>9} {'xpickle':>8} | "
-        f"{'decode':>9} {'xTwisted':>9} {'xpickle':>8}"
+        f"{'payload':<16} {'bytes':>9} | {encode:>9} {'xTwisted':>9} {'xpickle':>8} | "
+        f"{decode:>9} {'xTwisted':>9} {'xpickle':>8}" + (f" | {'mem':>5}" if memory else "")
     )
     lines = [header, "-" * len(header)]
     for row in rows:
-        ratios = row.ratios()
+        r = row.ratios()
         lines.append(
             f"{row.payload:<16} {row.size:>9,} | {_duration(row.encode_pbfast):>9} "
-            f"{ratios['encode_vs_twisted']:>8.1f}x {ratios['encode_vs_pickle']:>7.2f}x | "
-            f"{_duration(row.decode_pbfast):>9} {ratios['decode_vs_twisted']:>8.1f}x "
-            f"{ratios['decode_vs_pickle']:>7.2f}x"
+            f"{r['encode_vs_twisted']:>8.1f}x {r['encode_vs_pickle']:>7.2f}x | "
+            f"{_duration(row.decode_pbfast):>9} {r['decode_vs_twisted']:>8.1f}x "
+            f"{r['decode_vs_pickle']:>7.2f}x"
+            + (f" | {r['decode_extra_memory_vs_size']:>5.2f}" if memory else "")
         )
+    return lines
+
+
+def table(rows: list[Row]) -> str:
+    """The speed table: times and ratios (how many times faster pbfast is)."""
+    lines = _time_lines(rows, "encode", "decode", memory=False)
     lines.append(
         "xTwisted: Twisted's time / pbfast's (banana only); "
         "xpickle: pickle protocol 5's time / pbfast's, on the same s-expression."
@@ -446,19 +453,7 @@ def suite_summary(rows: list[SuiteRow]) -> dict[str, Any]:
 
 def suite_table(rows: list[SuiteRow]) -> str:
     """The speed table of the fused path, with the summary under it."""
-    header = (
-        f"{'payload':<16} {'bytes':>9} | {'dumps':>9} {'xTwisted':>9} {'xpickle':>8} | "
-        f"{'loads':>9} {'xTwisted':>9} {'xpickle':>8} | {'mem':>5}"
-    )
-    lines = [header, "-" * len(header)]
-    for row in rows:
-        r = row.ratios()
-        lines.append(
-            f"{row.payload:<16} {row.size:>9,} | {_duration(row.encode_pbfast):>9} "
-            f"{r['encode_vs_twisted']:>8.1f}x {r['encode_vs_pickle']:>7.2f}x | "
-            f"{_duration(row.decode_pbfast):>9} {r['decode_vs_twisted']:>8.1f}x "
-            f"{r['decode_vs_pickle']:>7.2f}x | {r['decode_extra_memory_vs_size']:>5.2f}"
-        )
+    lines = _time_lines(list(rows), "dumps", "loads", memory=True)
     summary = suite_summary(rows)
     lines += [
         "xTwisted: Twisted's time / pbfast's (banana.encode(jelly.jelly(x)),",
