@@ -228,11 +228,10 @@ impl<'a, 'py> Reader<'a, 'py> {
         Some(made)
     }
 
-    /// The next item, unjellied.
+    /// The next item, unjellied, once [`Reader::short_scalar`] has said
+    /// it is none of the common scalars (its callers try that first, on
+    /// the register path).
     fn value(&mut self) -> Result<Value<'py>> {
-        if let Some(scalar) = self.short_scalar() {
-            return Ok(Value::Plain(scalar?));
-        }
         let start = self.pos;
         if let Some((count, header)) = self.short_list(start) {
             self.pos += header;
