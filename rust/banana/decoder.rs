@@ -2,7 +2,7 @@
 //!
 //! The decoder never recurses: open lists live on an explicit stack, so nesting
 //! costs heap, bounded by [`Limits::depth`], never native stack. What the
-//! values are is up to a [`Builder`]: the Python bindings build Python objects,
+//! values are is up to a [`Builder`]: the layers above build Python objects,
 //! [`super::value::ValueBuilder`] builds plain Rust values for tests and fuzzing.
 //!
 //! Incremental decoding ([`Decoder`]) keeps the unconsumed bytes of the stream

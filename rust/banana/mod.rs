@@ -16,10 +16,11 @@
 //! | `0x86`    | LONGNEG  | minus the value               |                 |
 //! | `0x87`    | VOCAB    | a symbol id of the dialect    |                 |
 //!
-//! This module is the pure core: no Python types, so `cargo test` and the
-//! fuzzers reach every line of it. The Python bindings build Python objects
-//! through the [`decoder::Builder`] trait and walk Python objects to call the
-//! [`encoder`] functions.
+//! This module is the pure core, the lowest layer: no Python types and no
+//! other module of the crate, so `cargo test` and the fuzzers reach every
+//! line of it. The layer above (Banana on Python objects) builds Python
+//! objects through the [`decoder::Builder`] trait and walks Python objects to
+//! call the [`encoder`] functions.
 
 pub mod base128;
 pub mod decoder;

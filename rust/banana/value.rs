@@ -1,5 +1,5 @@
 //! Plain Rust s-expressions, so the codec can be tested and fuzzed without
-//! Python. The Python bindings do not use these: they build Python objects
+//! Python. The layers above do not use these: they build Python objects
 //! directly through [`Builder`].
 
 use super::decoder::{Builder, Digits};

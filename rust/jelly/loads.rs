@@ -14,33 +14,41 @@
 //! `[b"reference", id, [b"dictionary", ...]]` (or `list`) registers the
 //! dictionary before filling it, so that the dereferences of a cycle back to
 //! it find it at once instead of going through a placeholder (see
-//! [`super::decode::Unjellier::start_building`] for why the outcome is the
-//! same).
+//! [`super::unjellier::Building`] for why the outcome is the same).
 //!
 //! Twisted decodes all the bytes before it unjellies anything; so when an
 //! expression is refused here, the rest of the bytes are checked, and
 //! malformed bytes are reported instead, as `BananaError`.
-
-use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+//!
+//! Uses [`crate::banana`]'s token scanner, [`crate::pybanana`]'s builder,
+//! caches and errors, and the unjellier, frames and references.
 
 use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::banana::decoder::{
     self, float_body, scan_token, short_header, Limits, Scan, Token, Validate,
 };
 use crate::banana::error::{DecodeError, ErrorKind};
 use crate::banana::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING};
-use crate::python::banana::{with_bytes, IncomingVocabulary, PyBuilder, Recent};
-use crate::python::errors::BuildError;
-use crate::python::gc::GcPause;
+use crate::pybanana::buffer::with_bytes;
+use crate::pybanana::decode::PyBuilder;
+use crate::pybanana::errors::{self, BuildError};
+use crate::pybanana::gc::GcPause;
+use crate::pybanana::recent::Recent;
+use crate::pybanana::vocabulary::IncomingVocabulary;
 
-use super::decode::{
-    boolean, dereference_building, finish_early_reference, is_not_known, plain_date_or_time,
-    plain_decimal, resolve_reference, run_post_callbacks, too_deep, unicode, Builtin, Frame, Mode,
-    Sequence, Unjellier, PLAIN_EXPONENT,
+use super::frame::{Frame, Mode, Sequence};
+use super::references::{
+    dereference_building, finish_early_reference, is_not_known, resolve_reference,
 };
-use super::{Depth, Refs};
+use super::refs::Refs;
+use super::tags::Builtin;
+use super::unjellier::{run_post_callbacks, Unjellier};
+use super::unjelly::too_deep;
+use super::values::{boolean, plain_date_or_time, plain_decimal, unicode, PLAIN_EXPONENT};
+use super::Depth;
 
 type Result<T> = std::result::Result<T, BuildError>;
 
@@ -751,8 +759,20 @@ impl<'a, 'py> Reader<'a, 'py> {
 }
 
 /// The object Banana bytes `data` (exactly one expression, dialect `none`)
-/// jelly, read by `slf` in one pass; then its `postUnjelly` hooks.
+/// jelly, read by `slf` in one pass; then its `postUnjelly` hooks. Errors
+/// are `BananaError` or `InsecureJelly` (see [`bad_input`]).
 pub(crate) fn loads<'py>(
+    slf: &Bound<'py, Unjellier>,
+    data: &Bound<'py, PyAny>,
+    limits: &Limits,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    let refs = Refs::get(py)?;
+    read(slf, data, limits).map_err(|error| bad_input(py, refs, error))
+}
+
+/// [`loads`], with the errors as they were raised.
+fn read<'py>(
     slf: &Bound<'py, Unjellier>,
     data: &Bound<'py, PyAny>,
     limits: &Limits,
@@ -813,4 +833,27 @@ pub(crate) fn loads<'py>(
     drop(me);
     run_post_callbacks(slf)?;
     Ok(object)
+}
+
+/// An error from reading bytes from elsewhere, as `loads` reports it: its
+/// own two types as they are; anything else a value's constructor or a hook
+/// raised (a date out of range, a bad decimal, undecodable UTF-8, a hook
+/// refusing its state) is one more kind of bad input, InsecureJelly, with
+/// the original as its cause. Out of memory stays what it is.
+fn bad_input(py: Python<'_>, refs: &Refs, error: PyErr) -> PyErr {
+    let typed = error.is_instance(py, refs.insecure_jelly.bind(py))
+        || errors::is_banana_error(py, &error)
+        || !error.is_instance_of::<pyo3::exceptions::PyException>(py)
+        || error.is_instance_of::<pyo3::exceptions::PyMemoryError>(py);
+    if typed {
+        return error;
+    }
+    let described = error
+        .value(py)
+        .repr()
+        .map(|repr| repr.to_string())
+        .unwrap_or_else(|_| "an error".to_string());
+    let wrapped = refs.insecure(py, format!("malformed jelly expression: {described}"));
+    wrapped.set_cause(py, Some(error));
+    wrapped
 }

@@ -1,0 +1,214 @@
+//! The Banana half of `pbfast._native`: `encode`, `decode`, the incremental
+//! `Decoder` of a connection, the outgoing vocabulary, and the base-128
+//! helpers Twisted's module exports.
+//!
+//! Uses [`crate::banana`] and [`crate::pybanana`].
+
+use pyo3::gc::PyVisit;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use pyo3::PyTraverseError;
+
+use crate::banana::base128;
+use crate::banana::decoder::Limits;
+use crate::banana::vocabulary::OutgoingVocabulary as CoreVocabulary;
+use crate::pybanana::buffer::with_bytes;
+use crate::pybanana::decode::{big_int, decode_first, PyBuilder};
+use crate::pybanana::encode::{encode_into, EncodeSettings};
+use crate::pybanana::gc::GcPause;
+use crate::pybanana::output::{with_output_buffer, Output};
+use crate::pybanana::vocabulary::IncomingVocabulary;
+
+/// Byte strings sent as VOCAB tokens, built from a `{symbol: id}` dict like
+/// Twisted's `Banana.outgoingSymbols`.
+#[pyclass(module = "pbfast._native", frozen)]
+pub struct OutgoingVocabulary {
+    inner: CoreVocabulary,
+}
+
+#[pymethods]
+impl OutgoingVocabulary {
+    #[new]
+    fn new(symbols: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let mut entries = Vec::with_capacity(symbols.len());
+        for (symbol, id) in symbols.iter() {
+            entries.push((
+                symbol.cast::<PyBytes>()?.as_bytes().to_vec(),
+                id.extract::<u64>()?,
+            ));
+        }
+        Ok(OutgoingVocabulary {
+            inner: CoreVocabulary::new(entries),
+        })
+    }
+}
+
+/// Encode the s-expression `obj` to Banana bytes; `vocabulary` is given in
+/// dialect `pb`.
+#[pyfunction]
+pub fn encode<'py>(
+    obj: &Bound<'py, PyAny>,
+    vocabulary: Option<&Bound<'py, OutgoingVocabulary>>,
+    prefix_limit: usize,
+    size_limit: u64,
+    max_depth: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let settings = EncodeSettings {
+        prefix_limit,
+        size_limit,
+        max_depth,
+        vocabulary: vocabulary.map(|v| &v.get().inner),
+    };
+    with_output_buffer(|buf| {
+        let mut out = Output::new(buf);
+        encode_into(obj, &settings, &mut out)?;
+        out.finish(obj.py())
+    })
+}
+
+fn limits(prefix: usize, size: u64, depth: usize, message: u64) -> Limits {
+    Limits {
+        prefix,
+        size,
+        depth,
+        message,
+    }
+}
+
+/// Decode the first expression in `data` (dialect `none`).
+#[pyfunction]
+pub fn decode(
+    data: &Bound<'_, PyAny>,
+    prefix_limit: usize,
+    size_limit: u64,
+    max_depth: usize,
+    max_message_size: u64,
+) -> PyResult<Py<PyAny>> {
+    decode_first(
+        data,
+        &limits(prefix_limit, size_limit, max_depth, max_message_size),
+    )
+}
+
+/// The incremental decoder of one connection: feed it bytes as they arrive,
+/// then take complete expressions with `next` until it returns None.
+#[pyclass(module = "pbfast._native")]
+pub struct Decoder {
+    inner: crate::banana::Decoder<Vec<Py<PyAny>>>,
+    vocabulary: IncomingVocabulary,
+}
+
+#[pymethods]
+impl Decoder {
+    #[new]
+    fn new(vocabulary: &Bound<'_, PyDict>) -> PyResult<Self> {
+        Ok(Decoder {
+            inner: crate::banana::Decoder::new(),
+            vocabulary: IncomingVocabulary::from_dict(vocabulary)?,
+        })
+    }
+
+    /// Append received bytes.
+    fn feed(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        with_bytes(data, |bytes| self.inner.feed(bytes))
+    }
+
+    /// The next complete expression, or None until more bytes arrive.
+    #[pyo3(signature = (pb_dialect, prefix_limit, size_limit, max_depth, max_message_size))]
+    fn next(
+        &mut self,
+        py: Python<'_>,
+        pb_dialect: bool,
+        prefix_limit: usize,
+        size_limit: u64,
+        max_depth: usize,
+        max_message_size: u64,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let mut builder = PyBuilder::new(py, &self.vocabulary, pb_dialect);
+        let limits = limits(prefix_limit, size_limit, max_depth, max_message_size);
+        let _pause = GcPause::new(py);
+        self.inner
+            .next(&mut builder, &limits)
+            .map_err(|error| error.into_pyerr(py))
+    }
+
+    /// Bytes received and not yet consumed.
+    #[getter]
+    fn pending<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.pending())
+    }
+
+    /// Stream offset of the next unconsumed byte.
+    #[getter]
+    fn offset(&self) -> u64 {
+        self.inner.offset()
+    }
+
+    /// True when no expression is partly received.
+    #[getter]
+    fn idle(&self) -> bool {
+        self.inner.is_idle()
+    }
+
+    /// Forget all state: the next byte fed starts a new stream.
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    /// Half-built lists and vocabulary symbols are Python objects; a custom
+    /// vocabulary's symbols could refer back to the protocol that owns this
+    /// decoder, so the collector must see them.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for symbol in self.vocabulary.symbols() {
+            visit.call(symbol)?;
+        }
+        for list in self.inner.open_lists() {
+            for item in list {
+                visit.call(item)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.inner.reset();
+        self.vocabulary = IncomingVocabulary::empty();
+    }
+}
+
+/// The base-128 prefix of a non-negative int (Twisted's `int2b128`, returning
+/// the bytes instead of writing them).
+#[pyfunction]
+pub fn int2b128<'py>(
+    py: Python<'py>,
+    integer: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::new();
+    if let Ok(value) = integer.extract::<u64>() {
+        base128::write_prefix(&mut out, value);
+    } else {
+        if integer.lt(0)? {
+            return Err(pyo3::exceptions::PyAssertionError::new_err(
+                "can only encode positive integers",
+            ));
+        }
+        let int = py.get_type::<pyo3::types::PyInt>();
+        let bits: usize = int.call_method1("bit_length", (integer,))?.extract()?;
+        let bytes = int.call_method1("to_bytes", (integer, bits.div_ceil(8), "little"))?;
+        base128::write_prefix_le_bytes(&mut out, bytes.cast::<PyBytes>()?.as_bytes());
+    }
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The int that base-128 digits stand for (Twisted's `b1282int`).
+#[pyfunction]
+pub fn b1282int(py: Python<'_>, st: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let (small, magnitude) = with_bytes(st, |digits| match base128::digits_to_u64(digits) {
+        Some(value) => (Some(value), Vec::new()),
+        None => (None, base128::digits_to_le_bytes(digits)),
+    })?;
+    match small {
+        Some(value) => Ok(value.into_pyobject(py)?.into_any().unbind()),
+        None => big_int(py, false, &magnitude),
+    }
+}

@@ -1,0 +1,242 @@
+//! The jelly half of `pbfast._native`: the methods hooks call on the
+//! `Jellier` and `Unjellier` they are handed, and `dumps`/`loads` with their
+//! keyword arguments and defaults.
+//!
+//! Uses [`crate::jelly`] and [`crate::pybanana`].
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyList, PyModule, PyString};
+
+use crate::banana::decoder::Limits;
+use crate::jelly::jellier::{self, Jellier};
+use crate::jelly::refs::Refs;
+use crate::jelly::unjellier::{self, Unjellier};
+use crate::jelly::{jelly, unjelly, values};
+use crate::pybanana::encode::EncodeSettings;
+use crate::pybanana::gc::GcPause;
+
+#[pymethods]
+impl Jellier {
+    #[new]
+    #[pyo3(signature = (taster, persistentStore=None, invoker=None, max_depth=1000))]
+    #[allow(non_snake_case)]
+    fn new(
+        py: Python<'_>,
+        taster: Bound<'_, PyAny>,
+        persistentStore: Option<Py<PyAny>>,
+        invoker: Option<Py<PyAny>>,
+        max_depth: usize,
+    ) -> PyResult<Self> {
+        Jellier::create(py, taster, persistentStore, invoker, max_depth)
+    }
+
+    /// The s-expression for `obj`.
+    fn jelly<'py>(slf: &Bound<'py, Self>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        jelly::jelly_to_sexp(slf, obj)
+    }
+
+    /// Register `object` as being jellied and return a fresh list for its
+    /// s-expression (see `preserve`).
+    fn prepare<'py>(slf: &Bound<'py, Self>, object: &Bound<'py, PyAny>) -> Bound<'py, PyList> {
+        slf.borrow().start(object);
+        PyList::empty(slf.py())
+    }
+
+    /// Record `sexp` as `object`'s s-expression and return what to embed:
+    /// `sexp` itself, or the reference placeholder a cycle already made.
+    fn preserve<'py>(
+        slf: &Bound<'py, Self>,
+        object: &Bound<'py, PyAny>,
+        sexp: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        slf.borrow().record(object, sexp)
+    }
+
+    /// Give `object` a reference id now (it has been met again); the list
+    /// that now stands for it, unless it was written as bytes.
+    fn _cook<'py>(
+        slf: &Bound<'py, Self>,
+        object: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        slf.borrow().cook_object(object)
+    }
+
+    /// `[b"dereference", id]` if `object` was met before, else None.
+    #[pyo3(name = "_checkMutable")]
+    fn check_mutable<'py>(
+        slf: &Bound<'py, Self>,
+        object: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        slf.borrow().reference_to(object)
+    }
+
+    /// Append `[b"unpersistable", reason]` to `sxp` (or a new list).
+    #[pyo3(signature = (reason, sxp=None))]
+    fn unpersistable<'py>(
+        slf: &Bound<'py, Self>,
+        reason: &Bound<'py, PyAny>,
+        sxp: Option<Bound<'py, PyList>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        jellier::unpersistable(slf.py(), reason, sxp)
+    }
+
+    fn jelly_decimal<'py>(
+        slf: &Bound<'py, Self>,
+        d: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        values::jelly_decimal(slf, d)
+    }
+}
+
+#[pymethods]
+impl Unjellier {
+    #[new]
+    #[pyo3(signature = (taster, persistentLoad=None, invoker=None, max_depth=1000))]
+    #[allow(non_snake_case)]
+    fn new(
+        py: Python<'_>,
+        taster: Bound<'_, PyAny>,
+        persistentLoad: Option<Py<PyAny>>,
+        invoker: Option<Py<PyAny>>,
+        max_depth: usize,
+    ) -> PyResult<Self> {
+        Unjellier::create(py, taster, persistentLoad, invoker, max_depth)
+    }
+
+    /// The object for `obj`, then every `postUnjelly` hook, in order.
+    #[pyo3(name = "unjellyFull")]
+    fn unjelly_full<'py>(
+        slf: &Bound<'py, Self>,
+        obj: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        unjelly::unjelly_full(slf, obj)
+    }
+
+    /// The object for the s-expression `obj`.
+    fn unjelly<'py>(
+        slf: &Bound<'py, Self>,
+        obj: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _pause = GcPause::new(slf.py());
+        unjelly::unjelly(slf, obj)
+    }
+
+    /// `obj[loc] = unjelly(jel)`, registering `obj` as a dependant if the
+    /// result is still a placeholder.
+    #[pyo3(name = "unjellyInto")]
+    fn unjelly_into<'py>(
+        slf: &Bound<'py, Self>,
+        obj: &Bound<'py, PyAny>,
+        loc: &Bound<'py, PyAny>,
+        jel: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        unjelly::unjelly_into(slf, obj, loc, jel)
+    }
+
+    #[pyo3(name = "_maybePostUnjelly")]
+    fn maybe_post_unjelly<'py>(
+        slf: &Bound<'py, Self>,
+        unjellied: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        unjellier::maybe_post_unjelly(slf, unjellied)
+    }
+
+    #[pyo3(name = "_genericUnjelly")]
+    fn generic_unjelly<'py>(
+        slf: &Bound<'py, Self>,
+        cls: &Bound<'py, PyAny>,
+        state: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        unjellier::generic_unjelly(slf, cls, state)
+    }
+}
+
+/// The limits of `pbfast.banana`'s module-level functions, read from its
+/// globals at each call (they follow `setPrefixLimit` and assignments, as
+/// Twisted's do).
+fn module_limits(py: Python<'_>) -> PyResult<Limits> {
+    static BANANA: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let module =
+        BANANA.get_or_try_init(py, || Ok::<_, PyErr>(py.import("pbfast.banana")?.unbind()))?;
+    let globals = module.bind(py).dict();
+    let read = |name: &Bound<'_, PyString>| -> PyResult<u64> {
+        match globals.get_item(name)? {
+            Some(value) => value.extract(),
+            None => Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+                "pbfast.banana has no {name}"
+            ))),
+        }
+    };
+    Ok(Limits {
+        prefix: read(pyo3::intern!(py, "_PREFIX_LIMIT"))? as usize,
+        size: read(pyo3::intern!(py, "SIZE_LIMIT"))?,
+        depth: read(pyo3::intern!(py, "MAX_DEPTH"))? as usize,
+        message: read(pyo3::intern!(py, "MAX_MESSAGE_SIZE"))?,
+    })
+}
+
+/// Serialize `obj` to Banana bytes with jelly's semantics, in one native
+/// pass and without the s-expression in between: the result equals
+/// `banana.encode(jelly.jelly(obj, taster, persistentStore, invoker))`, byte
+/// for byte (dialect `none`, the limits of `pbfast.banana`).
+///
+/// The taster, as for `jelly.jelly`, decides what may be sent; the default
+/// (None) allows everything, as jelly's does. Hooks (`jellyFor`, persistent
+/// stores) are called as jelly calls them; only objects that have one pay
+/// for the Python call. Nesting deeper than `maxDepth` raises InsecureJelly.
+#[pyfunction]
+#[allow(non_snake_case)]
+#[pyo3(signature = (obj, *, taster=None, persistentStore=None, invoker=None, maxDepth=1000))]
+pub fn dumps<'py>(
+    obj: &Bound<'py, PyAny>,
+    taster: Option<Bound<'py, PyAny>>,
+    persistentStore: Option<Py<PyAny>>,
+    invoker: Option<Py<PyAny>>,
+    maxDepth: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let py = obj.py();
+    let refs = Refs::get(py)?;
+    let taster = taster.unwrap_or_else(|| refs.permissive.bind(py).clone());
+    let limits = module_limits(py)?;
+    let jellier = Jellier::create(py, taster, persistentStore, invoker, maxDepth)?;
+    let jellier = Bound::new(py, jellier)?;
+    let settings = EncodeSettings {
+        prefix_limit: limits.prefix,
+        size_limit: limits.size,
+        max_depth: limits.depth,
+        vocabulary: None,
+    };
+    crate::jelly::dumps::dumps(&jellier, obj, settings)
+}
+
+/// The object that Banana bytes `data` (one expression, dialect `none`)
+/// jelly: `jelly.unjelly(banana.decode(data), taster=jelly.globalSecurity)`,
+/// read in one native pass.
+///
+/// Secure by default: the default taster (None) is `jelly.globalSecurity`,
+/// which allows the basic types and the classes registered with
+/// `setUnjellyableForClass`, nothing else; allowing more must be asked for
+/// (another taster, or `jelly.DummySecurityOptions()` for everything). Any
+/// input ends in an object, `banana.BananaError` (malformed, truncated or
+/// over-limit bytes, trailing bytes) or `jelly.InsecureJelly` (a refused
+/// type, nesting deeper than `maxDepth`, or an expression that does not
+/// make a valid object); nothing is kept between calls.
+#[pyfunction]
+#[allow(non_snake_case)]
+#[pyo3(signature = (data, *, taster=None, persistentLoad=None, invoker=None, maxDepth=1000))]
+pub fn loads<'py>(
+    data: &Bound<'py, PyAny>,
+    taster: Option<Bound<'py, PyAny>>,
+    persistentLoad: Option<Py<PyAny>>,
+    invoker: Option<Py<PyAny>>,
+    maxDepth: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = data.py();
+    let refs = Refs::get(py)?;
+    let taster = taster.unwrap_or_else(|| refs.global_security.bind(py).clone());
+    let limits = module_limits(py)?;
+    let unjellier = Unjellier::create(py, taster, persistentLoad, invoker, maxDepth)?;
+    let unjellier = Bound::new(py, unjellier)?;
+    crate::jelly::loads::loads(&unjellier, data, &limits)
+}

@@ -1,0 +1,60 @@
+//! Objects straight to Banana bytes (`pbfast.dumps`): the jelly traversal
+//! into a bytes sink, then the reference headers the jellier gave out
+//! spliced in, in one final assembly.
+//!
+//! Uses the traversal, the bytes sink and [`crate::pybanana`]'s output.
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::jellier::Jellier;
+use super::jelly::{jelly, Cx};
+use super::refs::Refs;
+use super::sinks::bytes::BytesSink;
+use crate::banana::encoder;
+use crate::pybanana::encode::EncodeSettings;
+use crate::pybanana::gc::GcPause;
+use crate::pybanana::output::{self, with_output_buffer, Output};
+
+/// Banana bytes for `obj`: `banana.encode(jelly(obj, ...))` without the
+/// s-expression in between.
+pub fn dumps<'py>(
+    slf: &Bound<'py, Jellier>,
+    obj: &Bound<'py, PyAny>,
+    settings: EncodeSettings<'_>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let py = slf.py();
+    let _pause = GcPause::new(py);
+    let me = slf.borrow();
+    let cx = Cx {
+        slf,
+        me: &me,
+        refs: Refs::get(py)?,
+    };
+    me.start_bytes();
+    let vocabulary = settings.vocabulary;
+    let result = with_output_buffer(|buf| {
+        let watch = |list: *mut ffi::PyObject, offset: usize| me.list_written(list, offset);
+        let mut out = Output::new(buf);
+        out.watch_lists(&watch);
+        let mut sink = BytesSink::new(&mut out, settings);
+        jelly(&cx, &mut sink, obj)?;
+        let mut header = Vec::with_capacity(output::HEADER_BYTES);
+        for (offset, id) in me.take_splices() {
+            header.clear();
+            encoder::write_list_header(&mut header, 3);
+            match vocabulary.and_then(|v| v.lookup(b"reference")) {
+                Some(symbol) => encoder::write_vocab(&mut header, symbol),
+                None => {
+                    encoder::write_string(&mut header, b"reference", u64::MAX).expect("no limit")
+                }
+            }
+            encoder::write_i64(&mut header, id, usize::MAX).expect("no limit");
+            out.splice_header(offset, &header);
+        }
+        out.finish(py)
+    });
+    me.end_bytes();
+    result
+}

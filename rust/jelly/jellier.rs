@@ -1,0 +1,383 @@
+//! The state of one jelly call: every mutable object met, the list (or byte
+//! offset) that stands for it, and the reference ids given at second
+//! meetings — Twisted's `_Jellier` bookkeeping, which `jellyFor` hooks
+//! reach through the methods the bindings give the [`Jellier`] object.
+//!
+//! Twisted gives a mutable object (list, tuple, dict, set, frozenset,
+//! instance, Jellyable) a reference id only when it meets that object a
+//! second time. The first occurrence, already written, is then rewritten in
+//! place to `[b"reference", id, <its s-expression>]`, and every later
+//! occurrence is `[b"dereference", id]`. Ids are numbered in the order of
+//! those second meetings. The jellier keeps, per object met, the list it
+//! produced (or, for an object still being built, nothing until a cycle
+//! needs a placeholder), and rewrites that list in place the same way; for
+//! bytes, it keeps where the object's encoding starts, and the reference
+//! header is spliced in there when the output is assembled.
+//!
+//! Uses [`super::refs`] and [`super::taster`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString};
+
+use super::refs::Refs;
+use super::taster::Taster;
+
+/// Hashes object addresses: they are unique while the objects live (the
+/// jellier holds them), so one multiply spreads them well enough.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ byte as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_usize(&mut self, address: usize) {
+        self.0 = ((address as u64) >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Strings up to this many characters have their UTF-8 cached per call.
+const SHORT_STR: usize = 64;
+
+type ByAddress<V> = HashMap<usize, V, BuildHasherDefault<AddressHasher>>;
+
+/// Maps bigger than this are not kept for the next jellier.
+const KEPT_MAP_LIMIT: usize = 1 << 16;
+
+thread_local! {
+    /// The emptied `seen` map of the last jellier on this thread: the next
+    /// one starts with its capacity instead of growing (and rehashing, and
+    /// page-faulting) a new one from nothing.
+    static SPARE_SEEN: Cell<ByAddress<Seen>> = Cell::new(ByAddress::default());
+}
+
+/// What the jellier knows of one mutable object it has met.
+struct Seen {
+    /// Holds the object alive, so its address is not reused during the call.
+    _object: Py<PyAny>,
+    /// The list that stands for the object: its s-expression once preserved,
+    /// or the `[reference, id, ...]` placeholder made when a cycle reached it
+    /// before that.
+    preserved: Option<Py<PyAny>>,
+    /// `[b"dereference", id]`, once the object has an id.
+    dereference: Option<Py<PyList>>,
+    /// Where the object's encoding starts in a [`BytesSink`](super::sinks::bytes::BytesSink)'s buffer, once
+    /// written (or being written) there.
+    offset: Option<usize>,
+}
+
+impl Seen {
+    fn new(object: &Bound<'_, PyAny>, offset: Option<usize>) -> Self {
+        Seen {
+            _object: object.clone().unbind(),
+            preserved: None,
+            dereference: None,
+            offset,
+        }
+    }
+}
+
+/// The state of one `jelly()` call, handed to `jellyFor` hooks as `jellier`.
+#[pyclass(module = "pbfast._native", name = "Jellier", frozen, unsendable)]
+pub struct Jellier {
+    #[pyo3(get)]
+    taster: Py<PyAny>,
+    #[pyo3(get, name = "persistentStore")]
+    pub(crate) persistent_store: Py<PyAny>,
+    #[pyo3(get)]
+    invoker: Py<PyAny>,
+    pub(crate) policy: Taster,
+    seen: RefCell<ByAddress<Seen>>,
+    /// str object (held) to its UTF-8, for short strings.
+    encoded: RefCell<ByAddress<(Py<PyAny>, Py<PyBytes>)>>,
+    /// While a [`BytesSink`](super::sinks::bytes::BytesSink) runs: the s-expression lists that stand for
+    /// objects (list address to object address), so that encoding a hook's
+    /// result can note where they land.
+    list_owners: RefCell<Option<ByAddress<usize>>>,
+    /// While a [`BytesSink`](super::sinks::bytes::BytesSink) runs: reference headers to splice, as (offset,
+    /// id), in the order the ids were given.
+    splices: RefCell<Vec<(usize, i64)>>,
+    next_id: Cell<i64>,
+    pub(crate) depth: Cell<usize>,
+    pub(crate) max_depth: usize,
+}
+
+fn key(object: &Bound<'_, PyAny>) -> usize {
+    object.as_ptr() as usize
+}
+
+impl Drop for Jellier {
+    fn drop(&mut self) {
+        let mut seen = std::mem::take(self.seen.get_mut());
+        if seen.capacity() <= KEPT_MAP_LIMIT {
+            // Dropping the entries releases the objects they hold; the
+            // jellier is being deallocated by Python, which holds the GIL.
+            seen.clear();
+            SPARE_SEEN.with(|spare| {
+                let other = spare.take();
+                spare.set(if other.capacity() > seen.capacity() {
+                    other
+                } else {
+                    seen
+                });
+            });
+        }
+    }
+}
+
+impl Jellier {
+    pub(crate) fn create(
+        py: Python<'_>,
+        taster: Bound<'_, PyAny>,
+        persistent_store: Option<Py<PyAny>>,
+        invoker: Option<Py<PyAny>>,
+        max_depth: usize,
+    ) -> PyResult<Self> {
+        let refs = Refs::get(py)?;
+        Ok(Jellier {
+            policy: Taster::new(&taster, refs),
+            taster: taster.unbind(),
+            persistent_store: persistent_store.unwrap_or_else(|| py.None()),
+            invoker: invoker.unwrap_or_else(|| py.None()),
+            seen: RefCell::new(SPARE_SEEN.with(Cell::take)),
+            encoded: RefCell::new(ByAddress::default()),
+            list_owners: RefCell::new(None),
+            splices: RefCell::new(Vec::new()),
+            next_id: Cell::new(1),
+            depth: Cell::new(0),
+            max_depth,
+        })
+    }
+
+    pub(crate) fn start(&self, object: &Bound<'_, PyAny>) {
+        self.seen
+            .borrow_mut()
+            .insert(key(object), Seen::new(object, None));
+    }
+
+    pub(crate) fn record<'py>(
+        &self,
+        object: &Bound<'py, PyAny>,
+        sexp: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = object.py();
+        let mut seen = self.seen.borrow_mut();
+        let entry = seen
+            .entry(key(object))
+            .or_insert_with(|| Seen::new(object, None));
+        let stands_for = match (&entry.dereference, &entry.preserved) {
+            // Cooked while being built: the placeholder is what was embedded
+            // where the object first occurs, and it gets the s-expression.
+            (Some(_), Some(placeholder)) => {
+                let placeholder = placeholder.bind(py).clone();
+                placeholder.set_item(2, sexp)?;
+                placeholder
+            }
+            _ => {
+                entry.preserved = Some(sexp.clone().unbind());
+                sexp.clone()
+            }
+        };
+        if let Some(owners) = self.list_owners.borrow_mut().as_mut() {
+            owners.insert(stands_for.as_ptr() as usize, key(object));
+        }
+        Ok(stands_for)
+    }
+
+    /// Twisted's `_cook`: the object gets the next id; the list that stands
+    /// for it becomes `[reference, id, <copy of what it held>]` in place, or,
+    /// if it was written as bytes, the reference header is spliced in front
+    /// of it; later occurrences get the dereference.
+    pub(crate) fn cook_object<'py>(
+        &self,
+        object: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let py = object.py();
+        let refs = Refs::get(py)?;
+        let mut seen = self.seen.borrow_mut();
+        let Some(entry) = seen.get_mut(&key(object)) else {
+            return Err(pyo3::exceptions::PyKeyError::new_err(format!(
+                "{} was not prepared",
+                object.repr()?
+            )));
+        };
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let reference = refs.atoms.reference.bind(py);
+        let list = match (entry.offset, &entry.preserved) {
+            (Some(offset), _) => {
+                self.splices.borrow_mut().push((offset, id));
+                None
+            }
+            (None, Some(list)) => {
+                let list = list.bind(py).cast::<PyList>()?;
+                let copy = list.get_slice(0, list.len());
+                let rewritten = [
+                    reference.as_any().clone(),
+                    id.into_pyobject(py)?.into_any(),
+                    copy.into_any(),
+                ];
+                list.set_slice(0, list.len(), PyList::new(py, rewritten)?.as_any())?;
+                Some(list.clone())
+            }
+            (None, None) => {
+                let empty = PyList::empty(py);
+                let placeholder = PyList::new(
+                    py,
+                    [
+                        reference.as_any().clone(),
+                        id.into_pyobject(py)?.into_any(),
+                        empty.into_any(),
+                    ],
+                )?;
+                entry.preserved = Some(placeholder.clone().into_any().unbind());
+                Some(placeholder)
+            }
+        };
+        let dereference = PyList::new(
+            py,
+            [
+                refs.atoms.dereference.bind(py).clone().into_any(),
+                id.into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        entry.dereference = Some(dereference.unbind());
+        Ok(list)
+    }
+
+    /// For a container about to be jellied: its dereference if it was met
+    /// before (giving it an id now if need be), else None after registering
+    /// it as being built (starting at `offset` of a bytes sink's buffer).
+    /// One map lookup in the common case.
+    pub(crate) fn reference_or_start<'py>(
+        &self,
+        object: &Bound<'py, PyAny>,
+        offset: Option<usize>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        {
+            let mut seen = self.seen.borrow_mut();
+            match seen.entry(key(object)) {
+                std::collections::hash_map::Entry::Vacant(vacant) => {
+                    vacant.insert(Seen::new(object, offset));
+                    return Ok(None);
+                }
+                std::collections::hash_map::Entry::Occupied(occupied) => {
+                    if let Some(dereference) = &occupied.get().dereference {
+                        return Ok(Some(dereference.bind(object.py()).clone()));
+                    }
+                }
+            }
+        }
+        self.reference_to(object)
+    }
+
+    /// A bytes sink starts writing: note where the lists that stand for
+    /// objects land, and forget earlier splices.
+    pub(crate) fn start_bytes(&self) {
+        *self.list_owners.borrow_mut() = Some(ByAddress::default());
+        self.splices.borrow_mut().clear();
+    }
+
+    /// The reference headers to splice into the bytes written, as (offset,
+    /// id), in the order the ids were given.
+    pub(crate) fn take_splices(&self) -> Vec<(usize, i64)> {
+        std::mem::take(&mut *self.splices.borrow_mut())
+    }
+
+    /// The bytes sink is done (or failed).
+    pub(crate) fn end_bytes(&self) {
+        *self.list_owners.borrow_mut() = None;
+    }
+
+    /// A list that stands for an object has just been written as bytes at
+    /// `offset`: from now on a reference to the object is spliced there.
+    pub(crate) fn list_written(&self, list: *mut ffi::PyObject, offset: usize) {
+        let owner = match self.list_owners.borrow().as_ref() {
+            Some(owners) => owners.get(&(list as usize)).copied(),
+            None => None,
+        };
+        if let Some(owner) = owner {
+            if let Some(entry) = self.seen.borrow_mut().get_mut(&owner) {
+                if entry.offset.is_none() {
+                    entry.offset = Some(offset);
+                }
+            }
+        }
+    }
+
+    /// The UTF-8 of a str. A short str that is referenced from elsewhere too
+    /// (dict keys shared by a thousand records, interned names) is likely to
+    /// come again, so its bytes are made once per call and shared: bytes are
+    /// immutable, so that changes nothing but the allocations. A str held
+    /// only by its container (most values) is encoded without the lookup.
+    pub(crate) fn utf8<'py>(&self, text: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyBytes>> {
+        // SAFETY: reading the reference count of a live object.
+        let shared = unsafe { ffi::Py_REFCNT(text.as_ptr()) } > 2;
+        if !shared || text.len()? > SHORT_STR {
+            return text.encode_utf8();
+        }
+        if let Some((_, bytes)) = self.encoded.borrow().get(&key(text.as_any())) {
+            return Ok(bytes.bind(text.py()).clone());
+        }
+        let bytes = text.encode_utf8()?;
+        self.encoded.borrow_mut().insert(
+            key(text.as_any()),
+            (text.clone().into_any().unbind(), bytes.clone().unbind()),
+        );
+        Ok(bytes)
+    }
+
+    pub(crate) fn reference_to<'py>(
+        &self,
+        object: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let py = object.py();
+        {
+            let seen = self.seen.borrow();
+            match seen.get(&key(object)) {
+                None => return Ok(None),
+                Some(Seen {
+                    dereference: Some(dereference),
+                    ..
+                }) => {
+                    return Ok(Some(dereference.bind(py).clone()));
+                }
+                Some(_) => {}
+            }
+        }
+        self.cook_object(object)?;
+        let seen = self.seen.borrow();
+        let dereference = seen[&key(object)]
+            .dereference
+            .as_ref()
+            .expect("just cooked");
+        Ok(Some(dereference.bind(py).clone()))
+    }
+}
+
+pub(crate) fn unpersistable<'py>(
+    py: Python<'py>,
+    reason: &Bound<'py, PyAny>,
+    sxp: Option<Bound<'py, PyList>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let refs = Refs::get(py)?;
+    let sxp = sxp.unwrap_or_else(|| PyList::empty(py));
+    sxp.append(refs.atoms.unpersistable.bind(py))?;
+    match reason.cast::<PyString>() {
+        Ok(text) => sxp.append(PyBytes::new(py, text.to_str()?.as_bytes()))?,
+        Err(_) => sxp.append(reason)?,
+    }
+    Ok(sxp)
+}

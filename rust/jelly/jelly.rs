@@ -1,0 +1,366 @@
+//! The jelly traversal: Twisted's `_Jellier.jelly`, object by object, into
+//! a [`Sink`] — the same walk makes Python s-expressions (`jelly.jelly`) and
+//! Banana bytes (`dumps`, the broker's messages).
+//!
+//! Exact built-in types go straight to their encodings; everything else is
+//! checked in Twisted's order (Jellyable, the taster's type check, methods,
+//! functions, modules, classes, instances). Shared objects go through the
+//! [`Jellier`]'s bookkeeping; only an object held by its container alone
+//! skips it (it cannot be met again).
+//!
+//! Uses the jellier, the sinks, [`super::values`], [`super::refs`].
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+
+use super::jellier::{unpersistable, Jellier};
+use super::refs::Refs;
+use super::sinks::list::ListSink;
+use super::sinks::Sink;
+use super::values::jelly_value_type;
+use super::{qual, Depth};
+use crate::pybanana::gc::GcPause;
+
+/// One traversal's view of its jellier, borrowed once at the top.
+pub(crate) struct Cx<'a, 'py> {
+    pub(crate) slf: &'a Bound<'py, Jellier>,
+    pub(crate) me: &'a Jellier,
+    pub(crate) refs: &'static Refs,
+}
+
+impl<'py> Cx<'_, 'py> {
+    pub(crate) fn py(&self) -> Python<'py> {
+        self.slf.py()
+    }
+
+    pub(crate) fn atom(&self, atom: &Py<PyBytes>) -> Bound<'py, PyAny> {
+        atom.bind(self.py()).clone().into_any()
+    }
+}
+
+/// `jellier.jelly(obj)` called from Python: the s-expression for `obj`.
+pub(crate) fn jelly_to_sexp<'py>(
+    slf: &Bound<'py, Jellier>,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let _pause = GcPause::new(slf.py());
+    let me = slf.borrow();
+    let cx = Cx {
+        slf,
+        me: &me,
+        refs: Refs::get(slf.py())?,
+    };
+    jelly(&cx, &mut ListSink::default(), obj)
+}
+
+/// The s-expression for `obj`: Twisted's `_Jellier.jelly`.
+pub(crate) fn jelly<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
+    let py = cx.py();
+    let refs = cx.refs;
+    let ty_ptr = obj.get_type_ptr();
+
+    // Exact built-in types cannot be Jellyable, and with a stock taster
+    // every type name is allowed: straight to their encodings.
+    if cx.me.policy.allows_all_type_names() {
+        if ty_ptr == &raw mut ffi::PyBytes_Type
+            || ty_ptr == &raw mut ffi::PyLong_Type
+            || ty_ptr == &raw mut ffi::PyFloat_Type
+        {
+            return sink.scalar(cx, obj);
+        }
+        if ty_ptr == &raw mut ffi::PyUnicode_Type {
+            return jelly_str(cx, sink, obj);
+        }
+        if ty_ptr == &raw mut ffi::PyList_Type
+            || ty_ptr == &raw mut ffi::PyDict_Type
+            || ty_ptr == &raw mut ffi::PyTuple_Type
+            || ty_ptr == &raw mut ffi::PySet_Type
+            || ty_ptr == &raw mut ffi::PyFrozenSet_Type
+        {
+            return jelly_mutable(cx, sink, obj);
+        }
+        if obj.is_none() {
+            return sink.single(cx, &refs.atoms.none);
+        }
+        if ty_ptr == &raw mut ffi::PyBool_Type {
+            return jelly_bool(cx, sink, obj);
+        }
+        // The date and time types and Decimal, exactly: none of the checks
+        // before them in the general order below can match them.
+        if let Some(result) = jelly_value_type(cx, sink, obj)? {
+            return Ok(result);
+        }
+    }
+
+    let me = cx.me;
+    if obj.is_instance(refs.jellyable.bind(py))? {
+        if let Some(dereference) = me.reference_to(obj)? {
+            return sink.dereference(cx, dereference);
+        }
+        let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
+            return Err(too_deep(py, refs, me.max_depth));
+        };
+        let sexp = obj.call_method1(pyo3::intern!(py, "jellyFor"), (cx.slf,))?;
+        return sink.sexp(cx, sexp);
+    }
+    let ty = obj.get_type();
+    if !me.policy.allows_all_type_names() {
+        let name = PyBytes::new(py, qual(ty.as_any())?.as_bytes());
+        if !me.policy.type_allowed(name.as_any(), &name)? {
+            return Err(refs.insecure(
+                py,
+                format!("Type not allowed for object: {} {}", ty.str()?, obj.str()?),
+            ));
+        }
+    }
+    if ty.is(py.get_type::<PyBytes>())
+        || ty.is(py.get_type::<PyInt>())
+        || ty.is(py.get_type::<PyFloat>())
+    {
+        return sink.scalar(cx, obj);
+    }
+    if obj.is_instance(refs.method_type.bind(py))? {
+        let function = obj.getattr("__func__")?;
+        let owner = obj.getattr("__self__")?;
+        let class = owner.getattr("__class__")?;
+        let mut seq = sink.open(cx, cx.atom(&refs.atoms.method), 3)?;
+        let name = sink.sexp(cx, function.getattr("__name__")?)?;
+        sink.push(&mut seq, name);
+        let owner = jelly(cx, sink, &owner)?;
+        sink.push(&mut seq, owner);
+        let class = jelly(cx, sink, &class)?;
+        sink.push(&mut seq, class);
+        return sink.close(cx, seq);
+    }
+    if ty.is(py.get_type::<PyString>()) {
+        return jelly_str(cx, sink, obj);
+    }
+    if obj.is_none() {
+        return sink.single(cx, &refs.atoms.none);
+    }
+    if obj.is_instance(refs.function_type.bind(py))? {
+        let name = format!(
+            "{}.{}",
+            obj.getattr("__module__")?.str()?,
+            obj.getattr("__qualname__")?.str()?
+        );
+        return sink.pair(
+            cx,
+            &refs.atoms.function,
+            PyString::new(py, &name).into_any(),
+        );
+    }
+    if obj.is_instance(refs.module_type.bind(py))? {
+        return sink.pair(cx, &refs.atoms.module, obj.getattr("__name__")?);
+    }
+    if ty.is(py.get_type::<PyBool>()) {
+        return jelly_bool(cx, sink, obj);
+    }
+    if let Some(result) = jelly_value_type(cx, sink, obj)? {
+        return Ok(result);
+    }
+    if ty.is_subclass(&py.get_type::<PyType>())? {
+        return sink.pair(
+            cx,
+            &refs.atoms.class,
+            PyBytes::new(py, qual(obj)?.as_bytes()).into_any(),
+        );
+    }
+    jelly_mutable(cx, sink, obj)
+}
+
+fn jelly_str<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
+    // SAFETY: `obj` is a str (checked by the caller).
+    sink.text(cx, unsafe { obj.cast_unchecked::<PyString>() })
+}
+
+fn jelly_bool<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
+    let atoms = &cx.refs.atoms;
+    let value = if obj.is_truthy()? {
+        &atoms.r#true
+    } else {
+        &atoms.r#false
+    };
+    sink.pair(cx, &atoms.boolean, cx.atom(value))
+}
+
+fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {
+    refs.insecure(
+        py,
+        format!("object graph nested deeper than {limit} levels"),
+    )
+}
+
+/// Lists, tuples, dicts, sets, frozensets and instances: the objects that
+/// can be shared, so the ones that take part in references.
+fn jelly_mutable<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
+    let py = cx.py();
+    let (me, refs) = (cx.me, cx.refs);
+    // An object held only by the container it is being read from (one
+    // reference) and by this traversal (the other) cannot be met again:
+    // Twisted would never give it an id, so it is not recorded at all.
+    // SAFETY: reading the reference count of a live object.
+    let unique = unsafe { ffi::Py_REFCNT(obj.as_ptr()) } <= 2;
+    if !unique {
+        if let Some(dereference) = me.reference_or_start(obj, sink.position())? {
+            return sink.dereference(cx, dereference);
+        }
+    }
+    let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
+        return Err(too_deep(py, refs, me.max_depth));
+    };
+    let ty_ptr = obj.get_type_ptr();
+    let out = if ty_ptr == &raw mut ffi::PyList_Type {
+        // SAFETY: the type was just checked.
+        let list = unsafe { obj.cast_unchecked::<PyList>() };
+        let count = list.len();
+        let mut seq = sink.open(cx, cx.atom(&refs.atoms.list), count)?;
+        // Indexed each time: a hook run meanwhile may change the list.
+        let mut index = 0;
+        // Bounded by the current length each time (never by a failing
+        // get_item: an IndexError per list is not free).
+        loop {
+            // SAFETY: `list` is an exact list, alive (held by `obj`); the index
+            // is checked against its current size just before the read, and
+            // the item is turned into a strong reference at once.
+            let item = unsafe {
+                let size = ffi::PyList_GET_SIZE(list.as_ptr()) as usize;
+                if (S::FIXED_LENGTH && index == count) || index >= size {
+                    break;
+                }
+                Bound::from_borrowed_ptr(py, ffi::PyList_GET_ITEM(list.as_ptr(), index as isize))
+            };
+            let item = jelly(cx, sink, &item)?;
+            sink.push(&mut seq, item);
+            index += 1;
+        }
+        sink.close(cx, seq)?
+    } else if ty_ptr == &raw mut ffi::PyTuple_Type {
+        // SAFETY: the type was just checked.
+        let tuple = unsafe { obj.cast_unchecked::<PyTuple>() };
+        let mut seq = sink.open(cx, cx.atom(&refs.atoms.tuple), tuple.len())?;
+        for item in tuple.iter() {
+            let item = jelly(cx, sink, &item)?;
+            sink.push(&mut seq, item);
+        }
+        sink.close(cx, seq)?
+    } else if ty_ptr == &raw mut ffi::PyDict_Type {
+        // SAFETY: the type was just checked.
+        jelly_dict(cx, sink, unsafe { obj.cast_unchecked::<PyDict>() })?
+    } else if ty_ptr == &raw mut ffi::PySet_Type || ty_ptr == &raw mut ffi::PyFrozenSet_Type {
+        let atom = if ty_ptr == &raw mut ffi::PySet_Type {
+            &refs.atoms.set
+        } else {
+            &refs.atoms.frozenset
+        };
+        let mut seq = sink.open(cx, cx.atom(atom), obj.len()?)?;
+        for item in obj.try_iter()? {
+            let item = jelly(cx, sink, &item?)?;
+            sink.push(&mut seq, item);
+        }
+        sink.close(cx, seq)?
+    } else {
+        jelly_instance(cx, sink, obj)?
+    };
+    if unique {
+        return Ok(out);
+    }
+    sink.finish_object(cx, obj, out)
+}
+
+fn jelly_dict<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    dict: &Bound<'py, PyDict>,
+) -> PyResult<S::Out> {
+    let py = cx.py();
+    let size = dict.len();
+    let mut seq = sink.open(cx, cx.atom(&cx.refs.atoms.dictionary), size)?;
+    let mut position: ffi::Py_ssize_t = 0;
+    loop {
+        let mut key: *mut ffi::PyObject = std::ptr::null_mut();
+        let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+        // SAFETY: PyDict_Next reads the dict's current table and bounds-checks
+        // `position`; it returns borrowed references, which are turned into
+        // owned ones at once, before any Python code (a hook jellying them)
+        // can run and change the dict.
+        let (key, value) = unsafe {
+            if ffi::PyDict_Next(dict.as_ptr(), &mut position, &mut key, &mut value) == 0 {
+                break;
+            }
+            (
+                Bound::from_borrowed_ptr(py, key),
+                Bound::from_borrowed_ptr(py, value),
+            )
+        };
+        sink.open_item(cx)?;
+        let key = jelly(cx, sink, &key)?;
+        let value = jelly(cx, sink, &value)?;
+        let item = sink.close_item(cx, key, value)?;
+        sink.push(&mut seq, item);
+        if dict.len() != size {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "dictionary changed size during iteration",
+            ));
+        }
+    }
+    sink.close(cx, seq)
+}
+
+/// An instance of any other class: `[b"module.Class", <state>]`, or what the
+/// persistent store says, or `unpersistable` if the taster refuses the class.
+fn jelly_instance<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
+    let py = cx.py();
+    let (me, refs) = (cx.me, cx.refs);
+    let class = obj.getattr(pyo3::intern!(py, "__class__"))?;
+    let class_name = qual(&class)?;
+    let store = me.persistent_store.bind(py);
+    let persistent = if store.is_truthy()? {
+        store.call1((obj, cx.slf))?
+    } else {
+        py.None().into_bound(py)
+    };
+    if !persistent.is_none() {
+        let mut seq = sink.open(cx, cx.atom(&refs.atoms.persistent), 1)?;
+        let persistent = sink.sexp(cx, persistent)?;
+        sink.push(&mut seq, persistent);
+        return sink.close(cx, seq);
+    }
+    if me.policy.class_allowed(&class)? {
+        let state = match obj.getattr_opt(pyo3::intern!(py, "__getstate__"))? {
+            Some(getstate) => getstate.call0()?,
+            None => obj.getattr(pyo3::intern!(py, "__dict__"))?,
+        };
+        let mut seq = sink.open(cx, PyBytes::new(py, class_name.as_bytes()).into_any(), 1)?;
+        let state = jelly(cx, sink, &state)?;
+        sink.push(&mut seq, state);
+        return sink.close(cx, seq);
+    }
+    let reason = PyString::new(
+        py,
+        &format!("instance of class {class_name} deemed insecure"),
+    );
+    let sexp = unpersistable(py, reason.as_any(), Some(PyList::empty(py)))?;
+    sink.sexp(cx, sexp.into_any())
+}

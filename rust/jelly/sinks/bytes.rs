@@ -1,0 +1,197 @@
+//! The sink that writes Banana bytes as the traversal goes: what
+//! `banana.encode(jelly(obj))` would give, without the s-expression.
+//!
+//! A byte stream cannot be rewritten in place, so an object's start offset
+//! is what the jellier keeps, and a reference header met later is spliced in
+//! front of it when the output is assembled. What a `jellyFor` hook builds
+//! is a Python s-expression either way; it is encoded when the hook returns,
+//! noting where each object's list lands.
+//!
+//! Uses [`crate::pybanana`]'s encoder and output, and the traversal's
+//! context.
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString};
+
+use super::Sink;
+use crate::banana::encoder::{self, EncodeError};
+use crate::jelly::jelly::Cx;
+use crate::pybanana::encode::{self as banana, EncodeSettings};
+use crate::pybanana::errors::banana_error;
+use crate::pybanana::output::Output;
+
+/// Writes the Banana encoding (`banana.encode(jelly(obj))`) into one
+/// buffer as the traversal goes.
+pub(crate) struct BytesSink<'o, 'a, 'py> {
+    pub out: &'o mut Output<'a, 'py>,
+    pub settings: EncodeSettings<'a>,
+    /// The bytes every str's encoding starts with (`[b"unicode", ...`: a
+    /// list header and the tag, or its symbol), made once.
+    text_head: ([u8; 16], usize),
+}
+
+impl<'o, 'a, 'py> BytesSink<'o, 'a, 'py> {
+    pub(crate) fn new(out: &'o mut Output<'a, 'py>, settings: EncodeSettings<'a>) -> Self {
+        let mut head = Vec::with_capacity(16);
+        encoder::write_list_header(&mut head, 2);
+        match settings.vocabulary.and_then(|v| v.lookup(b"unicode")) {
+            Some(symbol) => encoder::write_vocab(&mut head, symbol),
+            None => encoder::write_string(&mut head, b"unicode", u64::MAX).expect("no limit"),
+        }
+        let mut text_head = [0u8; 16];
+        text_head[..head.len()].copy_from_slice(&head);
+        BytesSink {
+            out,
+            settings,
+            text_head: (text_head, head.len()),
+        }
+    }
+}
+
+/// A container being written: how many items its header announced.
+pub(crate) struct Counted {
+    announced: usize,
+    written: usize,
+}
+
+impl<'py> BytesSink<'_, '_, 'py> {
+    fn write(&mut self, value: &Bound<'py, PyAny>) -> PyResult<()> {
+        banana::encode_into(value, &self.settings, self.out)
+    }
+
+    /// A tag: a short byte string, or its vocabulary symbol.
+    fn write_atom(&mut self, atom: &Py<PyBytes>, py: Python<'py>) -> PyResult<()> {
+        // SAFETY: atoms are bytes objects, alive as long as `Refs`.
+        unsafe { banana::write_bytes(py, atom.as_ptr(), &self.settings, self.out) }
+    }
+
+    fn header(&mut self, cx: &Cx<'_, 'py>, count: usize) -> PyResult<()> {
+        if count as u64 > self.settings.size_limit {
+            let error = EncodeError::ListTooLong(count as u64);
+            return Err(banana_error(cx.py(), error.to_string()));
+        }
+        encoder::write_list_header(self.out.buf, count as u64);
+        Ok(())
+    }
+}
+
+impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
+    type Out = ();
+    type Seq = Counted;
+    const FIXED_LENGTH: bool = true;
+
+    fn position(&self) -> Option<usize> {
+        Some(self.out.buf.len())
+    }
+
+    fn scalar(&mut self, _cx: &Cx<'_, 'py>, value: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = value.py();
+        let pointer = value.as_ptr();
+        let ty = value.get_type_ptr();
+        // SAFETY: the writers are given objects of exactly their type.
+        unsafe {
+            if ty == &raw mut ffi::PyBytes_Type {
+                return banana::write_bytes(py, pointer, &self.settings, self.out);
+            }
+            if ty == &raw mut ffi::PyLong_Type {
+                return banana::write_int(py, pointer, &self.settings, self.out);
+            }
+            if ty == &raw mut ffi::PyFloat_Type {
+                encoder::write_float(self.out.buf, ffi::PyFloat_AS_DOUBLE(pointer));
+                return Ok(());
+            }
+        }
+        self.write(value)
+    }
+
+    fn pair(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        tag: &Py<PyBytes>,
+        value: Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        self.header(cx, 2)?;
+        self.write_atom(tag, cx.py())?;
+        self.scalar(cx, &value)
+    }
+
+    /// The UTF-8 goes from the str's own buffer into the output: no bytes
+    /// object is made.
+    fn text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<()> {
+        if self.settings.size_limit >= 7 {
+            // Within the limits whatever the str: the head as made once.
+            let (head, len) = &self.text_head;
+            self.out.buf.extend_from_slice(&head[..*len]);
+        } else {
+            self.header(cx, 2)?;
+            self.write_atom(&cx.refs.atoms.unicode, cx.py())?;
+        }
+        // Strict, like str.encode("UTF-8"): a lone surrogate raises
+        // UnicodeEncodeError.
+        let utf8 = text.to_str()?;
+        encoder::write_string(self.out.buf, utf8.as_bytes(), self.settings.size_limit)
+            .map_err(|error| banana_error(cx.py(), error.to_string()))
+    }
+
+    fn single(&mut self, cx: &Cx<'_, 'py>, tag: &Py<PyBytes>) -> PyResult<()> {
+        self.header(cx, 1)?;
+        self.write_atom(tag, cx.py())
+    }
+
+    fn open(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        tag: Bound<'py, PyAny>,
+        items: usize,
+    ) -> PyResult<Counted> {
+        self.header(cx, items + 1)?;
+        self.scalar(cx, &tag)?;
+        Ok(Counted {
+            announced: items,
+            written: 0,
+        })
+    }
+
+    fn open_item(&mut self, cx: &Cx<'_, 'py>) -> PyResult<()> {
+        self.header(cx, 2)
+    }
+
+    fn close_item(&mut self, _cx: &Cx<'_, 'py>, _key: (), _value: ()) -> PyResult<()> {
+        Ok(())
+    }
+
+    fn push(&mut self, seq: &mut Counted, _item: ()) {
+        seq.written += 1;
+    }
+
+    fn close(&mut self, _cx: &Cx<'_, 'py>, seq: Counted) -> PyResult<()> {
+        if seq.written != seq.announced {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "a container changed size while it was being jellied",
+            ));
+        }
+        Ok(())
+    }
+
+    fn dereference(&mut self, cx: &Cx<'_, 'py>, list: Bound<'py, PyList>) -> PyResult<()> {
+        self.header(cx, 2)?;
+        self.write_atom(&cx.refs.atoms.dereference, cx.py())?;
+        self.scalar(cx, &list.get_item(1)?)
+    }
+
+    fn sexp(&mut self, _cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<()> {
+        self.write(&sexp)
+    }
+
+    fn finish_object(
+        &mut self,
+        _cx: &Cx<'_, 'py>,
+        _object: &Bound<'py, PyAny>,
+        _out: (),
+    ) -> PyResult<()> {
+        // Its start offset was noted when it was opened; a reference to it
+        // is spliced there at assembly.
+        Ok(())
+    }
+}

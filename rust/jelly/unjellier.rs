@@ -1,0 +1,398 @@
+//! The state of one unjelly call: the reference table, the `postUnjelly`
+//! hooks to run, which built-in tags are already checked, and the objects
+//! registered before they are complete — Twisted's `_Unjellier`, which
+//! `unjellyFor` hooks reach through the methods the bindings give the
+//! [`Unjellier`] object.
+//!
+//! Uses [`super::refs`], [`super::taster`], [`super::tags`].
+
+use std::cell::Cell;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use super::refs::Refs;
+use super::tags::Builtin;
+use super::taster::Taster;
+
+/// The state of one `unjelly()` call, handed to `unjellyFor` hooks as
+/// `unjellier`.
+#[pyclass(module = "pbfast._native", name = "Unjellier", frozen, unsendable)]
+pub struct Unjellier {
+    #[pyo3(get)]
+    taster: Py<PyAny>,
+    #[pyo3(get, name = "persistentLoad")]
+    pub(crate) persistent_load: Py<PyAny>,
+    #[pyo3(get)]
+    invoker: Py<PyAny>,
+    /// Reference id to object (or to its placeholder, until resolved).
+    #[pyo3(get)]
+    pub(crate) references: Py<PyDict>,
+    /// `postUnjelly` methods to call once the whole graph exists.
+    #[pyo3(get, name = "postCallbacks")]
+    post_callbacks: Py<PyList>,
+    pub(crate) policy: Taster,
+    /// Built-in tags (one bit per [`Builtin`]) already found to be allowed
+    /// by the taster and claimed by no registry, while that cannot have
+    /// changed: a stock taster, and no Python code run since (a hook may
+    /// register a class or allow a type). A message checks each built-in tag
+    /// once instead of once per expression.
+    known_builtins: Cell<u32>,
+    /// Objects made before their contents, for `reference` expressions whose
+    /// value is a dictionary or a list, while they are being filled.
+    building: std::cell::RefCell<Vec<Building>>,
+    /// While `loads` reads (`numbered_limit` > 0): what the int reference
+    /// ids below the limit stand for, by id, kept here instead of in
+    /// `references` (no int object, no hashing). They move to `references`
+    /// ([`Unjellier::keep_in_dict`]) before any Python code that could look
+    /// at it runs, and at the first id of another kind.
+    numbered: std::cell::RefCell<Vec<Option<Py<PyAny>>>>,
+    numbered_limit: Cell<usize>,
+    pub(crate) depth: Cell<usize>,
+    pub(crate) max_depth: usize,
+}
+
+/// An object registered under its reference id before it is complete.
+///
+/// Twisted registers a referenced object only once it is complete: a
+/// dereference from inside it gets a placeholder, which the dictionary (or
+/// other holder) keeps until the object is done and the placeholder patches
+/// it. For a dictionary or list value the object can exist at once, so
+/// pbfast registers it before filling it, and a dictionary that meets it
+/// meanwhile holds the object itself, noting where ([`Building::holdings`]);
+/// when the object is done, those places are set again, as the patching
+/// would set them. Nothing can tell the two apart unless Python code looks
+/// in between: so before any hook or constructor runs, the state is made
+/// exactly Twisted's ([`Unjellier::materialize`]): placeholders in the
+/// places noted and in the reference table. Anything but a dictionary that
+/// meets the object meanwhile gets the placeholder from the start.
+pub(crate) struct Building {
+    pub(crate) id: Py<PyAny>,
+    pub(crate) object: Py<PyAny>,
+    pub(crate) placeholder: Option<Py<PyAny>>,
+    /// Dictionaries and keys that hold the object itself.
+    pub(crate) holdings: Vec<(Py<PyDict>, Py<PyAny>)>,
+    /// True if a dictionary key was given a second value meanwhile (one
+    /// of the holdings may have lost the object).
+    pub(crate) replaced: bool,
+    /// True once the placeholder stands for the object everywhere.
+    pub(crate) materialized: bool,
+}
+
+impl Unjellier {
+    /// Python code is about to run (or ran): what was known of tags may
+    /// have changed.
+    #[inline]
+    pub(crate) fn forget_tags(&self) {
+        self.known_builtins.set(0);
+    }
+
+    /// The built-in tag `name` if it is known to need no check now.
+    #[inline]
+    pub(crate) fn known_builtin(&self, name: &[u8]) -> Option<Builtin> {
+        let builtin = Builtin::named(name)?;
+        (self.known_builtins.get() & builtin.bit() != 0).then_some(builtin)
+    }
+
+    /// True if `name` spells the built-in tag `builtin` and that tag is
+    /// known to need no check now (for readers that expect one tag).
+    #[inline(always)]
+    pub(crate) fn is_known(&self, name: &[u8], builtin: Builtin) -> bool {
+        self.known_builtins.get() & builtin.bit() != 0 && name == builtin.spelling()
+    }
+
+    pub(crate) fn known_tag(&self, tag: &Bound<'_, PyAny>) -> Option<Builtin> {
+        // Registries are looked up by the tag object: only a bytes tag is
+        // known to look up the same as the name.
+        let tag = tag.cast_exact::<PyBytes>().ok()?;
+        self.known_builtin(tag.as_bytes())
+    }
+
+    /// Check the built-in tag `builtin` as [`Frame::begin`](super::frame::Frame::begin) would, with a
+    /// stock taster: true (and remembered) if the taster allows it and no
+    /// registry claims it. False means the general way must decide.
+    pub(crate) fn check_builtin(
+        &self,
+        py: Python<'_>,
+        refs: &Refs,
+        builtin: Builtin,
+    ) -> PyResult<bool> {
+        if !self.remembers_tags() {
+            return Ok(false);
+        }
+        let tag = builtin.atom(refs).bind(py);
+        let plain = self.policy.type_allowed(tag, tag)?
+            && !refs.unjellyable_registry.bind(py).contains(tag)?
+            && !refs.factory_registry.bind(py).contains(tag)?;
+        if plain {
+            self.known_builtins
+                .set(self.known_builtins.get() | builtin.bit());
+        }
+        Ok(plain)
+    }
+
+    /// True if checked built-in tags are remembered (a stock taster).
+    pub(crate) fn remembers_tags(&self) -> bool {
+        self.policy.allows_all_type_names()
+    }
+
+    pub(crate) fn remember_tag(&self, tag: &Bound<'_, PyAny>, builtin: Builtin) {
+        if self.policy.allows_all_type_names() && tag.cast_exact::<PyBytes>().is_ok() {
+            self.known_builtins
+                .set(self.known_builtins.get() | builtin.bit());
+        }
+    }
+
+    /// Register `object` under `id` before it is complete (see [`Building`]).
+    pub(crate) fn start_building(&self, id: &Bound<'_, PyAny>, object: &Bound<'_, PyAny>) {
+        self.building.borrow_mut().push(Building {
+            id: id.clone().unbind(),
+            object: object.clone().unbind(),
+            placeholder: None,
+            holdings: Vec::new(),
+            replaced: false,
+            materialized: false,
+        });
+    }
+
+    /// The object last given to [`Unjellier::start_building`] is complete.
+    pub(crate) fn finish_building(&self) -> Option<Building> {
+        self.building.borrow_mut().pop()
+    }
+
+    /// Where `object` is among the objects being filled and not yet
+    /// materialized, if it is one.
+    #[inline]
+    pub(crate) fn building_index(&self, object: &Bound<'_, PyAny>) -> Option<usize> {
+        let building = self.building.borrow();
+        if building.is_empty() {
+            return None;
+        }
+        building
+            .iter()
+            .rposition(|entry| !entry.materialized && entry.object.as_ptr() == object.as_ptr())
+    }
+
+    /// Keep int reference ids below `limit` natively (see
+    /// [`Unjellier::numbered`]).
+    pub(crate) fn keep_numbers(&self, limit: usize) {
+        self.numbered_limit.set(limit);
+    }
+
+    /// `id` as an index of the native table, if it is kept there.
+    #[inline]
+    fn number(&self, id: &Bound<'_, PyAny>) -> Option<usize> {
+        let limit = self.numbered_limit.get();
+        if limit == 0 {
+            return None;
+        }
+        let number = id
+            .cast_exact::<pyo3::types::PyInt>()
+            .ok()?
+            .extract::<i64>()
+            .ok()?;
+        usize::try_from(number)
+            .ok()
+            .filter(|number| *number < limit)
+    }
+
+    /// What the numbered id `number` stands for, if the native table is in
+    /// use and has it (`None` also when the table is not in use).
+    #[inline]
+    pub(crate) fn numbered<'py>(&self, py: Python<'py>, number: u64) -> Option<Bound<'py, PyAny>> {
+        if number >= self.numbered_limit.get() as u64 {
+            return None;
+        }
+        let table = self.numbered.borrow();
+        Some(table.get(number as usize)?.as_ref()?.bind(py).clone())
+    }
+
+    /// `references.get(id)`, wherever it is kept.
+    pub(crate) fn reference_get<'py>(
+        &self,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if self.numbered_limit.get() > 0 {
+            match self.number(id) {
+                Some(number) => return Ok(self.numbered(py, number as u64)),
+                None => self.keep_in_dict(py)?,
+            }
+        }
+        self.references.bind(py).get_item(id)
+    }
+
+    /// `references[id] = object`, wherever it is kept.
+    pub(crate) fn reference_set(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        object: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if self.numbered_limit.get() > 0 {
+            match self.number(id) {
+                Some(number) => {
+                    let replaced = {
+                        let mut table = self.numbered.borrow_mut();
+                        if table.len() <= number {
+                            table.resize_with(number + 1, || None);
+                        }
+                        table[number].replace(object.clone().unbind())
+                    };
+                    // Released only once the table is not borrowed: a
+                    // finalizer may run.
+                    drop(replaced);
+                    return Ok(());
+                }
+                None => self.keep_in_dict(py)?,
+            }
+        }
+        self.references.bind(py).set_item(id, object)
+    }
+
+    /// Move the natively kept references into `references`, which holds
+    /// every reference from then on.
+    pub(crate) fn keep_in_dict(&self, py: Python<'_>) -> PyResult<()> {
+        if self.numbered_limit.replace(0) == 0 {
+            return Ok(());
+        }
+        let table = std::mem::take(&mut *self.numbered.borrow_mut());
+        let references = self.references.bind(py);
+        for (number, object) in table.into_iter().enumerate() {
+            if let Some(object) = object {
+                references.set_item(number, object)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A dictionary key being filled was given a second value.
+    pub(crate) fn key_replaced(&self) {
+        for entry in self.building.borrow_mut().iter_mut() {
+            entry.replaced = true;
+        }
+    }
+
+    /// `dict[key]` holds the object being filled at `index` itself.
+    pub(crate) fn hold(&self, index: usize, dict: &Bound<'_, PyDict>, key: &Bound<'_, PyAny>) {
+        if let Some(entry) = self.building.borrow_mut().get_mut(index) {
+            entry
+                .holdings
+                .push((dict.clone().unbind(), key.clone().unbind()));
+        }
+    }
+
+    /// Twisted's placeholder for the object being filled at `index`: what
+    /// a dereference gives anything but a dictionary meanwhile.
+    pub(crate) fn placeholder<'py>(
+        &self,
+        py: Python<'py>,
+        refs: &Refs,
+        index: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let id = {
+            let building = self.building.borrow();
+            let entry = building
+                .get(index)
+                .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no such reference"))?;
+            if let Some(placeholder) = &entry.placeholder {
+                return Ok(placeholder.bind(py).clone());
+            }
+            entry.id.clone_ref(py)
+        };
+        self.forget_tags();
+        let placeholder = refs.dereference.bind(py).call1((id,))?;
+        if let Some(entry) = self.building.borrow_mut().get_mut(index) {
+            entry.placeholder = Some(placeholder.clone().unbind());
+        }
+        Ok(placeholder)
+    }
+
+    /// Python code that may look at what is being built is about to run:
+    /// make the objects being filled look as Twisted would have them — a
+    /// placeholder in the reference table and in every place that holds the
+    /// object, each place a dependant of the placeholder.
+    pub(crate) fn materialize(&self, py: Python<'_>, refs: &Refs) -> PyResult<()> {
+        self.keep_in_dict(py)?;
+        let mut index = 0;
+        while index < self.building.borrow().len() {
+            if self.building.borrow()[index].materialized {
+                index += 1;
+                continue;
+            }
+            let placeholder = self.placeholder(py, refs, index)?;
+            let Some((id, holdings)) = self.building.borrow_mut().get_mut(index).map(|entry| {
+                entry.materialized = true;
+                (entry.id.clone_ref(py), std::mem::take(&mut entry.holdings))
+            }) else {
+                break;
+            };
+            index += 1;
+            self.references.bind(py).set_item(id, &placeholder)?;
+            for (dict, key) in holdings {
+                dict.bind(py).set_item(&key, &placeholder)?;
+                placeholder.call_method1(pyo3::intern!(py, "addDependant"), (dict, key))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn create(
+        py: Python<'_>,
+        taster: Bound<'_, PyAny>,
+        persistent_load: Option<Py<PyAny>>,
+        invoker: Option<Py<PyAny>>,
+        max_depth: usize,
+    ) -> PyResult<Self> {
+        let refs = Refs::get(py)?;
+        Ok(Unjellier {
+            policy: Taster::new(&taster, refs),
+            taster: taster.unbind(),
+            persistent_load: persistent_load.unwrap_or_else(|| py.None()),
+            invoker: invoker.unwrap_or_else(|| py.None()),
+            references: PyDict::new(py).unbind(),
+            post_callbacks: PyList::empty(py).unbind(),
+            known_builtins: Cell::new(0),
+            building: std::cell::RefCell::new(Vec::new()),
+            numbered: std::cell::RefCell::new(Vec::new()),
+            numbered_limit: Cell::new(0),
+            depth: Cell::new(0),
+            max_depth,
+        })
+    }
+}
+
+/// Every `postUnjelly` hook collected, in order (hooks added meanwhile
+/// included), now that the whole graph exists.
+pub(crate) fn run_post_callbacks(slf: &Bound<'_, Unjellier>) -> PyResult<()> {
+    let py = slf.py();
+    let callbacks = slf.borrow().post_callbacks.clone_ref(py).into_bound(py);
+    let mut index = 0;
+    while index < callbacks.len() {
+        callbacks.get_item(index)?.call0()?;
+        index += 1;
+    }
+    Ok(())
+}
+
+pub(crate) fn maybe_post_unjelly<'py>(
+    slf: &Bound<'py, Unjellier>,
+    unjellied: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(hook) = unjellied.getattr_opt(pyo3::intern!(slf.py(), "postUnjelly"))? {
+        slf.borrow().post_callbacks.bind(slf.py()).append(hook)?;
+    }
+    Ok(unjellied)
+}
+
+pub(crate) fn generic_unjelly<'py>(
+    slf: &Bound<'py, Unjellier>,
+    cls: &Bound<'py, PyAny>,
+    state: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    let refs = Refs::get(py)?;
+    let state = super::unjelly::unjelly(slf, state)?;
+    let instance = refs.new_instance.bind(py).call1((cls, state))?;
+    maybe_post_unjelly(slf, instance)
+}

@@ -1,0 +1,94 @@
+//! S-expression to object graph (`jelly.unjelly`), the way Twisted's
+//! `_Unjellier.unjelly` does it: for each list, its tag decides (through a
+//! [`Frame`]) how its items are taken and what they make.
+//!
+//! Uses the unjellier and [`super::frame`].
+
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use super::frame::{item, unpack_pair, Frame, Mode};
+use super::references::is_not_known;
+use super::refs::Refs;
+use super::unjellier::{run_post_callbacks, Unjellier};
+use super::Depth;
+use crate::pybanana::gc::GcPause;
+
+/// `unjellier.unjellyFull(obj)`: the object for `obj`, then every
+/// `postUnjelly` hook, in order.
+pub(crate) fn unjelly_full<'py>(
+    slf: &Bound<'py, Unjellier>,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let pause = GcPause::new(slf.py());
+    let result = unjelly(slf, obj)?;
+    // The hooks are application code: they run with the collector as the
+    // application has it.
+    drop(pause);
+    run_post_callbacks(slf)?;
+    Ok(result)
+}
+
+/// `obj[loc] = unjelly(jel)`, registering `obj` as a dependant if the
+/// result is still a placeholder.
+pub(crate) fn unjelly_into<'py>(
+    slf: &Bound<'py, Unjellier>,
+    obj: &Bound<'py, PyAny>,
+    loc: &Bound<'py, PyAny>,
+    jel: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let value = unjelly(slf, jel)?;
+    if is_not_known(&value, Refs::get(slf.py())?)? {
+        value.call_method1(pyo3::intern!(slf.py(), "addDependant"), (obj, loc))?;
+    }
+    obj.set_item(loc, &value)?;
+    Ok(value)
+}
+
+/// Twisted's `_Unjellier.unjelly`.
+pub fn unjelly<'py>(
+    slf: &Bound<'py, Unjellier>,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Ok(expression) = obj.cast_exact::<PyList>() else {
+        return Ok(obj.clone());
+    };
+    let py = obj.py();
+    let me = slf.borrow();
+    let refs = Refs::get(py)?;
+    let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
+        return Err(too_deep(py, refs, me.max_depth));
+    };
+    let tag = item(expression, 0, refs)?;
+    let mut frame = Frame::begin(slf, &me, refs, &tag, expression.len() - 1)?;
+    if let Frame::Raw { .. } = frame {
+        // Hooks get the expression itself.
+        return frame.finish_expression(slf, refs, expression);
+    }
+    let mut index = 1;
+    // Bounded by the current length each time (a hook may change the list),
+    // never by a failing get_item: an IndexError per list is not free.
+    while index < expression.len() {
+        let child = expression.get_item(index)?;
+        match frame.mode() {
+            Mode::Pairs => {
+                let (key, value) = unpack_pair(&child, refs)?;
+                let key = unjelly(slf, &key)?;
+                Frame::check_key_of(&key, refs)?;
+                let value = unjelly(slf, &value)?;
+                frame.push_pair(key, value, refs)?;
+            }
+            Mode::Normal => {
+                let value = unjelly(slf, &child)?;
+                frame.push(value, refs)?;
+            }
+            Mode::Raw => frame.push(child, refs)?,
+        }
+        index += 1;
+    }
+    frame.finish(slf, refs)
+}
+
+pub(crate) fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {
+    refs.insecure(py, format!("jelly nested deeper than {limit} levels"))
+}

@@ -1,0 +1,27 @@
+//! Banana on Python objects: the layer between the pure token core
+//! ([`crate::banana`]) and the jelly traversal ([`crate::jelly`]).
+//!
+//! It makes Python s-expressions from Banana tokens and Banana bytes from
+//! Python s-expressions, and holds the CPython plumbing the layers above
+//! share:
+//!
+//! - [`output`]: the growing output buffer, and the pieces spliced into it
+//!   when it is assembled into one `bytes` object;
+//! - [`encode`]: s-expressions (lists, tuples, bytes, ints, floats) to bytes;
+//! - [`decode`]: tokens to Python s-expressions ([`decode::PyBuilder`]);
+//! - [`vocabulary`]: incoming vocabulary symbols as Python objects;
+//! - [`recent`]: caches of recently decoded short strings;
+//! - [`buffer`]: the bytes of any bytes-like object;
+//! - [`gc`]: pausing the cyclic collector while a structure is built;
+//! - [`errors`]: codec errors as the Python exceptions users catch.
+//!
+//! Uses [`crate::banana`] and PyO3 only: nothing of jelly or the bindings.
+
+pub mod buffer;
+pub mod decode;
+pub mod encode;
+pub mod errors;
+pub mod gc;
+pub mod output;
+pub mod recent;
+pub mod vocabulary;

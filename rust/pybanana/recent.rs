@@ -1,0 +1,140 @@
+//! Caches of recently decoded short strings (jelly tags, dict keys), one of
+//! text and one of bytes per thread, so that equal strings in a message
+//! share one object.
+//!
+//! Uses [`crate::banana::words`] and PyO3.
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+use crate::banana::words::padded_word;
+
+/// Strings up to this many bytes are shared with equal recent ones.
+const RECENT_BYTES: usize = 24;
+
+/// Slots of each cache of recent strings (a power of two).
+const RECENT_SLOTS: usize = 512;
+
+struct RecentEntry {
+    /// The bytes as zero-padded little-endian words, and their length.
+    words: [u64; RECENT_BYTES / 8],
+    len: usize,
+    object: Py<PyAny>,
+}
+
+type RecentSlots = Vec<Option<RecentEntry>>;
+
+thread_local! {
+    static RECENT_TEXTS: std::cell::Cell<RecentSlots> = const { std::cell::Cell::new(Vec::new()) };
+    static RECENT_BYTES_OBJECTS: std::cell::Cell<RecentSlots> =
+        const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Recently decoded short strings, by a hash of their bytes: jelly tags
+/// and dict keys repeat all through a message (a thousand records with the
+/// same field names) and from one message to the next. Strings and bytes
+/// are immutable, so sharing one object between equal ones changes nothing
+/// but the allocations, and the shared object keeps its hash for every dict
+/// (or registry lookup) it goes into.
+///
+/// One cache of each kind per thread; a decode takes it for its duration
+/// (so that each string costs no thread-local lookup) and gives it back
+/// when dropped. A decode nested in a hook gets an empty one.
+pub(crate) struct Recent {
+    slots: RecentSlots,
+    /// Text (dict keys) or bytes.
+    text: bool,
+}
+
+impl Recent {
+    fn take(text: bool) -> Recent {
+        let store = if text {
+            &RECENT_TEXTS
+        } else {
+            &RECENT_BYTES_OBJECTS
+        };
+        let mut slots = store.with(|cache| cache.take());
+        if slots.is_empty() {
+            slots.resize_with(RECENT_SLOTS, || None);
+        }
+        Recent { slots, text }
+    }
+
+    /// This thread's cache of text dict keys.
+    pub(crate) fn texts() -> Recent {
+        Recent::take(true)
+    }
+
+    /// This thread's cache of byte strings.
+    pub(crate) fn bytes() -> Recent {
+        Recent::take(false)
+    }
+
+    /// The str whose UTF-8 is `bytes` (or the bytes object, for a cache of
+    /// bytes), shared with the equal one decoded last if it is short.
+    #[inline]
+    pub(crate) fn get<'py>(
+        &mut self,
+        py: Python<'py>,
+        bytes: &[u8],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if bytes.len() > RECENT_BYTES {
+            return self.make(py, bytes);
+        }
+        let words = [
+            padded_word(bytes, 0),
+            padded_word(bytes, 8),
+            padded_word(bytes, 16),
+        ];
+        let mixed =
+            (words[0] ^ words[1].rotate_left(21) ^ words[2].rotate_left(42) ^ bytes.len() as u64)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let index = (mixed >> 40) as usize & (RECENT_SLOTS - 1);
+        if let Some(entry) = &self.slots[index] {
+            if entry.len == bytes.len() && entry.words == words {
+                return Ok(entry.object.bind(py).clone());
+            }
+        }
+        let object = self.make(py, bytes)?;
+        self.slots[index] = Some(RecentEntry {
+            words,
+            len: bytes.len(),
+            object: object.clone().unbind(),
+        });
+        Ok(object)
+    }
+
+    #[inline]
+    fn make<'py>(&self, py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        if self.text {
+            return Ok(PyString::from_bytes(py, bytes)?.into_any());
+        }
+        // SAFETY: the constructor copies `bytes`; the new reference (or
+        // NULL and an exception) is taken at once.
+        unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyBytes_FromStringAndSize(
+                    bytes.as_ptr().cast(),
+                    bytes.len() as ffi::Py_ssize_t,
+                ),
+            )
+        }
+    }
+}
+
+impl Drop for Recent {
+    fn drop(&mut self) {
+        let slots = std::mem::take(&mut self.slots);
+        let store = if self.text {
+            &RECENT_TEXTS
+        } else {
+            &RECENT_BYTES_OBJECTS
+        };
+        store.with(|cache| {
+            let spare = cache.take();
+            cache.set(if spare.is_empty() { slots } else { spare });
+        });
+    }
+}
