@@ -53,5 +53,9 @@ fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<jelly::unjellier::Unjellier>()?;
     module.add_function(wrap_pyfunction!(bindings::jelly::dumps, module)?)?;
     module.add_function(wrap_pyfunction!(bindings::jelly::loads, module)?)?;
+    module.add_class::<pybanana::encoded::Encoded>()?;
+    module.add_class::<bindings::jelly::MessageDecoder>()?;
+    module.add_function(wrap_pyfunction!(bindings::jelly::serialize, module)?)?;
+    module.add_function(wrap_pyfunction!(bindings::jelly::unserialize, module)?)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 """Type stubs for the native extension module (private: use pbfast.banana)."""
 
+from collections.abc import Iterator
 from typing import Any, final
 
 __all__ = [
@@ -10,7 +11,9 @@ __all__ = [
     "PREFIX_LIMIT",
     "SIZE_LIMIT",
     "Decoder",
+    "Encoded",
     "Jellier",
+    "MessageDecoder",
     "OutgoingVocabulary",
     "Unjellier",
     "__version__",
@@ -20,6 +23,8 @@ __all__ = [
     "encode",
     "int2b128",
     "loads",
+    "serialize",
+    "unserialize",
 ]
 __version__: str
 SIZE_LIMIT: int
@@ -52,6 +57,67 @@ class Decoder:
     @property
     def idle(self) -> bool: ...
     def reset(self) -> None: ...
+
+@final
+class MessageDecoder:
+    """A broker connection's reader: whole PB messages, jellied parts as Encoded."""
+
+    def __new__(cls, vocabulary: dict[int, bytes]) -> MessageDecoder: ...
+    def feed(self, data: bytes | bytearray | memoryview) -> None: ...
+    def next(
+        self,
+        pb_dialect: bool,
+        prefix_limit: int,
+        size_limit: int,
+        max_depth: int,
+        max_message_size: int,
+    ) -> Any | None: ...
+    @property
+    def pending(self) -> bytes: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def idle(self) -> bool: ...
+    def reset(self) -> None: ...
+
+@final
+class Encoded:
+    """One expression already encoded as Banana bytes; reads as its s-expression."""
+
+    def sexp(self) -> Any: ...
+    @property
+    def pb_dialect(self) -> bool: ...
+    def __bytes__(self) -> bytes: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: Any, /) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+def serialize(
+    obj: Any,
+    taster: Any,
+    invoker: Any,
+    vocabulary: OutgoingVocabulary | None,
+    prefix_limit: int,
+    size_limit: int,
+    max_depth: int,
+    persistentStore: Any = None,
+    maxDepth: int = 1000,
+) -> Encoded:
+    """A broker's serialize: obj jellied straight to Banana bytes."""
+
+def unserialize(
+    encoded: Encoded,
+    taster: Any,
+    invoker: Any,
+    prefix_limit: int,
+    size_limit: int,
+    max_depth: int,
+    max_message_size: int,
+    persistentLoad: Any = None,
+    maxDepth: int = 1000,
+) -> Any:
+    """A broker's unserialize: objects straight from what it received."""
 
 def encode(
     obj: Any,

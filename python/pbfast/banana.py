@@ -34,13 +34,9 @@ Twisted raises in that case), with a message saying what and at which offset.
 
 from __future__ import annotations
 
-import copy
+import sys
 from collections.abc import Callable
 from typing import Any, ClassVar, cast
-
-from twisted.internet import protocol
-from twisted.persisted import styles
-from twisted.python import log
 
 from pbfast import _native
 from pbfast._errors import (
@@ -49,6 +45,7 @@ from pbfast._errors import (
     UnknownVocabularySymbol,
     VocabularyNotInDialect,
 )
+from pbfast._twisted import banana as twisted_banana
 
 __all__ = [
     "FLOAT",
@@ -128,20 +125,25 @@ def setPrefixLimit(limit: int) -> None:
 
 class _FollowsModuleGlobal:
     """
-    A per-instance limit that, until an instance sets it, reads the module
-    global of the given name at the time of use. A subclass may also override
-    it with a plain class attribute.
+    A per-instance setting that, until an instance sets it, reads a module
+    global at the time of use: the one of this name in the module the class
+    names in its attribute C{moduleAttribute} (pbfast's module, or Twisted's
+    once L{pbfast.install} has patched Twisted's class). A subclass may also
+    override it with a plain class attribute.
     """
 
-    def __init__(self, globalName: str) -> None:
+    def __init__(self, globalName: str, moduleAttribute: str = "_limitsModule") -> None:
         self.globalName = globalName
+        self.moduleAttribute = moduleAttribute
         self.slot = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.slot = "_" + name
 
     def __get__(self, instance: object, owner: type | None = None) -> int:
-        default: int = globals()[self.globalName]
+        module = getattr(owner if owner is not None else type(instance), self.moduleAttribute)
+        fallback = globals().get(self.globalName)
+        default: Any = getattr(module, self.globalName, fallback)
         if instance is None:
             return default
         value: int = instance.__dict__.get(self.slot, default)
@@ -155,138 +157,100 @@ def _pbVocabulary() -> dict[bytes, int]:
     return {symbol: ident for ident, symbol in enumerate(_native.PB_VOCABULARY) if ident}
 
 
-class Banana(protocol.Protocol, styles.Ephemeral):
+class _NativeCodec:
     """
-    L{Banana} implements the I{Banana} s-expression protocol, client and
-    server.
+    The native methods of a Banana protocol: buffering and decoding what is
+    received, and encoding what is sent. They keep their state on the
+    instance, made the first time it is needed, so that they serve
+    L{Banana}, pbfast's broker, and -- once L{pbfast.install} has patched them
+    into Twisted's C{Banana} -- Twisted's classes and instances, connected ones
+    included (a Twisted instance's buffered bytes are taken over).
 
-    @ivar knownDialects: These are the profiles supported by this Banana
-        implementation.
-    @type knownDialects: L{list} of L{bytes}
+    A protocol whose C{_jelliedMessages} is true (a broker) receives PB
+    messages with their jellied parts as the bytes they arrived as
+    (C{_native.Encoded}), to be unjellied straight from them.
     """
 
-    # The specification calls these profiles but this implementation calls them
-    # dialects instead.
-    knownDialects: ClassVar[list[bytes]] = [b"pb", b"none"]
-
-    prefixLimit: int | None = None
     sizeLimit = _FollowsModuleGlobal("SIZE_LIMIT")
     maxDepth = _FollowsModuleGlobal("MAX_DEPTH")
     maxMessageSize = _FollowsModuleGlobal("MAX_MESSAGE_SIZE")
+    _limitsModule: ClassVar[Any] = sys.modules[__name__]
+    _jelliedMessages: ClassVar[bool] = False
 
-    currentDialect: bytes | None = None
-    isClient: int | bool
+    currentDialect: bytes | None
+    incomingVocabulary: ClassVar[dict[int, bytes]]
+    outgoingSymbols: dict[bytes, int]
+    transport: Any
 
-    outgoingVocabulary: ClassVar[dict[bytes, int]] = _pbVocabulary()
-    incomingVocabulary: ClassVar[dict[int, bytes]] = {
-        ident: symbol for symbol, ident in outgoingVocabulary.items()
-    }
-
-    def __init__(self, isClient: int | bool = 1) -> None:
-        self.outgoingSymbols = copy.copy(self.outgoingVocabulary)
-        self.outgoingSymbolCount = 0
-        self.isClient = isClient
-        self._decoder = _native.Decoder(self.incomingVocabulary)
-        self._sendingVocabulary: _native.OutgoingVocabulary | None = None
-
-    def setPrefixLimit(self, limit: int) -> None:
-        """
-        Set the prefix limit for decoding done by this protocol instance.
-
-        @see: L{setPrefixLimit}
-        """
-        self.prefixLimit = limit
-        self._smallestLongInt = -(2 ** (limit * 7)) + 1
-        self._smallestInt = -(2**31)
-        self._largestInt = 2**31 - 1
-        self._largestLongInt = 2 ** (limit * 7) - 1
-
-    def connectionReady(self) -> None:
-        """Surrogate for connectionMade
-        Called after protocol negotiation.
-        """
-
-    def _selectDialect(self, dialect: bytes) -> None:
-        self.currentDialect = dialect
-        self.connectionReady()
-
-    def callExpressionReceived(self, obj: Any) -> None:
-        if self.currentDialect:
-            self.expressionReceived(obj)
-        else:
-            # this is the first message we've received
-            if self.isClient:
-                # if I'm a client I have to respond
-                for serverVer in obj:
-                    if serverVer in self.knownDialects:
-                        self.sendEncoded(serverVer)
-                        self._selectDialect(serverVer)
-                        break
-                else:
-                    # I can't speak any of those dialects.
-                    log.msg(
-                        "The client doesn't speak any of the protocols "
-                        "offered by the server: disconnecting."
-                    )
-                    cast(Any, self.transport).loseConnection()
+    def _nativeDecoder(self) -> _native.Decoder | _native.MessageDecoder:
+        state = self.__dict__
+        decoder: _native.Decoder | _native.MessageDecoder | None = state.get("_pbfastDecoder")
+        if decoder is None:
+            standard = self.incomingVocabulary == _STANDARD_INCOMING
+            if self._jelliedMessages and standard:
+                decoder = _native.MessageDecoder(self.incomingVocabulary)
             else:
-                if obj in self.knownDialects:
-                    self._selectDialect(obj)
-                else:
-                    # the client just selected a protocol that I did not suggest.
-                    log.msg(
-                        "The client selected a protocol the server didn't "
-                        "suggest and doesn't know: disconnecting."
-                    )
-                    cast(Any, self.transport).loseConnection()
+                decoder = _native.Decoder(self.incomingVocabulary)
+            state["_pbfastDecoder"] = decoder
+            # Bytes a Twisted instance buffered before it was patched (the
+            # attribute stays, empty, for Twisted's methods after uninstall).
+            pending = state.get("buffer", b"")
+            if pending:
+                decoder.feed(pending)
+                state["buffer"] = b""
+        return decoder
 
     def connectionMade(self) -> None:
-        self.setPrefixLimit(_PREFIX_LIMIT)
+        # Twisted's, with the prefix limit of the module the class follows
+        # (Twisted's reads its own module's global).
+        self.setPrefixLimit(self._limitsModule._PREFIX_LIMIT)  # type: ignore[attr-defined]
         self.currentDialect = None
-        if not self.isClient:
-            self.sendEncoded(self.knownDialects)
+        if not self.isClient:  # type: ignore[attr-defined]
+            self.sendEncoded(self.knownDialects)  # type: ignore[attr-defined]
 
     def _effectivePrefixLimit(self) -> int:
-        return _PREFIX_LIMIT if self.prefixLimit is None else self.prefixLimit
+        limit: int | None = self.prefixLimit  # type: ignore[attr-defined]
+        if limit is None:
+            limit = self._limitsModule._PREFIX_LIMIT
+        assert limit is not None
+        return limit
 
     def dataReceived(self, chunk: bytes) -> None:
         """
         Buffer C{chunk} natively and deliver every expression it completes to
-        L{callExpressionReceived}, in order.
+        C{callExpressionReceived}, in order.
 
         The dialect is read again before each expression, because the first
         expression of a connection selects it. Nothing of the decoder is
         borrowed while an expression is delivered, so a handler may send, feed
         more data or drop the connection.
         """
-        decoder = self._decoder
+        decoder = self._nativeDecoder()
         decoder.feed(chunk)
         prefixLimit = self._effectivePrefixLimit()
         sizeLimit = self.sizeLimit
         maxDepth = self.maxDepth
         maxMessageSize = self.maxMessageSize
+        callExpressionReceived = cast(Any, self).callExpressionReceived
         while True:
             item = decoder.next(
                 self.currentDialect == b"pb", prefixLimit, sizeLimit, maxDepth, maxMessageSize
             )
             if item is None:
                 return
-            self.callExpressionReceived(item)
+            callExpressionReceived(item)
 
     @property
     def buffer(self) -> bytes:
-        """The received bytes not yet decoded (an incomplete token)."""
-        return self._decoder.pending
+        """The received bytes not yet delivered (an incomplete expression)."""
+        return self._nativeDecoder().pending
 
     @buffer.setter
     def buffer(self, value: bytes) -> None:
-        self._decoder.reset()
+        decoder = self._nativeDecoder()
+        decoder.reset()
         if value:
-            self._decoder.feed(value)
-
-    def expressionReceived(self, lst: Any) -> None:
-        """Called when an expression (list, string, or int) is received."""
-        raise NotImplementedError()
+            decoder.feed(value)
 
     def sendEncoded(self, obj: Any) -> None:
         """
@@ -299,21 +263,43 @@ class Banana(protocol.Protocol, styles.Ephemeral):
 
         @return: L{None}
         """
-        cast(Any, self.transport).write(self._encodeToBytes(obj))
+        self.transport.write(self._encodeToBytes(obj))
 
     def _encode(self, obj: Any, write: Callable[[bytes], object]) -> None:
         write(self._encodeToBytes(obj))
 
+    def _sendingVocabulary(self) -> _native.OutgoingVocabulary | None:
+        """The vocabulary of what is sent now: C{pb}'s in dialect C{pb}."""
+        if self.currentDialect != b"pb":
+            return None
+        vocabulary: _native.OutgoingVocabulary | None = self.__dict__.get("_pbfastVocabulary")
+        if vocabulary is None:
+            vocabulary = _native.OutgoingVocabulary(self.outgoingSymbols)
+            self.__dict__["_pbfastVocabulary"] = vocabulary
+        return vocabulary
+
     def _encodeToBytes(self, obj: Any) -> bytes:
-        vocabulary = None
-        if self.currentDialect == b"pb":
-            vocabulary = self._sendingVocabulary
-            if vocabulary is None:
-                vocabulary = _native.OutgoingVocabulary(self.outgoingSymbols)
-                self._sendingVocabulary = vocabulary
         return _native.encode(
-            obj, vocabulary, self._effectivePrefixLimit(), self.sizeLimit, self.maxDepth
+            obj,
+            self._sendingVocabulary(),
+            self._effectivePrefixLimit(),
+            self.sizeLimit,
+            self.maxDepth,
         )
+
+
+_STANDARD_INCOMING = dict(twisted_banana.Banana.incomingVocabulary)
+
+
+class Banana(_NativeCodec, twisted_banana.Banana):
+    """
+    L{Banana} implements the I{Banana} s-expression protocol, client and
+    server: Twisted's C{Banana}, with the native codec.
+
+    @ivar knownDialects: These are the profiles supported by this Banana
+        implementation.
+    @type knownDialects: L{list} of L{bytes}
+    """
 
 
 def encode(lst: Any) -> bytes:

@@ -303,20 +303,20 @@ pub(crate) fn scan_token_general<'a>(
     Ok(Scan::Token(token, header))
 }
 
-struct Frame<L> {
+pub(crate) struct Frame<L> {
     remaining: u64,
     items: L,
 }
 
 /// The parse position inside one stream: open lists and where the current
 /// top-level expression started.
-struct ParseState<L> {
-    stack: Vec<Frame<L>>,
+pub(crate) struct ParseState<L> {
+    pub(crate) stack: Vec<Frame<L>>,
     message_start: u64,
 }
 
 impl<L> ParseState<L> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         ParseState {
             stack: Vec::new(),
             message_start: 0,
@@ -328,7 +328,7 @@ impl<L> ParseState<L> {
 /// complete (`Ok(Some)`) or the input runs out (`Ok(None)`, with `*pos` at
 /// the first byte of the incomplete token). `base` is the stream offset of
 /// `input[0]`, for error messages and the message size limit.
-fn parse<B: Builder>(
+pub(crate) fn parse<B: Builder>(
     input: &[u8],
     pos: &mut usize,
     base: u64,
@@ -476,9 +476,14 @@ pub fn decode_at<B: Builder>(
 }
 
 /// A [`Builder`] that builds nothing: decoding with it checks that bytes are
-/// well-formed Banana within the limits, and says where they are not. VOCAB
-/// tokens are refused as in dialect `none`.
-pub struct Validate;
+/// well-formed Banana within the limits, and says where they are not.
+/// VOCAB tokens are refused as in dialect `none`, or, in dialect `pb`,
+/// accepted when their id is one of the `pb` vocabulary's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Validate {
+    /// True in dialect `pb`.
+    pub pb_dialect: bool,
+}
 
 impl Builder for Validate {
     type Value = ();
@@ -506,6 +511,7 @@ impl Builder for Validate {
         let known =
             id.is_some_and(|id| id > 0 && (id as usize) < super::vocabulary::PB_VOCABULARY.len());
         let kind = match id {
+            Some(_) if known && self.pb_dialect => return Ok(()),
             Some(id) if known => ErrorKind::VocabularyNotInDialect { id },
             _ => ErrorKind::UnknownVocabulary { id },
         };

@@ -26,6 +26,7 @@ pub mod base128;
 pub mod decoder;
 pub mod encoder;
 pub mod error;
+pub mod framer;
 pub mod value;
 pub mod vocabulary;
 pub mod words;

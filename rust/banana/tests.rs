@@ -2,6 +2,7 @@
 
 use super::decoder::{decode_exact, decode_first, scan_token, scan_token_general, Decoder, Limits};
 use super::error::{DecodeError, ErrorKind};
+use super::framer::Framer;
 use super::value::{encode_value, EncodeOptions, Value, ValueBuilder};
 use super::vocabulary::OutgoingVocabulary;
 
@@ -442,5 +443,150 @@ fn short_token_path_agrees_with_the_general_one() {
             format!("{:?}", scan_token_general(&input, &limits)),
             "{input:?} {limits:?}"
         );
+    }
+}
+
+/// Feed `input` to a framer in chunks of the given sizes (cycled) and
+/// collect the bytes of every whole expression.
+fn frame_chunked(input: &[u8], sizes: &[usize], pb: bool) -> Vec<Vec<u8>> {
+    let mut framer = Framer::new();
+    let limits = Limits::default();
+    let mut out = Vec::new();
+    let mut rest = input;
+    let mut turn = 0;
+    while !rest.is_empty() {
+        let size = sizes[turn % sizes.len()].clamp(1, rest.len());
+        turn += 1;
+        framer.feed(&rest[..size]);
+        rest = &rest[size..];
+        while let Some(range) = framer.next(pb, &limits).unwrap() {
+            out.push(framer.bytes()[range].to_vec());
+        }
+    }
+    assert!(framer.is_idle());
+    out
+}
+
+#[test]
+fn framer_hands_out_each_expression_whole_however_chunked() {
+    let mut rng = Rng(0x5eed);
+    let vocabulary = OutgoingVocabulary::pb();
+    for round in 0..300 {
+        let values: Vec<Value> = (0..1 + rng.below(5)).map(|_| rng.value(0)).collect();
+        let pb = round % 2 == 0;
+        let options = EncodeOptions {
+            vocabulary: if pb { Some(&vocabulary) } else { None },
+            ..Default::default()
+        };
+        let encoded: Vec<Vec<u8>> = values
+            .iter()
+            .map(|value| {
+                let mut out = Vec::new();
+                encode_value(&mut out, value, &options).unwrap();
+                out
+            })
+            .collect();
+        let stream = encoded.concat();
+        let sizes: Vec<usize> = (0..4).map(|_| 1 + rng.below(9) as usize).collect();
+        assert_eq!(frame_chunked(&stream, &sizes, pb), encoded, "round {round}");
+        assert_eq!(frame_chunked(&stream, &[1], pb), encoded, "round {round}");
+    }
+}
+
+#[test]
+fn framer_checks_limits_and_stays_failed() {
+    let limits = Limits {
+        message: 100,
+        depth: 3,
+        ..Limits::default()
+    };
+    // A claim past the message limit fails before its bytes arrive.
+    let mut framer = Framer::new();
+    framer.feed(b"\x01\x81\x68\x07\x82");
+    assert_eq!(framer.next(false, &limits).unwrap(), Some(0..2));
+    let error = framer.next(false, &limits).unwrap_err();
+    assert_eq!(
+        error,
+        DecodeError::new(2, ErrorKind::MessageTooLarge { limit: 100 })
+    );
+    framer.feed(&[0; 4096]);
+    assert!(framer.pending().is_empty());
+    assert_eq!(
+        framer.next(false, &limits).unwrap_err(),
+        DecodeError::new(2, ErrorKind::AfterError)
+    );
+    // Nesting past the depth limit.
+    let mut framer = Framer::new();
+    framer.feed(b"\x01\x80\x01\x80\x01\x80\x01\x80");
+    assert_eq!(
+        framer.next(false, &limits).unwrap_err().kind,
+        ErrorKind::TooDeep { limit: 3 }
+    );
+    // VOCAB only in dialect pb, and only the vocabulary's ids.
+    let mut framer = Framer::new();
+    framer.feed(b"\x10\x87");
+    assert_eq!(framer.next(true, &limits).unwrap(), Some(0..2));
+    let mut framer = Framer::new();
+    framer.feed(b"\x10\x87");
+    assert_eq!(
+        framer.next(false, &limits).unwrap_err().kind,
+        ErrorKind::VocabularyNotInDialect { id: 16 }
+    );
+    let mut framer = Framer::new();
+    framer.feed(b"\x7a\x87");
+    assert_eq!(
+        framer.next(true, &limits).unwrap_err().kind,
+        ErrorKind::UnknownVocabulary { id: Some(122) }
+    );
+}
+
+#[test]
+fn framer_keeps_only_the_expression_under_way() {
+    let mut framer = Framer::new();
+    let limits = Limits::default();
+    let one = encode(&Value::List(vec![bytes(&[7; 1000])]));
+    for _ in 0..100 {
+        framer.feed(&one);
+        assert!(framer.next(false, &limits).unwrap().is_some());
+    }
+    // Bytes already handed out are dropped as new ones come.
+    assert!(framer.bytes().len() <= 2 * one.len());
+    assert_eq!(framer.offset(), 100 * one.len() as u64);
+    framer.feed(&one[..10]);
+    assert_eq!(framer.next(false, &limits).unwrap(), None);
+    assert_eq!(framer.pending(), &one[..10]);
+    assert!(!framer.is_idle());
+}
+
+#[test]
+fn framer_survives_random_bytes() {
+    let mut rng = Rng(777);
+    let limits = Limits {
+        depth: 8,
+        message: 4096,
+        ..Limits::default()
+    };
+    for _ in 0..20_000 {
+        let len = rng.below(24) as usize;
+        let input: Vec<u8> = (0..len)
+            .map(|_| match rng.below(4) {
+                0 => 0x80 + rng.below(9) as u8,
+                _ => rng.next() as u8,
+            })
+            .collect();
+        let mut framer = Framer::new();
+        let mut whole = Vec::new();
+        for chunk in input.chunks(1 + rng.below(4) as usize) {
+            framer.feed(chunk);
+            while let Ok(Some(range)) = framer.next(true, &limits) {
+                whole.push(framer.bytes()[range].to_vec());
+            }
+        }
+        // What the framer hands out, a one-shot decode reads whole.
+        for expression in whole {
+            let decoded =
+                decode_exact(&expression, &mut ValueBuilder { pb_dialect: true }, &limits);
+            assert!(decoded.is_ok(), "{expression:?}");
+        }
     }
 }

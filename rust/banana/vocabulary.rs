@@ -47,18 +47,38 @@ pub struct OutgoingVocabulary {
     /// Symbols bucketed by length: most strings an encoder sees are not
     /// symbols, and their length alone rejects them.
     by_length: Vec<Vec<(Box<[u8]>, u64)>>,
+    /// True if this is exactly the `pb` dialect's vocabulary.
+    is_pb: bool,
 }
 
 impl OutgoingVocabulary {
     pub fn new(entries: impl IntoIterator<Item = (Vec<u8>, u64)>) -> Self {
         let mut by_length: Vec<Vec<(Box<[u8]>, u64)>> = Vec::new();
+        let mut count = 0;
         for (symbol, id) in entries {
             if by_length.len() <= symbol.len() {
                 by_length.resize_with(symbol.len() + 1, Vec::new);
             }
             by_length[symbol.len()].push((symbol.into_boxed_slice(), id));
+            count += 1;
         }
-        OutgoingVocabulary { by_length }
+        let mut vocabulary = OutgoingVocabulary {
+            by_length,
+            is_pb: false,
+        };
+        vocabulary.is_pb = count == PB_VOCABULARY.len() - 1
+            && PB_VOCABULARY
+                .iter()
+                .enumerate()
+                .skip(1)
+                .all(|(id, symbol)| vocabulary.lookup(symbol) == Some(id as u64));
+        vocabulary
+    }
+
+    /// True if this is exactly the `pb` dialect's vocabulary (so that
+    /// bytes encoded with it read back with the `pb` dialect's table).
+    pub fn is_pb(&self) -> bool {
+        self.is_pb
     }
 
     /// The `pb` dialect's vocabulary.
@@ -96,6 +116,8 @@ mod tests {
         assert_eq!(vocabulary.lookup(b"not_logged_in"), Some(24));
         assert_eq!(vocabulary.lookup(b"unicode"), None);
         assert_eq!(vocabulary.lookup(b""), None);
+        assert!(vocabulary.is_pb());
+        assert!(!OutgoingVocabulary::new([(b"None".to_vec(), 1)]).is_pb());
         assert_eq!(
             vocabulary.lookup(b"a much longer string than any symbol"),
             None

@@ -43,6 +43,13 @@ impl OutgoingVocabulary {
     }
 }
 
+impl OutgoingVocabulary {
+    /// The vocabulary itself.
+    pub fn core(&self) -> &CoreVocabulary {
+        &self.inner
+    }
+}
+
 /// Encode the s-expression `obj` to Banana bytes; `vocabulary` is given in
 /// dialect `pb`.
 #[pyfunction]

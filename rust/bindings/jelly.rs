@@ -4,17 +4,26 @@
 //!
 //! Uses [`crate::jelly`] and [`crate::pybanana`].
 
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyList, PyModule, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString};
+use pyo3::PyTraverseError;
 
+use super::banana::OutgoingVocabulary;
 use crate::banana::decoder::Limits;
+use crate::banana::framer::Framer;
 use crate::jelly::jellier::{self, Jellier};
+use crate::jelly::messages::read_message;
 use crate::jelly::refs::Refs;
 use crate::jelly::unjellier::{self, Unjellier};
 use crate::jelly::{jelly, unjelly, values};
+use crate::pybanana::buffer::with_bytes;
 use crate::pybanana::encode::EncodeSettings;
+use crate::pybanana::encoded::Encoded;
+use crate::pybanana::errors::BuildError;
 use crate::pybanana::gc::GcPause;
+use crate::pybanana::vocabulary::IncomingVocabulary;
 
 #[pymethods]
 impl Jellier {
@@ -239,4 +248,216 @@ pub fn loads<'py>(
     let unjellier = Unjellier::create(py, taster, persistentLoad, invoker, maxDepth)?;
     let unjellier = Bound::new(py, unjellier)?;
     crate::jelly::loads::loads(&unjellier, data, &limits)
+}
+
+/// The incremental reader of a broker's connection: feed it bytes as they
+/// arrive, then take whole messages with `next` until it returns None. A PB
+/// message comes with its jellied parts as `Encoded` (see
+/// `crate::jelly::messages`); anything else as its s-expression.
+#[pyclass(module = "pbfast._native")]
+pub struct MessageDecoder {
+    framer: Framer,
+    vocabulary: IncomingVocabulary,
+}
+
+#[pymethods]
+impl MessageDecoder {
+    #[new]
+    fn new(vocabulary: &Bound<'_, PyDict>) -> PyResult<Self> {
+        Ok(MessageDecoder {
+            framer: Framer::new(),
+            vocabulary: IncomingVocabulary::from_dict(vocabulary)?,
+        })
+    }
+
+    /// Append received bytes.
+    fn feed(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        with_bytes(data, |bytes| self.framer.feed(bytes))
+    }
+
+    /// The next whole message, or None until more bytes arrive.
+    #[pyo3(signature = (pb_dialect, prefix_limit, size_limit, max_depth, max_message_size))]
+    fn next(
+        &mut self,
+        py: Python<'_>,
+        pb_dialect: bool,
+        prefix_limit: usize,
+        size_limit: u64,
+        max_depth: usize,
+        max_message_size: u64,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let limits = Limits {
+            prefix: prefix_limit,
+            size: size_limit,
+            depth: max_depth,
+            message: max_message_size,
+        };
+        let Some(range) = self
+            .framer
+            .next(pb_dialect, &limits)
+            .map_err(|error| BuildError::from(error).into_pyerr(py))?
+        else {
+            return Ok(None);
+        };
+        let base = self.framer.base() + range.start as u64;
+        let data = PyBytes::new(py, &self.framer.bytes()[range]);
+        let whole = 0..data.as_bytes().len();
+        read_message(
+            py,
+            &data,
+            whole,
+            base,
+            &self.vocabulary,
+            pb_dialect,
+            &limits,
+        )
+        .map(Some)
+    }
+
+    /// The bytes of the message under way (received, not yet whole).
+    #[getter]
+    fn pending<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.framer.pending())
+    }
+
+    /// Stream offset of the first byte of the message under way.
+    #[getter]
+    fn offset(&self) -> u64 {
+        self.framer.offset()
+    }
+
+    /// True when no message is partly received.
+    #[getter]
+    fn idle(&self) -> bool {
+        self.framer.is_idle()
+    }
+
+    /// Forget all state: the next byte fed starts a new stream.
+    fn reset(&mut self) {
+        self.framer.reset();
+    }
+
+    /// A custom vocabulary's symbols could refer back to the protocol that
+    /// owns this decoder, so the collector must see them.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for symbol in self.vocabulary.symbols() {
+            visit.call(symbol)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.framer.reset();
+        self.vocabulary = IncomingVocabulary::empty();
+    }
+}
+
+/// A broker's `serialize`: `obj` jellied with `taster`, `invoker` (the
+/// broker) and `persistentStore`, straight to Banana bytes in the dialect
+/// of `vocabulary` (`pb`'s, or None for `none`), as an `Encoded` the broker
+/// sends as part of a message.
+#[pyfunction]
+#[allow(non_snake_case, clippy::too_many_arguments)]
+#[pyo3(signature = (obj, taster, invoker, vocabulary, prefix_limit, size_limit, max_depth, persistentStore=None, maxDepth=1000))]
+pub fn serialize<'py>(
+    obj: &Bound<'py, PyAny>,
+    taster: Bound<'py, PyAny>,
+    invoker: Py<PyAny>,
+    vocabulary: Option<&Bound<'py, OutgoingVocabulary>>,
+    prefix_limit: usize,
+    size_limit: u64,
+    max_depth: usize,
+    persistentStore: Option<Py<PyAny>>,
+    maxDepth: usize,
+) -> PyResult<Bound<'py, Encoded>> {
+    let py = obj.py();
+    let jellier = Jellier::create(py, taster, persistentStore, Some(invoker), maxDepth)?;
+    let jellier = Bound::new(py, jellier)?;
+    let settings = EncodeSettings {
+        prefix_limit,
+        size_limit,
+        max_depth,
+        vocabulary: vocabulary.map(|v| v.get().core()),
+    };
+    let encoded = crate::jelly::dumps::serialize(&jellier, obj, settings)?;
+    Bound::new(py, encoded)
+}
+
+/// A broker's `unserialize` of what it received as `Encoded`: the object,
+/// unjellied with `taster` and `invoker` (the broker) straight from the
+/// bytes. Errors are what Twisted's `unjelly` would raise.
+#[pyfunction]
+#[allow(non_snake_case, clippy::too_many_arguments)]
+#[pyo3(signature = (encoded, taster, invoker, prefix_limit, size_limit, max_depth, max_message_size, persistentLoad=None, maxDepth=1000))]
+pub fn unserialize<'py>(
+    encoded: &Bound<'py, Encoded>,
+    taster: Bound<'py, PyAny>,
+    invoker: Py<PyAny>,
+    prefix_limit: usize,
+    size_limit: u64,
+    max_depth: usize,
+    max_message_size: u64,
+    persistentLoad: Option<Py<PyAny>>,
+    maxDepth: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = encoded.py();
+    let unjellier = Unjellier::create(py, taster, persistentLoad, Some(invoker), maxDepth)?;
+    let unjellier = Bound::new(py, unjellier)?;
+    let limits = Limits {
+        prefix: prefix_limit,
+        size: size_limit,
+        depth: max_depth,
+        message: max_message_size,
+    };
+    crate::jelly::loads::unserialize(&unjellier, encoded.get(), &limits)
+}
+
+#[pymethods]
+impl Encoded {
+    /// The expression as its s-expression (lists, bytes, ints, floats).
+    #[pyo3(name = "sexp")]
+    fn py_sexp<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.sexp(py)
+    }
+
+    /// True if it is in dialect `pb` (VOCAB tokens of the `pb` vocabulary).
+    #[getter(pb_dialect)]
+    fn py_pb_dialect(&self) -> bool {
+        self.pb_dialect()
+    }
+
+    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.bytes(py))
+    }
+
+    // Read as the list it encodes, for code written against Twisted, where
+    // a broker's serialized arguments and answers are s-expressions.
+
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        self.sexp(py)?.len()
+    }
+
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        index: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.sexp(py)?.get_item(index)
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.sexp(py)?.try_iter()?.into_any())
+    }
+
+    fn __eq__<'py>(&self, py: Python<'py>, other: &Bound<'py, PyAny>) -> PyResult<bool> {
+        if let Ok(other) = other.cast::<Encoded>() {
+            return Ok(self.bytes(py) == other.get().bytes(py)
+                && self.pb_dialect() == other.get().pb_dialect());
+        }
+        self.sexp(py)?.eq(other)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!("Encoded({})", self.sexp(py)?.repr()?))
+    }
 }

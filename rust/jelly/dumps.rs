@@ -14,6 +14,7 @@ use super::refs::Refs;
 use super::sinks::bytes::BytesSink;
 use crate::banana::encoder;
 use crate::pybanana::encode::EncodeSettings;
+use crate::pybanana::encoded::Encoded;
 use crate::pybanana::gc::GcPause;
 use crate::pybanana::output::{self, with_output_buffer, Output};
 
@@ -57,4 +58,23 @@ pub fn dumps<'py>(
     });
     me.end_bytes();
     result
+}
+
+/// A broker's `serialize`: `obj` jellied by `slf` (whose invoker is the
+/// broker) straight to Banana bytes, kept as an [`Encoded`] for the message
+/// that carries it. In dialect `pb` only with the `pb` vocabulary itself:
+/// bytes in any other vocabulary are written in dialect `none`, and the
+/// encoder writes them again in the connection's when it sends them.
+pub fn serialize<'py>(
+    slf: &Bound<'py, Jellier>,
+    obj: &Bound<'py, PyAny>,
+    mut settings: EncodeSettings<'_>,
+) -> PyResult<Encoded> {
+    let pb_dialect = settings.vocabulary.is_some_and(|v| v.is_pb());
+    if !pb_dialect {
+        settings.vocabulary = None;
+    }
+    let bytes = dumps(slf, obj, settings)?;
+    let whole = 0..bytes.as_bytes().len();
+    Ok(Encoded::new(bytes.unbind(), whole, pb_dialect))
 }

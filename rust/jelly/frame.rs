@@ -52,6 +52,10 @@ pub(crate) enum Finish<'py> {
     Dereference,
     Factory(Bound<'py, PyAny>),
     Instance(Bound<'py, PyAny>),
+    /// A class registered for the tag that keeps `RemoteCopy`'s stock
+    /// `unjellyFor`, received by a broker: a blank instance given the
+    /// state through `setCopyableState`.
+    Copy(Bound<'py, PyAny>),
 }
 
 /// Tags whose items stay s-expressions for Python code to unjellify.
@@ -132,6 +136,9 @@ impl<'py> Frame<'py> {
             count: 0,
         };
         if let Some(class) = refs.unjellyable_registry.bind(py).get_item(tag)? {
+            if is_stock_remote_copy(me, refs, &class)? {
+                return Ok(items(Finish::Copy(class)));
+            }
             return Ok(raw(RawAction::Registered(class)));
         }
         if let Some(factory) = refs.factory_registry.bind(py).get_item(tag)? {
@@ -224,7 +231,7 @@ impl<'py> Frame<'py> {
             Frame::Sequence { .. } => Mode::Normal,
             Frame::Items { finish, count, .. } => match (finish, count) {
                 (Finish::Reference, 1) => Mode::Normal,
-                (Finish::Factory(_) | Finish::Instance(_), 0) => Mode::Normal,
+                (Finish::Factory(_) | Finish::Instance(_) | Finish::Copy(_), 0) => Mode::Normal,
                 _ => Mode::Raw,
             },
         }
@@ -407,10 +414,16 @@ fn finish_raw<'py>(
             // hooks index it without checking.
             item(expression, 1, refs)?;
             let blank = refs.create_blank.bind(py).call1((&class,))?;
-            let method = blank
-                .getattr_opt(pyo3::intern!(py, "unjellyFor"))?
-                .unwrap_or(class);
-            let result = method.call1((slf, expression))?;
+            let result = match blank.getattr_opt(pyo3::intern!(py, "unjellyFor"))? {
+                Some(method) => match substitute(refs, &method)? {
+                    Some(fixed) => fixed.call1((&blank, slf, expression))?,
+                    None => method.call1((slf, expression))?,
+                },
+                None => match refs.flavors.substitutes.bind(py).get_item(&class)? {
+                    Some(fixed) => fixed.call1((slf, expression))?,
+                    None => class.call1((slf, expression))?,
+                },
+            };
             maybe_post_unjelly(slf, result)
         }
         RawAction::Twisted(name, arity) => {
@@ -513,6 +526,13 @@ fn finish_items<'py>(
             let instance = refs.new_instance.bind(py).call1((&class, &first))?;
             maybe_post_unjelly(slf, instance)
         }
+        Finish::Copy(class) => {
+            slf.borrow().forget_tags();
+            slf.borrow().materialize(py, refs)?;
+            let copy = refs.create_blank.bind(py).call1((&class,))?;
+            set_copyable_state(refs, &class, &copy, first)?;
+            maybe_post_unjelly(slf, copy)
+        }
     }
 }
 
@@ -559,4 +579,58 @@ pub(crate) fn unpack_pair<'py>(
         .ok_or_else(|| refs.insecure(pair.py(), "dictionary items must be [key, value] pairs"))?;
     let mut items = items.into_iter();
     Ok((items.next().expect("two"), items.next().expect("two")))
+}
+
+/// True if `class`, registered for a tag, keeps `RemoteCopy`'s stock
+/// `unjellyFor` and a broker (the invoker) is receiving: then the state is
+/// unjellied with the other items and handed to `setCopyableState`, as that
+/// method does (without an invoker it does something else, left to it).
+fn is_stock_remote_copy(me: &Unjellier, refs: &Refs, class: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = class.py();
+    if me.invoker.bind(py).is_none() || !class.is_instance_of::<pyo3::types::PyType>() {
+        return Ok(false);
+    }
+    Ok(class
+        .getattr_opt(pyo3::intern!(py, "unjellyFor"))?
+        .is_some_and(|method| method.is(&refs.flavors.remote_copy_unjelly_for)))
+}
+
+/// `copy.setCopyableState(state)`; the stock method's work done here: a
+/// dict's bytes keys decoded as UTF-8 into a new dict, which becomes the
+/// instance dict (an empty state, an empty dict).
+fn set_copyable_state<'py>(
+    refs: &Refs,
+    class: &Bound<'py, PyAny>,
+    copy: &Bound<'py, PyAny>,
+    state: Bound<'py, PyAny>,
+) -> PyResult<()> {
+    let py = copy.py();
+    let name = pyo3::intern!(py, "setCopyableState");
+    let stock = class.getattr(name)?.is(&refs.flavors.set_copyable_state);
+    let Ok(items) = state.cast_exact::<PyDict>() else {
+        copy.call_method1(name, (state,))?;
+        return Ok(());
+    };
+    if !stock {
+        copy.call_method1(name, (state,))?;
+        return Ok(());
+    }
+    let dict = PyDict::new(py);
+    for (key, value) in items.iter() {
+        match key.cast_exact::<PyBytes>() {
+            Ok(bytes) => dict.set_item(PyString::from_bytes(py, bytes.as_bytes())?, value)?,
+            Err(_) => dict.set_item(key, value)?,
+        }
+    }
+    copy.setattr(pyo3::intern!(py, "__dict__"), dict)
+}
+
+/// pbfast's fixed version of `method`'s function, if it has one: called as
+/// the function would be, with the instance first.
+fn substitute<'py>(refs: &Refs, method: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = method.py();
+    let Some(function) = method.getattr_opt(pyo3::intern!(py, "__func__"))? else {
+        return Ok(None);
+    };
+    refs.flavors.substitutes.bind(py).get_item(function)
 }

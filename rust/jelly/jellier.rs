@@ -97,7 +97,7 @@ pub struct Jellier {
     #[pyo3(get, name = "persistentStore")]
     pub(crate) persistent_store: Py<PyAny>,
     #[pyo3(get)]
-    invoker: Py<PyAny>,
+    pub(crate) invoker: Py<PyAny>,
     pub(crate) policy: Taster,
     seen: RefCell<ByAddress<Seen>>,
     /// str object (held) to its UTF-8, for short strings.

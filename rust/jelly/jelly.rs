@@ -99,14 +99,7 @@ pub(crate) fn jelly<'py, S: Sink<'py>>(
 
     let me = cx.me;
     if obj.is_instance(refs.jellyable.bind(py))? {
-        if let Some(dereference) = me.reference_to(obj)? {
-            return sink.dereference(cx, dereference);
-        }
-        let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
-            return Err(too_deep(py, refs, me.max_depth));
-        };
-        let sexp = obj.call_method1(pyo3::intern!(py, "jellyFor"), (cx.slf,))?;
-        return sink.sexp(cx, sexp);
+        return jelly_jellyable(cx, sink, obj);
     }
     let ty = obj.get_type();
     if !me.policy.allows_all_type_names() {
@@ -202,6 +195,94 @@ fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {
         py,
         format!("object graph nested deeper than {limit} levels"),
     )
+}
+
+/// A Jellyable object: it writes itself (`jellyFor`). The flavors whose
+/// stock `jellyFor` a broker's serialization (an invoker) makes common are
+/// written here instead, as Twisted's methods would write them: a Copyable
+/// as `[type, state]`, a Referenceable as `[b"remote", luid]`. A stock
+/// method pbfast fixes is replaced by the fixed one (`Flavors::substitutes`).
+fn jelly_jellyable<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
+    let py = cx.py();
+    let (me, refs) = (cx.me, cx.refs);
+    if let Some(dereference) = me.reference_to(obj)? {
+        return sink.dereference(cx, dereference);
+    }
+    let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
+        return Err(too_deep(py, refs, me.max_depth));
+    };
+    let class = obj.get_type();
+    let hook = class.getattr(pyo3::intern!(py, "jellyFor"))?;
+    let flavors = &refs.flavors;
+    let invoker = me.invoker.bind(py);
+    if !invoker.is_none() {
+        if hook.is(&flavors.copyable_jelly_for) {
+            return jelly_copyable(cx, sink, obj, &class, invoker);
+        }
+        if hook.is(&flavors.referenceable_jelly_for) {
+            let luid = invoker.call_method1(pyo3::intern!(py, "registerReference"), (obj,))?;
+            return sink.pair(cx, &refs.atoms.remote, luid);
+        }
+    }
+    let sexp = match flavors.substitutes.bind(py).get_item(&hook)? {
+        Some(substitute) => substitute.call1((obj, cx.slf))?,
+        None => obj.call_method1(pyo3::intern!(py, "jellyFor"), (cx.slf,))?,
+    };
+    sink.sexp(cx, sexp)
+}
+
+/// What Twisted's `Copyable.jellyFor` writes for a broker: the type tag
+/// (`getTypeToCopyFor`: the class's qualified name by default) and the
+/// state (`getStateToCopyFor`: the instance dict by default), as an object
+/// that later occurrences refer back to. Only the hooks a class overrides
+/// are called.
+fn jelly_copyable<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+    class: &Bound<'py, PyType>,
+    invoker: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
+    let py = cx.py();
+    let flavors = &cx.refs.flavors;
+    let overrides = |name: &Bound<'py, PyString>, stock: &Py<PyAny>| -> PyResult<bool> {
+        Ok(!class.getattr(name)?.is(stock))
+    };
+    let perspective = || invoker.getattr(pyo3::intern!(py, "serializingPerspective"));
+    let type_for = pyo3::intern!(py, "getTypeToCopyFor");
+    let tag = if overrides(type_for, &flavors.get_type_to_copy_for)?
+        || overrides(
+            pyo3::intern!(py, "getTypeToCopy"),
+            &flavors.get_type_to_copy,
+        )? {
+        obj.call_method1(type_for, (perspective()?,))?
+    } else {
+        PyBytes::new(py, qual(class.as_any())?.as_bytes()).into_any()
+    };
+    let state_for = pyo3::intern!(py, "getStateToCopyFor");
+    let state = if overrides(state_for, &flavors.get_state_to_copy_for)?
+        || overrides(
+            pyo3::intern!(py, "getStateToCopy"),
+            &flavors.get_state_to_copy,
+        )? {
+        obj.call_method1(state_for, (perspective()?,))?
+    } else {
+        obj.getattr(pyo3::intern!(py, "__dict__"))?
+    };
+    // Registered only now, as Twisted's `prepare` registers it after the
+    // hooks ran.
+    if let Some(dereference) = cx.me.reference_or_start(obj, sink.position())? {
+        return sink.dereference(cx, dereference);
+    }
+    let mut seq = sink.open(cx, tag, 1)?;
+    let state = jelly(cx, sink, &state)?;
+    sink.push(&mut seq, state);
+    let out = sink.close(cx, seq)?;
+    sink.finish_object(cx, obj, out)
 }
 
 /// Lists, tuples, dicts, sets, frozensets and instances: the objects that

@@ -31,9 +31,11 @@ use crate::banana::decoder::{
     self, float_body, scan_token, short_header, Limits, Scan, Token, Validate,
 };
 use crate::banana::error::{DecodeError, ErrorKind};
-use crate::banana::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING};
+use crate::banana::vocabulary::PB_VOCABULARY;
+use crate::banana::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING, VOCAB};
 use crate::pybanana::buffer::with_bytes;
 use crate::pybanana::decode::PyBuilder;
+use crate::pybanana::encoded::Encoded;
 use crate::pybanana::errors::{self, BuildError};
 use crate::pybanana::gc::GcPause;
 use crate::pybanana::recent::Recent;
@@ -105,6 +107,8 @@ struct Reader<'a, 'py> {
     pos: usize,
     limits: Limits,
     scalars: PyBuilder<'py, 'static>,
+    /// True in dialect `pb`: tags may be VOCAB tokens.
+    pb_dialect: bool,
     /// Banana lists open around the position.
     lists: usize,
     keys: Recent,
@@ -131,6 +135,22 @@ impl<'a, 'py> Reader<'a, 'py> {
                 let end = header + length as usize;
                 Some((input.get(header..end)?, end))
             }
+            _ => None,
+        }
+    }
+
+    /// The tag at `at`, if it is a string token with a short header or, in
+    /// dialect `pb`, a vocabulary symbol: its name and the token's length.
+    #[inline(always)]
+    fn short_tag(&self, at: usize) -> Option<(&'a [u8], usize)> {
+        if let Some(found) = self.short_string(at) {
+            return Some(found);
+        }
+        if !self.pb_dialect {
+            return None;
+        }
+        match short_header(&self.input[at..], &self.limits)? {
+            (VOCAB, id @ 1.., used) => Some((*PB_VOCABULARY.get(id as usize)?, used)),
             _ => None,
         }
     }
@@ -320,7 +340,7 @@ impl<'a, 'py> Reader<'a, 'py> {
 
     /// The tag and `rest` items of an expression.
     fn tagged(&mut self, rest: usize) -> Result<Value<'py>> {
-        if let Some((name, used)) = self.short_string(self.pos) {
+        if let Some((name, used)) = self.short_tag(self.pos) {
             if let Some(builtin) = self.me.known_builtin(name) {
                 self.pos += used;
                 return self.builtin(builtin, rest);
@@ -679,7 +699,7 @@ impl<'a, 'py> Reader<'a, 'py> {
         let (2, list) = self.short_list(start)? else {
             return None;
         };
-        let (tag, tag_length) = self.short_string(start + list)?;
+        let (tag, tag_length) = self.short_tag(start + list)?;
         let room = self.lists < self.limits.depth && self.me.depth.get() < self.me.max_depth;
         if !room || !self.me.is_known(tag, Builtin::Dereference) {
             return None;
@@ -709,7 +729,7 @@ impl<'a, 'py> Reader<'a, 'py> {
         let Some((count @ 1.., header)) = self.short_list(start) else {
             return Ok(None);
         };
-        let Some((name, tag)) = self.short_string(start + header) else {
+        let Some((name, tag)) = self.short_tag(start + header) else {
             return Ok(None);
         };
         let builtin = match Builtin::named(name) {
@@ -777,10 +797,34 @@ fn read<'py>(
     data: &Bound<'py, PyAny>,
     limits: &Limits,
 ) -> PyResult<Bound<'py, PyAny>> {
+    with_bytes(data, |input| read_input(slf, input, false, limits))?
+}
+
+/// What a broker received (or serialized) stands for: the expression
+/// `encoded`, read by `slf` as [`loads`] reads bytes; then its
+/// `postUnjelly` hooks. Errors are what they were raised as, as Twisted's
+/// `unjelly` raises them.
+pub(crate) fn unserialize<'py>(
+    slf: &Bound<'py, Unjellier>,
+    encoded: &Encoded,
+    limits: &Limits,
+) -> PyResult<Bound<'py, PyAny>> {
+    read_input(slf, encoded.bytes(slf.py()), encoded.pb_dialect(), limits)
+}
+
+/// The object `input` (exactly one expression, in dialect `pb` if
+/// `pb_dialect`, else `none`) jellies, read by `slf` in one pass; then its
+/// `postUnjelly` hooks.
+fn read_input<'py>(
+    slf: &Bound<'py, Unjellier>,
+    input: &[u8],
+    pb_dialect: bool,
+    limits: &Limits,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
     let refs = Refs::get(py)?;
     let me = slf.borrow();
-    let object = with_bytes(data, |input| {
+    let object = {
         if input.len() as u64 > limits.message {
             let kind = ErrorKind::MessageTooLarge {
                 limit: limits.message,
@@ -795,7 +839,8 @@ fn read<'py>(
             input,
             pos: 0,
             limits: *limits,
-            scalars: PyBuilder::new(py, IncomingVocabulary::pb(py), false),
+            scalars: PyBuilder::new(py, IncomingVocabulary::pb(py), pb_dialect),
+            pb_dialect,
             lists: 0,
             keys: Recent::texts(),
         };
@@ -816,13 +861,13 @@ fn read<'py>(
         result.map_err(|error| match error {
             BuildError::Banana(error) => BuildError::Banana(error).into_pyerr(py),
             BuildError::Python(error) => {
-                match decoder::decode_exact(input, &mut Validate, limits) {
+                match decoder::decode_exact(input, &mut Validate { pb_dialect }, limits) {
                     Err(malformed) => BuildError::Banana(malformed).into_pyerr(py),
                     Ok(()) => error,
                 }
             }
         })
-    })??;
+    }?;
     // A hook that kept the unjellier (any hook that ran has moved the
     // references already; this is insurance) sees every reference in
     // `references`. Nothing else can see the unjellier.

@@ -37,6 +37,7 @@ pub mod jellier;
 #[allow(clippy::module_inception)]
 pub mod jelly;
 pub mod loads;
+pub mod messages;
 pub mod references;
 pub mod refs;
 pub mod sinks;

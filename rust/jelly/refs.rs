@@ -1,6 +1,12 @@
 //! The Python objects jelly works with — Twisted's registries, security
-//! classes, placeholders and fallback methods, the standard library's types,
-//! and the tag byte strings — looked up once per interpreter.
+//! classes, placeholders and fallback methods, the stock methods of PB's
+//! flavors, the standard library's types, and the tag byte strings — looked
+//! up once per interpreter.
+//!
+//! Twisted's objects are read from `pbfast._twisted`, which took them when
+//! pbfast was imported: by the time jelly first runs, `twisted.spread.jelly`
+//! may name pbfast's own module (a drop-in), whose `_Unjellier` is not
+//! Twisted's.
 //!
 //! Uses PyO3 only.
 
@@ -40,7 +46,24 @@ pub struct Refs {
     pub named_object: Py<PyAny>,
     pub set_type: Py<PyType>,
     pub frozenset_type: Py<PyType>,
+    pub flavors: Flavors,
     pub atoms: Atoms,
+}
+
+/// The stock methods of Twisted's `flavors` classes. A Copyable or
+/// RemoteCopy class whose methods are still these behaves as Twisted's
+/// default, which the traversal then does itself; `substitutes` maps stock
+/// functions that pbfast fixes to its fixed versions (same signatures).
+pub struct Flavors {
+    pub copyable_jelly_for: Py<PyAny>,
+    pub get_state_to_copy_for: Py<PyAny>,
+    pub get_state_to_copy: Py<PyAny>,
+    pub get_type_to_copy_for: Py<PyAny>,
+    pub get_type_to_copy: Py<PyAny>,
+    pub referenceable_jelly_for: Py<PyAny>,
+    pub remote_copy_unjelly_for: Py<PyAny>,
+    pub set_copyable_state: Py<PyAny>,
+    pub substitutes: Py<PyDict>,
 }
 
 /// Interned tag byte strings.
@@ -58,6 +81,7 @@ pub struct Atoms {
     pub reference: Py<PyBytes>,
     pub dereference: Py<PyBytes>,
     pub persistent: Py<PyBytes>,
+    pub remote: Py<PyBytes>,
     pub unpersistable: Py<PyBytes>,
     pub class: Py<PyBytes>,
     pub module: Py<PyBytes>,
@@ -89,7 +113,7 @@ impl Refs {
     }
 
     fn load(py: Python<'_>) -> PyResult<Refs> {
-        let jelly = py.import("twisted.spread.jelly")?;
+        let jelly = py.import("pbfast._twisted")?;
         let crefutil = py.import("twisted.persisted.crefutil")?;
         let types = py.import("types")?;
         let datetime = py.import("datetime")?;
@@ -124,6 +148,17 @@ impl Refs {
             named_object: any(&reflect, "namedObject")?,
             set_type: get(&builtins, "set")?,
             frozenset_type: get(&builtins, "frozenset")?,
+            flavors: Flavors {
+                copyable_jelly_for: any(&jelly, "Copyable_jellyFor")?,
+                get_state_to_copy_for: any(&jelly, "Copyable_getStateToCopyFor")?,
+                get_state_to_copy: any(&jelly, "Copyable_getStateToCopy")?,
+                get_type_to_copy_for: any(&jelly, "Copyable_getTypeToCopyFor")?,
+                get_type_to_copy: any(&jelly, "Copyable_getTypeToCopy")?,
+                referenceable_jelly_for: any(&jelly, "Referenceable_jellyFor")?,
+                remote_copy_unjelly_for: any(&jelly, "RemoteCopy_unjellyFor")?,
+                set_copyable_state: any(&jelly, "RemoteCopy_setCopyableState")?,
+                substitutes: get(&py.import("pbfast.flavors")?, "_SUBSTITUTES")?,
+            },
             atoms: Atoms {
                 none: atom(b"None"),
                 unicode: atom(b"unicode"),
@@ -138,6 +173,7 @@ impl Refs {
                 reference: atom(b"reference"),
                 dereference: atom(b"dereference"),
                 persistent: atom(b"persistent"),
+                remote: atom(b"remote"),
                 unpersistable: atom(b"unpersistable"),
                 class: atom(b"class"),
                 module: atom(b"module"),

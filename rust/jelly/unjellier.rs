@@ -24,7 +24,7 @@ pub struct Unjellier {
     #[pyo3(get, name = "persistentLoad")]
     pub(crate) persistent_load: Py<PyAny>,
     #[pyo3(get)]
-    invoker: Py<PyAny>,
+    pub(crate) invoker: Py<PyAny>,
     /// Reference id to object (or to its placeholder, until resolved).
     #[pyo3(get)]
     pub(crate) references: Py<PyDict>,

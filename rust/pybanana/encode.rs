@@ -17,8 +17,9 @@ use pyo3::types::PyBytes;
 use crate::banana::encoder::{self, EncodeError};
 use crate::banana::vocabulary::OutgoingVocabulary;
 
+use super::encoded::Encoded;
 use super::errors::{banana_error, encode_error};
-use super::output::Output;
+use super::output::{Output, BLOB_SIZE};
 
 /// What an encoder needs besides the object.
 pub struct EncodeSettings<'a> {
@@ -28,11 +29,6 @@ pub struct EncodeSettings<'a> {
     /// `Some` in dialect `pb`: byte strings in it travel as VOCAB tokens.
     pub vocabulary: Option<&'a OutgoingVocabulary>,
 }
-
-/// Byte strings at least this long are not copied into the output buffer:
-/// the final assembly copies them from the bytes object straight into the
-/// result, so each of their bytes is copied once.
-const BLOB_SIZE: usize = 16 * 1024;
 
 /// A list or tuple being written.
 struct Sequence<'py> {
@@ -162,6 +158,9 @@ fn encode_subclass<'py>(
     out: &mut Output<'_, 'py>,
 ) -> PyResult<()> {
     let py = object.py();
+    if let Ok(encoded) = object.cast_exact::<Encoded>() {
+        return write_encoded(py, encoded.get(), settings, out);
+    }
     let pointer = object.as_ptr();
     // SAFETY: `object` is alive; the checks only read its type's flags.
     let (is_sequence, is_int, is_float, is_bytes) = unsafe {
@@ -201,6 +200,24 @@ fn encode_subclass<'py>(
     ))
 }
 
+/// An expression already encoded: its bytes as they are if they were
+/// written in this dialect, else written again from its s-expression.
+fn write_encoded<'py>(
+    py: Python<'py>,
+    encoded: &Encoded,
+    settings: &EncodeSettings<'_>,
+    out: &mut Output<'_, 'py>,
+) -> PyResult<()> {
+    let pb_dialect = settings.vocabulary.is_some_and(|v| v.is_pb());
+    if encoded.pb_dialect() == pb_dialect && settings.vocabulary.is_some() == pb_dialect {
+        let (data, range) = encoded.data(py);
+        out.splice_bytes(data, range);
+        return Ok(());
+    }
+    let sexp = encoded.sexp(py)?;
+    encode_into(&sexp, settings, out)
+}
+
 /// # Safety
 /// `item` must be a live `bytes` object (or subclass instance).
 #[inline]
@@ -225,7 +242,10 @@ pub(crate) unsafe fn write_bytes<'py>(
     }
     encoder::write_string_header(out.buf, len as u64, settings.size_limit)
         .map_err(|error| encode_error(py, &error, &Bound::from_borrowed_ptr(py, item)))?;
-    out.splice_blob(Bound::from_borrowed_ptr(py, item), len);
+    out.splice_blob(
+        Bound::from_borrowed_ptr(py, item).cast_into_unchecked(),
+        len,
+    );
     Ok(())
 }
 

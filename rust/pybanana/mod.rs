@@ -9,6 +9,7 @@
 //!   when it is assembled into one `bytes` object;
 //! - [`encode`]: s-expressions (lists, tuples, bytes, ints, floats) to bytes;
 //! - [`decode`]: tokens to Python s-expressions ([`decode::PyBuilder`]);
+//! - [`encoded`]: an expression already encoded, carried as one object;
 //! - [`vocabulary`]: incoming vocabulary symbols as Python objects;
 //! - [`recent`]: caches of recently decoded short strings;
 //! - [`buffer`]: the bytes of any bytes-like object;
@@ -20,6 +21,7 @@
 pub mod buffer;
 pub mod decode;
 pub mod encode;
+pub mod encoded;
 pub mod errors;
 pub mod gc;
 pub mod output;

@@ -40,6 +40,11 @@ pub fn with_output_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     result
 }
 
+/// Byte strings at least this long are not copied into the output buffer:
+/// the final assembly copies them from the bytes object straight into the
+/// result, so each of their bytes is copied once.
+pub const BLOB_SIZE: usize = 16 * 1024;
+
 /// The longest header spliced in: a reference's is a list header, the tag
 /// `reference` (or its symbol) and an id, well under this.
 pub const HEADER_BYTES: usize = 40;
@@ -48,9 +53,10 @@ pub const HEADER_BYTES: usize = 40;
 /// there: large byte strings (copied once, straight from their object) and
 /// reference headers (spliced in front of an encoding already written).
 enum Piece<'py> {
-    /// A bytes object, held so that it stays alive (and, being bytes,
-    /// unchanged) until assembly, whatever Python code runs meanwhile.
-    Blob(Bound<'py, PyAny>),
+    /// Bytes `start..start + len` of a bytes object, held so that it stays
+    /// alive (and, being bytes, unchanged) until assembly, whatever Python
+    /// code runs meanwhile.
+    Blob(Bound<'py, PyAny>, usize, usize),
     /// Up to [`HEADER_BYTES`] bytes, inline (one per reference: no
     /// allocation each).
     Header([u8; HEADER_BYTES], u8),
@@ -60,11 +66,12 @@ impl Piece<'_> {
     fn bytes(&self) -> &[u8] {
         match self {
             // SAFETY: a blob is a live bytes object held by the piece; its
-            // buffer is immutable and lives as long as the object.
-            Piece::Blob(blob) => unsafe {
+            // buffer is immutable and lives as long as the object, and the
+            // range was checked against its size when the piece was made.
+            Piece::Blob(blob, start, len) => unsafe {
                 std::slice::from_raw_parts(
-                    ffi::PyBytes_AS_STRING(blob.as_ptr()) as *const u8,
-                    ffi::Py_SIZE(blob.as_ptr()) as usize,
+                    (ffi::PyBytes_AS_STRING(blob.as_ptr()) as *const u8).add(*start),
+                    *len,
                 )
             },
             Piece::Header(bytes, len) => &bytes[..*len as usize],
@@ -106,9 +113,28 @@ impl<'a, 'py> Output<'a, 'py> {
         self.list_watch = Some(watch);
     }
 
-    pub(crate) fn splice_blob(&mut self, blob: Bound<'py, PyAny>, len: usize) {
-        self.pieces.push((self.buf.len(), 0, Piece::Blob(blob)));
-        self.piece_bytes += len;
+    /// Insert all of the bytes object `blob` (`len` bytes) here, after
+    /// what the buffer holds now.
+    pub(crate) fn splice_blob(&mut self, blob: Bound<'py, PyBytes>, len: usize) {
+        self.splice_bytes(blob, 0..len);
+    }
+
+    /// Insert bytes `range` of the bytes object `data` here, after what the
+    /// buffer holds now: copied into the buffer if short, at assembly if
+    /// long (then once, straight from `data`).
+    pub(crate) fn splice_bytes(
+        &mut self,
+        data: Bound<'py, PyBytes>,
+        range: std::ops::Range<usize>,
+    ) {
+        let bytes = &data.as_bytes()[range.clone()];
+        if bytes.len() < BLOB_SIZE {
+            self.buf.extend_from_slice(bytes);
+            return;
+        }
+        self.piece_bytes += bytes.len();
+        let piece = Piece::Blob(data.into_any(), range.start, range.len());
+        self.pieces.push((self.buf.len(), 0, piece));
     }
 
     /// Insert `header` at `offset` of the buffer, in front of what was

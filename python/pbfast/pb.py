@@ -1,0 +1,377 @@
+# -*- test-case-name: tests.test_pb -*-
+"""
+Perspective Broker on the native codec: a drop-in for L{twisted.spread.pb}.
+
+L{Broker}, L{PBServerFactory} and L{PBClientFactory} are subclasses of
+Twisted's; every other name is Twisted's own object (L{Root},
+L{Referenceable}, L{RemoteReference}, L{Copyable}, L{Avatar}, the errors, ...),
+so code written against C{twisted.spread.pb} runs unchanged on either broker,
+and the two talk to each other over the wire in both directions.
+
+What the broker does natively:
+
+  - receiving: bytes are buffered natively and each message is read whole,
+    in time linear in the bytes however they arrive; the jellied parts of a
+    call, an answer or an error stay the bytes they arrived as
+    (C{pbfast._native.Encoded}) until C{unserialize}, which makes the objects
+    straight from them -- once the broker knows for whom (a method call's
+    arguments are unjellied with the perspective of the object called);
+  - sending: C{serialize} jellies straight to Banana bytes in the connection's
+    dialect, and the message around them is encoded in one native call;
+  - the flavors' stock methods are done natively (see L{pbfast.flavors}):
+    a L{Copyable}'s type and state, a L{Referenceable}'s reference, a
+    L{RemoteCopy}'s C{setCopyableState}.
+
+Everything else -- message dispatch, Deferreds, reference counting, caches,
+login -- is Twisted's code, running unchanged.
+
+Beyond Twisted: C{MAX_BROKER_REFS} is per broker (C{Broker.maxBrokerRefs},
+which follows this module's C{MAX_BROKER_REFS} until set, and the factories'
+C{maxBrokerRefs} argument); and the two L{pbfast.flavors} fixes (observer
+comparison, C{observe_*} on the application's object).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, ClassVar
+
+from twisted.internet import defer
+
+from pbfast import _native, banana, jelly
+from pbfast._twisted import pb as _pb
+from pbfast.banana import _FollowsModuleGlobal, _NativeCodec
+from pbfast.flavors import (
+    Cacheable,
+    Copyable,
+    IPBRoot,
+    Jellyable,
+    NoSuchMethod,
+    Referenceable,
+    RemoteCache,
+    RemoteCacheObserver,
+    RemoteCopy,
+    Root,
+    Serializable,
+    Viewable,
+    ViewPoint,
+    copyTags,
+    setCopierForClass,
+    setCopierForClassTree,
+    setFactoryForClass,
+    setUnjellyableFactoryForClass,
+    setUnjellyableForClass,
+    setUnjellyableForClassTree,
+)
+
+MAX_BROKER_REFS = 1024
+"""Most local objects a broker references for its peer, for brokers that set none."""
+
+portno = _pb.portno
+
+ProtocolError = _pb.ProtocolError
+DeadReferenceError = _pb.DeadReferenceError
+Error = _pb.Error
+RemoteError = _pb.RemoteError
+RemoteMethod = _pb.RemoteMethod
+PBConnectionLost = _pb.PBConnectionLost
+IPerspective = _pb.IPerspective
+Avatar = _pb.Avatar
+AsReferenceable = _pb.AsReferenceable
+RemoteReference = _pb.RemoteReference
+Local = _pb.Local
+CopyableFailure = _pb.CopyableFailure
+CopiedFailure = _pb.CopiedFailure
+failure2Copyable = _pb.failure2Copyable
+respond = _pb.respond
+challenge = _pb.challenge
+IUsernameMD5Password = _pb.IUsernameMD5Password
+
+Perspective = Avatar
+"""The name older PB code gives what Twisted now calls L{Avatar}."""
+
+__all__ = [
+    "MAX_BROKER_REFS",
+    "AsReferenceable",
+    "Avatar",
+    "Broker",
+    "Cacheable",
+    "CopiedFailure",
+    "Copyable",
+    "CopyableFailure",
+    "DeadReferenceError",
+    "Error",
+    "IPBRoot",
+    "IPerspective",
+    "IUsernameMD5Password",
+    "Jellyable",
+    "NoSuchMethod",
+    "PBClientFactory",
+    "PBConnectionLost",
+    "PBServerFactory",
+    "Perspective",
+    "ProtocolError",
+    "Referenceable",
+    "RemoteCache",
+    "RemoteCacheObserver",
+    "RemoteCopy",
+    "RemoteError",
+    "RemoteMethod",
+    "RemoteReference",
+    "Root",
+    "Serializable",
+    "ViewPoint",
+    "Viewable",
+    "challenge",
+    "copyTags",
+    "failure2Copyable",
+    "portno",
+    "respond",
+    "setCopierForClass",
+    "setCopierForClassTree",
+    "setFactoryForClass",
+    "setUnjellyableFactoryForClass",
+    "setUnjellyableForClass",
+    "setUnjellyableForClassTree",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Twisted's private names, for code that reaches for them.
+    try:
+        return getattr(_pb, name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+class _NativeBroker(_NativeCodec):
+    """
+    The native methods of a Perspective Broker, over those of L{_NativeCodec}:
+    serializing straight to bytes and back, per-broker reference limits, and
+    cache messages delivered to the application's own L{RemoteCache}. They
+    serve L{Broker} and, once L{pbfast.install} has patched them in, Twisted's
+    C{Broker}; so they call Twisted's methods explicitly, never through
+    C{super()}.
+    """
+
+    _jelliedMessages: ClassVar[bool] = True
+    _refsModule: ClassVar[Any] = sys.modules[__name__]
+    maxBrokerRefs = _FollowsModuleGlobal("MAX_BROKER_REFS", "_refsModule")
+
+    security: Any
+    serializingPerspective: Any
+    unserializingPerspective: Any
+    jellyMethod: Any
+    jellyArgs: Any
+    jellyKw: Any
+    luids: dict[Any, Any]
+    localObjects: dict[Any, Any]
+    remotelyCachedObjects: dict[Any, Any]
+    remotelyCachedLUIDs: dict[Any, Any]
+    maxBrokerRefsViolations: int
+
+    def serialize(
+        self,
+        object: Any,
+        perspective: Any = None,
+        method: Any = None,
+        args: Any = None,
+        kw: Any = None,
+    ) -> Any:
+        """
+        Jelly an object according to the remote security rules for this
+        broker: straight to Banana bytes, as a C{_native.Encoded} that the
+        message carrying it copies as it is.
+
+        @param object: The object to jelly.
+        @param perspective: The perspective.
+        @param method: The method.
+        @param args: Arguments.
+        @param kw: Keyword arguments.
+        """
+        if isinstance(object, defer.Deferred):
+            object.addCallbacks(
+                self.serialize,
+                lambda x: x,
+                callbackKeywords={
+                    "perspective": perspective,
+                    "method": method,
+                    "args": args,
+                    "kw": kw,
+                },
+            )
+            return object
+        self.serializingPerspective = perspective
+        self.jellyMethod = method
+        self.jellyArgs = args
+        self.jellyKw = kw
+        try:
+            return _native.serialize(
+                object,
+                self.security,
+                self,
+                self._sendingVocabulary(),
+                self._effectivePrefixLimit(),
+                self.sizeLimit,
+                self.maxDepth,
+            )
+        finally:
+            self.serializingPerspective = None
+            self.jellyMethod = None
+            self.jellyArgs = None
+            self.jellyKw = None
+
+    def unserialize(self, sexp: Any, perspective: Any = None) -> Any:
+        """
+        Unjelly what was received according to the local security rules for
+        this broker: straight from its bytes, or from an s-expression.
+
+        @param sexp: The object to unjelly.
+        @param perspective: The perspective.
+        """
+        self.unserializingPerspective = perspective
+        try:
+            if type(sexp) is _native.Encoded:
+                return _native.unserialize(
+                    sexp,
+                    self.security,
+                    self,
+                    self._effectivePrefixLimit(),
+                    self.sizeLimit,
+                    self.maxDepth,
+                    self.maxMessageSize,
+                )
+            return jelly.unjelly(sexp, self.security, None, self)
+        finally:
+            self.unserializingPerspective = None
+
+    def _refuseBeyond(self, table: dict[Any, Any], what: str) -> None:
+        """Twisted's check of a table against the reference limit, per broker."""
+        if len(table) > self.maxBrokerRefs:
+            self.maxBrokerRefsViolations = self.maxBrokerRefsViolations + 1
+            if self.maxBrokerRefsViolations > 3:
+                self.transport.loseConnection()
+                raise Error(f"Maximum PB {what} count exceeded.  Goodbye.")
+            raise Error(f"Maximum PB {what} count exceeded.")
+
+    def registerReference(self, object: Any) -> Any:
+        """
+        Store a persistent reference to a local object and map its
+        id() to a generated, session-unique ID.
+
+        @param object: a local object
+        @return: the generated ID
+        """
+        assert object is not None
+        puid = object.processUniqueID()
+        luid = self.luids.get(puid)
+        if luid is None:
+            self._refuseBeyond(self.localObjects, "reference")
+            luid = self.newLocalID()  # type: ignore[attr-defined]
+            self.localObjects[luid] = Local(object)
+            self.luids[puid] = luid
+        else:
+            self.localObjects[luid].incref()
+        return luid
+
+    def cacheRemotely(self, instance: Any) -> Any:
+        """
+        Give C{instance} a new LUID as an object cached by the peer.
+
+        @return: A new LUID.
+        """
+        puid = instance.processUniqueID()
+        luid = self.newLocalID()  # type: ignore[attr-defined]
+        self._refuseBeyond(self.remotelyCachedObjects, "cache")
+        self.remotelyCachedLUIDs[puid] = luid
+        self.remotelyCachedObjects[luid] = Local(instance, self.serializingPerspective)
+        return luid
+
+    @property
+    def _pbfastCacheHolders(self) -> dict[Any, list[Any]]:
+        """
+        The objects handed to the application for each object the peer
+        caches here, as weak references (see L{pbfast.flavors._handedOut}).
+        """
+        holders: dict[Any, list[Any]] = self.__dict__.setdefault("_pbfastCacheHolderTable", {})
+        return holders
+
+    def _observedCache(self, luid: Any) -> Any:
+        """
+        The L{RemoteCache} that a cache message for C{luid} is for: an object
+        the application holds, so that C{self} in C{observe_*} is the
+        application's object; else the broker's own copy.
+        """
+        for held in self._pbfastCacheHolders.get(luid, ()):
+            cache = held()
+            if cache is not None:
+                return cache
+        return self.cachedLocallyAs(luid)  # type: ignore[attr-defined]
+
+    def proto_cachemessage(
+        self,
+        requestID: Any,
+        objectID: Any,
+        message: Any,
+        answerRequired: Any,
+        netArgs: Any,
+        netKw: Any,
+    ) -> None:
+        self._recvMessage(  # type: ignore[attr-defined]
+            self._observedCache, requestID, objectID, message, answerRequired, netArgs, netKw
+        )
+
+    def proto_uncache(self, objectID: Any) -> None:
+        """
+        (internal) Tell the client it is now OK to uncache an object.
+
+        @param objectID: The object ID.
+        """
+        _TWISTED_PROTO_UNCACHE(self, objectID)  # type: ignore[arg-type]
+        self._pbfastCacheHolders.pop(objectID, None)
+
+
+_TWISTED_PROTO_UNCACHE = _pb.Broker.proto_uncache
+
+
+class Broker(_NativeBroker, banana.Banana, _pb.Broker):
+    """
+    I am a broker for objects: Twisted's C{Broker}, on the native codec.
+    """
+
+
+class PBClientFactory(_pb.PBClientFactory):
+    """
+    Client factory for PB brokers: Twisted's, building pbfast's L{Broker}.
+
+    @ivar maxBrokerRefs: if not None, the reference limit of every broker
+        this factory builds.
+    """
+
+    protocol = Broker
+    maxBrokerRefs: int | None = None
+
+    def buildProtocol(self, addr: Any) -> Any:
+        broker = _pb.PBClientFactory.buildProtocol(self, addr)
+        if self.maxBrokerRefs is not None:
+            broker.maxBrokerRefs = self.maxBrokerRefs
+        return broker
+
+
+class PBServerFactory(_pb.PBServerFactory):
+    """
+    Server factory for perspective broker: Twisted's, building pbfast's
+    L{Broker}.
+
+    @ivar maxBrokerRefs: if not None, the reference limit of every broker
+        this factory builds.
+    """
+
+    protocol = Broker
+    maxBrokerRefs: int | None = None
+
+    def buildProtocol(self, addr: Any) -> Any:
+        broker = _pb.PBServerFactory.buildProtocol(self, addr)
+        if self.maxBrokerRefs is not None:
+            broker.maxBrokerRefs = self.maxBrokerRefs
+        return broker

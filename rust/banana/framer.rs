@@ -1,0 +1,128 @@
+//! Finding whole top-level expressions in a byte stream without decoding
+//! them: what a PB broker needs, which reads each message straight from its
+//! bytes once it is complete.
+//!
+//! The framer scans each token once as bytes arrive, however they are
+//! chunked (linear in the stream), checks it against the limits as soon as
+//! its header is complete, and keeps the bytes of the expression under way
+//! until it is whole; then hands out where they are. It holds no values:
+//! memory is the bytes of one incomplete expression, which the message size
+//! limit bounds.
+
+use std::ops::Range;
+
+use super::decoder::{parse, Limits, ParseState, Validate};
+use super::error::{DecodeError, ErrorKind};
+
+/// The whole expressions of one byte stream (one connection).
+///
+/// After an error the stream is out of step for good: every later call
+/// fails too, and bytes fed are dropped.
+#[derive(Default)]
+pub struct Framer {
+    buffer: Vec<u8>,
+    /// Where the expression under way starts in `buffer`.
+    start: usize,
+    /// First byte of `buffer` not yet scanned.
+    pos: usize,
+    /// Stream offset of `buffer[0]`.
+    base: u64,
+    state: Option<ParseState<()>>,
+    failed_at: Option<u64>,
+}
+
+impl Framer {
+    pub fn new() -> Self {
+        Framer::default()
+    }
+
+    /// Append bytes received from the stream.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.failed_at.is_some() {
+            return;
+        }
+        // Drop the bytes of expressions already handed out once they are at
+        // least half the buffer: the bytes moved are never more than those
+        // dropped, so the copying is linear in the stream overall.
+        if self.start > 0 && self.start * 2 >= self.buffer.len() {
+            self.buffer.drain(..self.start);
+            self.base += self.start as u64;
+            self.pos -= self.start;
+            self.start = 0;
+        }
+        self.buffer.extend_from_slice(data);
+    }
+
+    /// Where the next complete top-level expression is in [`Framer::bytes`],
+    /// or `None` until more bytes arrive. The range stays valid until the
+    /// next call of `feed` or `next`. `pb_dialect` says whether VOCAB tokens
+    /// may occur (their ids are the pb vocabulary's).
+    pub fn next(
+        &mut self,
+        pb_dialect: bool,
+        limits: &Limits,
+    ) -> Result<Option<Range<usize>>, DecodeError> {
+        if let Some(offset) = self.failed_at {
+            return Err(DecodeError::new(offset, ErrorKind::AfterError));
+        }
+        let state = self.state.get_or_insert_with(ParseState::new);
+        if state.stack.is_empty() {
+            self.start = self.pos;
+        }
+        let mut validate = Validate { pb_dialect };
+        match parse(
+            &self.buffer,
+            &mut self.pos,
+            self.base,
+            state,
+            &mut validate,
+            limits,
+        ) {
+            Ok(Some(())) => {
+                let expression = self.start..self.pos;
+                self.start = self.pos;
+                Ok(Some(expression))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => {
+                self.failed_at = Some(self.base + self.pos as u64);
+                self.state = None;
+                self.buffer = Vec::new();
+                self.base += self.pos as u64;
+                self.pos = 0;
+                self.start = 0;
+                Err(error)
+            }
+        }
+    }
+
+    /// The buffered bytes, which the ranges of [`Framer::next`] index.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buffer
+    }
+
+    /// Stream offset of `bytes()[0]`.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// The bytes of the expression under way (received, not yet whole).
+    pub fn pending(&self) -> &[u8] {
+        &self.buffer[self.start..]
+    }
+
+    /// True when no expression is partly received.
+    pub fn is_idle(&self) -> bool {
+        self.start == self.buffer.len()
+    }
+
+    /// Stream offset of the first byte not handed out.
+    pub fn offset(&self) -> u64 {
+        self.base + self.start as u64
+    }
+
+    /// Forget everything: the next byte fed starts a new stream.
+    pub fn reset(&mut self) {
+        *self = Framer::new();
+    }
+}
