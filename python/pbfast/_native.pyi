@@ -110,10 +110,6 @@ def unserialize(
     encoded: Encoded,
     taster: Any,
     invoker: Any,
-    prefix_limit: int,
-    size_limit: int,
-    max_depth: int,
-    max_message_size: int,
     persistentLoad: Any = None,
     maxDepth: int = 1000,
 ) -> Any:

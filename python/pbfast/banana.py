@@ -141,16 +141,24 @@ class _FollowsModuleGlobal:
         self.slot = "_" + name
 
     def __get__(self, instance: object, owner: type | None = None) -> int:
-        module = getattr(owner if owner is not None else type(instance), self.moduleAttribute)
-        fallback = globals().get(self.globalName)
-        default: Any = getattr(module, self.globalName, fallback)
-        if instance is None:
-            return default
-        value: int = instance.__dict__.get(self.slot, default)
-        return value
+        # Read on every call that encodes or decodes: kept to a few lookups.
+        if instance is not None:
+            value: Any = instance.__dict__.get(self.slot, _UNSET)
+            if value is not _UNSET:
+                return value  # type: ignore[no-any-return]
+            owner = type(instance)
+        module = getattr(owner, self.moduleAttribute).__dict__
+        value = module.get(self.globalName, _UNSET)
+        if value is _UNSET:
+            # A global of this module that the followed module lacks.
+            value = globals()[self.globalName]
+        return value  # type: ignore[no-any-return]
 
     def __set__(self, instance: object, value: int) -> None:
         instance.__dict__[self.slot] = value
+
+
+_UNSET: Any = object()
 
 
 def _pbVocabulary() -> dict[bytes, int]:

@@ -232,15 +232,8 @@ class _NativeBroker(_NativeCodec):
         self.unserializingPerspective = perspective
         try:
             if type(sexp) is _native.Encoded:
-                return _native.unserialize(
-                    sexp,
-                    self.security,
-                    self,
-                    self._effectivePrefixLimit(),
-                    self.sizeLimit,
-                    self.maxDepth,
-                    self.maxMessageSize,
-                )
+                # Received bytes: the limits were checked as they arrived.
+                return _native.unserialize(sexp, self.security, self)
             return jelly.unjelly(sexp, self.security, None, self)
         finally:
             self.unserializingPerspective = None

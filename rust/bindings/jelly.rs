@@ -385,31 +385,23 @@ pub fn serialize<'py>(
 
 /// A broker's `unserialize` of what it received as `Encoded`: the object,
 /// unjellied with `taster` and `invoker` (the broker) straight from the
-/// bytes. Errors are what Twisted's `unjelly` would raise.
+/// bytes. The bytes were checked against the connection's limits as they
+/// arrived (or made by `serialize`); nesting is bounded by `maxDepth`.
+/// Errors are what Twisted's `unjelly` would raise.
 #[pyfunction]
-#[allow(non_snake_case, clippy::too_many_arguments)]
-#[pyo3(signature = (encoded, taster, invoker, prefix_limit, size_limit, max_depth, max_message_size, persistentLoad=None, maxDepth=1000))]
+#[allow(non_snake_case)]
+#[pyo3(signature = (encoded, taster, invoker, persistentLoad=None, maxDepth=1000))]
 pub fn unserialize<'py>(
     encoded: &Bound<'py, Encoded>,
     taster: Bound<'py, PyAny>,
     invoker: Py<PyAny>,
-    prefix_limit: usize,
-    size_limit: u64,
-    max_depth: usize,
-    max_message_size: u64,
     persistentLoad: Option<Py<PyAny>>,
     maxDepth: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = encoded.py();
     let unjellier = Unjellier::create(py, taster, persistentLoad, Some(invoker), maxDepth)?;
     let unjellier = Bound::new(py, unjellier)?;
-    let limits = Limits {
-        prefix: prefix_limit,
-        size: size_limit,
-        depth: max_depth,
-        message: max_message_size,
-    };
-    crate::jelly::loads::unserialize(&unjellier, encoded.get(), &limits)
+    crate::jelly::loads::unserialize(&unjellier, encoded.get())
 }
 
 #[pymethods]

@@ -807,9 +807,15 @@ fn read<'py>(
 pub(crate) fn unserialize<'py>(
     slf: &Bound<'py, Unjellier>,
     encoded: &Encoded,
-    limits: &Limits,
 ) -> PyResult<Bound<'py, PyAny>> {
-    read_input(slf, encoded.bytes(slf.py()), encoded.pb_dialect(), limits)
+    // Checked against the connection's limits already (see `Encoded`).
+    let limits = Limits {
+        prefix: usize::MAX,
+        size: u64::MAX,
+        depth: usize::MAX,
+        message: u64::MAX,
+    };
+    read_input(slf, encoded.bytes(slf.py()), encoded.pb_dialect(), &limits)
 }
 
 /// The object `input` (exactly one expression, in dialect `pb` if
