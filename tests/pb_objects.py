@@ -88,12 +88,13 @@ class DuckPond(pb.Cacheable):
     def addDuck(self, duck: str) -> None:
         self.ducks.append(duck)
         for observer in self.observers:
-            observer.callRemote("addDuck", duck)
+            # The document's idiom: an observer may be gone by the answer.
+            observer.callRemote("addDuck", duck).addErrback(lambda failure: None)
 
     def removeDuck(self, duck: str) -> None:
         self.ducks.remove(duck)
         for observer in self.observers:
-            observer.callRemote("removeDuck", duck)
+            observer.callRemote("removeDuck", duck).addErrback(lambda failure: None)
 
     def getStateToCacheAndObserveFor(self, perspective: Any, observer: Any) -> list[str]:
         self.observers.append(observer)
@@ -223,6 +224,9 @@ class Service(pb.Root):
 
     def remote_getCounter(self) -> Counter:
         return self.counter
+
+    def remote_newCounter(self) -> Counter:
+        return Counter()
 
     def remote_callBack(self, callback: Any, value: Any) -> defer.Deferred[Any]:
         return callback.callRemote("notify", value)

@@ -19,6 +19,12 @@ import decimal
 import gc
 from typing import Any
 
+from twisted.cred import credentials, error
+from twisted.internet import defer
+from twisted.trial import unittest
+
+import pbfast.pb
+from pb_connection import Connection, remoteFailure
 from pb_objects import (
     Callback,
     DuckPondCache,
@@ -30,11 +36,6 @@ from pb_objects import (
     Service,
     makePortal,
 )
-from twisted.cred import credentials, error
-from twisted.internet import defer, reactor
-from twisted.trial import unittest
-
-import pbfast.pb
 from pbfast._twisted import pb as twisted_pb
 
 VALUES: list[Any] = [
@@ -62,67 +63,7 @@ VALUES: list[Any] = [
 ]
 
 
-def remoteFailure(call: defer.Deferred[Any]) -> defer.Deferred[tuple[Any]]:
-    """
-    The failure C{call} ends in, in a tuple (a Deferred's result cannot be a
-    failure itself); succeeding is an error.
-    """
-
-    def succeeded(result: Any) -> Any:
-        raise AssertionError(f"the call succeeded with {result!r}")
-
-    return call.addCallbacks(succeeded, lambda failure: (failure,))
-
-
-class _Connection:
-    """One client connected to one server over loopback TCP."""
-
-    serverPB: Any = None
-    clientPB: Any = None
-
-    @defer.inlineCallbacks
-    def connect(self, root: Any) -> Any:
-        self.serverBrokers: list[Any] = []
-        serverFactory = self.serverPB.PBServerFactory(root, unsafeTracebacks=True)
-        build = serverFactory.buildProtocol
-
-        def buildProtocol(addr: Any) -> Any:
-            broker = build(addr)
-            self.serverBrokers.append(broker)
-            return broker
-
-        serverFactory.buildProtocol = buildProtocol
-        self.port = reactor.listenTCP(0, serverFactory, interface="127.0.0.1")
-        self.clientFactory = self.clientPB.PBClientFactory()
-        reactor.connectTCP("127.0.0.1", self.port.getHost().port, self.clientFactory)
-        self.addCleanup(self.disconnect)
-        self.root = yield self.clientFactory.getRootObject()
-        self.assertIsInstance(self.root.broker, self.clientPB.Broker)
-        self.assertIsInstance(self.serverBrokers[0], self.serverPB.Broker)
-        for broker, pb in [
-            (self.root.broker, self.clientPB),
-            (self.serverBrokers[0], self.serverPB),
-        ]:
-            native = isinstance(broker, pbfast.pb.Broker)
-            assert native == (pb is pbfast.pb), (broker, pb)
-        return self.root
-
-    def disconnect(self) -> defer.Deferred[Any]:
-        waits = []
-        for broker in [self.root.broker, *self.serverBrokers]:
-            if not broker.disconnected:
-                lost: defer.Deferred[None] = defer.Deferred()
-                broker.notifyOnDisconnect(lambda lost=lost: lost.callback(None))
-                waits.append(lost)
-        self.clientFactory.disconnect()
-        for broker in self.serverBrokers:
-            if not broker.disconnected:
-                broker.transport.loseConnection()
-        waits.append(defer.maybeDeferred(self.port.stopListening))
-        return defer.gatherResults(waits)
-
-
-class _ServiceTests(_Connection):
+class _ServiceTests(Connection):
     """The tests, on a L{Service} root."""
 
     def setUp(self) -> Any:
@@ -245,7 +186,7 @@ class _ServiceTests(_Connection):
             counter.callRemote("increment")
 
 
-class _LoginTests(_Connection):
+class _LoginTests(Connection):
     """Cred login through a Portal, avatars, Viewables."""
 
     def setUp(self) -> Any:

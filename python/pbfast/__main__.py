@@ -1,14 +1,18 @@
 """
 C{python -m pbfast demo | bench | decode}.
 
-  - C{demo}: what pbfast does, shown: round trips whose bytes are compared
-    with Twisted's, a pbfast Banana and a stock Twisted one talking over TCP
-    loopback, bad input turned away, an object graph through jelly and
-    dumps/loads, and the speed table.
+  - C{demo}: what pbfast does, shown: the example programs of Twisted's "PB
+    Copyable" document over loopback TCP, on pbfast's broker against stock
+    Twisted's both ways, printing what the document says they print; the
+    broker's calls per second against Twisted's; then the codec: round trips
+    whose bytes are compared with Twisted's, bad input turned away, a pbfast
+    Banana and a stock Twisted one talking, an object graph through jelly and
+    dumps/loads, and the codec's speed table.
   - C{bench}: the speed table of objects <-> bytes over a payload suite
     (pbfast vs Twisted vs pickle, as ratios from one run, and the decode's
-    memory), with the targets met or not; C{--all} adds banana alone and
-    jelly alone; C{--json} for machines.
+    memory), with the targets met or not; C{--broker} times the broker
+    instead (calls per second, pbfast's against Twisted's); C{--all} adds
+    banana alone and jelly alone; C{--json} for machines.
   - C{decode}: print the s-expressions in a Banana byte stream (a file, or
     standard input).
 """
@@ -26,7 +30,7 @@ from twisted.spread import banana as twisted_banana
 from twisted.spread import jelly as twisted_jelly
 
 import pbfast
-from pbfast import _bench, banana, jelly
+from pbfast import _bench, _broker_bench, _examples, banana, jelly
 
 ROUND_TRIPS: list[Any] = [
     [b"version", 6],
@@ -55,8 +59,44 @@ def _hex(data: bytes, width: int = 14) -> str:
     return text + (" ..." if len(data) > width else "")
 
 
+def show_examples() -> None:
+    print('1. Twisted\'s "PB Copyable" examples over loopback TCP, each program its own process')
+    ends = {True: "stock Twisted", False: "pbfast"}
+    for example, receiverStock, senderStock in [
+        (_examples.PAIRS[0], True, False),
+        (_examples.PAIRS[1], False, True),
+        (_examples.PAIRS[2], False, False),
+    ]:
+        outcome = _examples.run(example, receiverStock, senderStock)
+        print(
+            f"   {example.receiver} on {ends[receiverStock]}, "
+            f"{example.sender} on {ends[senderStock]}:"
+        )
+        for line in outcome.receiverPrinted:
+            print(f"     receiver | {line}")
+        for line in outcome.senderPrinted:
+            print(f"     sender   | {line}")
+        if not outcome.asDocumented:
+            raise SystemExit(
+                f"the {example.name} example did not print what the document says:\n"
+                f"{outcome.errors}"
+            )
+        print("     (as the document prints it)")
+    print()
+
+
+@defer.inlineCallbacks
+def show_broker_speed(budget: float) -> Any:
+    print("2. The broker: echo calls per second, pbfast's against Twisted's")
+    rows = yield _broker_bench.measure(budget=budget)
+    rows += _broker_bench.measureInMemory(budget=budget)
+    for line in _broker_bench.table(rows).splitlines():
+        print(f"   {line}")
+    print()
+
+
 def show_round_trips() -> None:
-    print("1. Round trips: pbfast's bytes against Twisted's, and back")
+    print("3. Round trips: pbfast's bytes against Twisted's, and back")
     for value in ROUND_TRIPS:
         ours = banana.encode(value)
         same = ours == twisted_banana.encode(value)
@@ -69,7 +109,7 @@ def show_round_trips() -> None:
 
 
 def show_bad_input() -> None:
-    print("2. Bad input is a BananaError saying what and where")
+    print("4. Bad input is a BananaError saying what and where")
     for data in BAD_INPUTS:
         try:
             banana.decode(data)
@@ -112,7 +152,7 @@ def _talker(base: type, is_client: int) -> Any:
 
 @defer.inlineCallbacks
 def show_loopback(reactor: Any) -> Any:
-    print("3. A pbfast Banana server and a stock Twisted Banana client, over TCP loopback")
+    print("5. A pbfast Banana server and a stock Twisted Banana client, over TCP loopback")
     server = _talker(banana.Banana, 0)
     factory = protocol.Factory.forProtocol(lambda: server)
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
@@ -133,7 +173,7 @@ def show_loopback(reactor: Any) -> Any:
 
 
 def show_jelly() -> None:
-    print("4. Jelly and dumps/loads: a graph with a shared list and a cycle, against Twisted")
+    print("6. Jelly and dumps/loads: a graph with a shared list and a cycle, against Twisted")
     shared = [1, 2]
     graph: dict[str, Any] = {"name": "root", "when": datetime.date(2026, 11, 25), "a": shared}
     graph["b"] = shared
@@ -169,7 +209,7 @@ def show_jelly() -> None:
 
 
 def show_speed(budget: float) -> None:
-    print("5. Speed, best of several calls: objects <-> bytes, pbfast vs Twisted vs pickle")
+    print("7. Speed, best of several calls: objects <-> bytes, pbfast vs Twisted vs pickle")
     print(_bench.suite_table(_bench.measure_suite(budget=budget)))
     print()
 
@@ -177,12 +217,16 @@ def show_speed(budget: float) -> None:
 def demo(args: argparse.Namespace) -> None:
     from twisted.internet import task
 
-    print(f"pbfast {pbfast.__version__}: a native codec for Twisted's Perspective Broker\n")
-    show_round_trips()
-    show_bad_input()
+    print(f"pbfast {pbfast.__version__}: Twisted's Perspective Broker on a native codec\n")
+    show_examples()
 
+    @defer.inlineCallbacks
     def main(reactor: Any) -> Any:
-        return show_loopback(reactor)
+        # The reactor runs once per process: everything that needs it, here.
+        yield show_broker_speed(args.budget * 2)
+        show_round_trips()
+        show_bad_input()
+        yield show_loopback(reactor)
 
     try:
         task.react(main)
@@ -193,7 +237,20 @@ def demo(args: argparse.Namespace) -> None:
     show_speed(args.budget)
 
 
+def bench_broker(args: argparse.Namespace) -> None:
+    rows = _broker_bench.run(budget=args.budget * 4, progress=sys.stderr)
+    if args.json:
+        json.dump({"broker": _broker_bench.asJSON(rows)}, sys.stdout, indent=2)
+        print()
+        return
+    print("the broker: echo calls/s, pbfast's broker vs Twisted's")
+    print(_broker_bench.table(rows))
+
+
 def bench(args: argparse.Namespace) -> None:
+    if args.broker:
+        bench_broker(args)
+        return
     rows = _bench.measure_suite(args.payload or None, budget=args.budget)
     banana_rows = jelly_rows = None
     if args.all:
@@ -249,6 +306,11 @@ def main(argv: list[str] | None = None) -> None:
     bench_parser.add_argument("--budget", type=float, default=0.5, help="seconds per timing")
     bench_parser.add_argument(
         "--payload", action="append", choices=list(_bench.SUITE), help="only these payloads"
+    )
+    bench_parser.add_argument(
+        "--broker",
+        action="store_true",
+        help="time the broker instead: calls/s of pbfast's broker against Twisted's",
     )
     bench_parser.add_argument(
         "--all",
