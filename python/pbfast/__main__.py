@@ -61,17 +61,13 @@ def _hex(data: bytes, width: int = 14) -> str:
 
 def show_examples() -> None:
     print('1. Twisted\'s "PB Copyable" examples over loopback TCP, each program its own process')
-    ends = {True: "stock Twisted", False: "pbfast"}
-    for example, receiverStock, senderStock in [
-        (_examples.PAIRS[0], True, False),
-        (_examples.PAIRS[1], False, True),
-        (_examples.PAIRS[2], False, False),
+    for example, receiverRuns, senderRuns in [
+        (_examples.PAIRS[0], _examples.STOCK, _examples.PBFAST),
+        (_examples.PAIRS[1], _examples.PBFAST, _examples.STOCK),
+        (_examples.PAIRS[2], _examples.INSTALLED, _examples.PBFAST),
     ]:
-        outcome = _examples.run(example, receiverStock, senderStock)
-        print(
-            f"   {example.receiver} on {ends[receiverStock]}, "
-            f"{example.sender} on {ends[senderStock]}:"
-        )
+        outcome = _examples.run(example, receiverRuns, senderRuns)
+        print(f"   {example.receiver} on {receiverRuns}, {example.sender} on {senderRuns}:")
         for line in outcome.receiverPrinted:
             print(f"     receiver | {line}")
         for line in outcome.senderPrinted:

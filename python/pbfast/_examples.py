@@ -64,13 +64,20 @@ PAIRS: tuple[Example, ...] = (
 )
 
 
+STOCK = "stock Twisted"
+PBFAST = "pbfast"
+INSTALLED = "Twisted + pbfast.install()"
+FLAGS = {STOCK: ["--twisted"], PBFAST: [], INSTALLED: ["--install"]}
+"""How each end can run, and the example's flags for it."""
+
+
 @dataclass
 class Outcome:
     """What a run of an example pair printed."""
 
     example: Example
-    receiverStock: bool
-    senderStock: bool
+    receiverRuns: str
+    senderRuns: str
     receiverPrinted: list[str]
     senderPrinted: list[str]
     errors: str
@@ -105,18 +112,19 @@ def _portOf(receiver: subprocess.Popen[str], timeout: float) -> int:
     raise RuntimeError(f"the receiver did not start: {receiver.communicate()}")
 
 
-def run(example: Example, receiverStock: bool, senderStock: bool, timeout: float = 60) -> Outcome:
+def run(example: Example, receiverRuns: str, senderRuns: str, timeout: float = 60) -> Outcome:
     """
-    Run C{example}'s receiver, then its sender, on stock Twisted's broker or
-    pbfast's each, in processes of their own; what they printed.
+    Run C{example}'s receiver, then its sender, each on what it is told
+    (L{STOCK}, L{PBFAST}, L{INSTALLED}), in processes of their own; what they
+    printed.
     """
     env = dict(os.environ, PYTHONUNBUFFERED="1")
 
-    def command(script: str, stock: bool, *arguments: str) -> list[str]:
-        return [sys.executable, script, *arguments, *(["--twisted"] if stock else [])]
+    def command(script: str, runs: str, *arguments: str) -> list[str]:
+        return [sys.executable, script, *arguments, *FLAGS[runs]]
 
     receiver = subprocess.Popen(
-        command(example.receiver, receiverStock, "--port", "0"),
+        command(example.receiver, receiverRuns, "--port", "0"),
         cwd=EXAMPLES,
         env=env,
         stdout=subprocess.PIPE,
@@ -126,7 +134,7 @@ def run(example: Example, receiverStock: bool, senderStock: bool, timeout: float
     try:
         port = _portOf(receiver, timeout)
         sender = subprocess.run(
-            command(example.sender, senderStock, "--port", str(port)),
+            command(example.sender, senderRuns, "--port", str(port)),
             cwd=EXAMPLES,
             env=env,
             capture_output=True,
@@ -145,8 +153,8 @@ def run(example: Example, receiverStock: bool, senderStock: bool, timeout: float
             receiver.communicate()
     return Outcome(
         example,
-        receiverStock,
-        senderStock,
+        receiverRuns,
+        senderRuns,
         _lines(receiverOut),
         _lines(sender.stdout),
         (receiverErr + sender.stderr).strip(),

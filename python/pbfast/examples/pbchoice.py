@@ -1,8 +1,10 @@
 """
 What the examples run on: pbfast (C{pb} and C{jelly} here are C{pbfast.pb}
-and C{pbfast.jelly}), or, with C{--twisted}, stock Twisted's
-C{twisted.spread} without pbfast imported at all -- run one end each way to
-see the two talk. And the port: C{--port N} (8800 by default, as in
+and C{pbfast.jelly}); with C{--twisted}, stock Twisted's C{twisted.spread}
+without pbfast imported at all -- run one end each way to see the two talk;
+with C{--install}, Twisted's C{twisted.spread}, imported first, then put on
+pbfast's native path by C{pbfast.install()}, as an existing program would
+add that one line. And the port: C{--port N} (8800 by default, as in
 Twisted's document; 0 picks a free one).
 
 A server prints C{listening on port N} on standard error once it listens.
@@ -15,6 +17,12 @@ from typing import Any
 
 if "--twisted" in sys.argv:
     from twisted.spread import jelly, pb
+elif "--install" in sys.argv:
+    from twisted.spread import jelly, pb
+
+    import pbfast
+
+    pbfast.install()
 else:
     from pbfast import jelly, pb
 
