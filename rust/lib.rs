@@ -44,6 +44,7 @@ fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     module.add_class::<bindings::banana::OutgoingVocabulary>()?;
     module.add_class::<bindings::banana::Decoder>()?;
+    module.add_class::<bindings::banana::FollowsModuleGlobal>()?;
     module.add_function(wrap_pyfunction!(bindings::banana::encode, module)?)?;
     module.add_function(wrap_pyfunction!(bindings::banana::decode, module)?)?;
     module.add_function(wrap_pyfunction!(bindings::banana::int2b128, module)?)?;

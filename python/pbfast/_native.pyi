@@ -1,6 +1,7 @@
 """Type stubs for the native extension module (private: use pbfast.banana)."""
 
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any, final
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "SIZE_LIMIT",
     "Decoder",
     "Encoded",
+    "FollowsModuleGlobal",
     "Jellier",
     "MessageDecoder",
     "OutgoingVocabulary",
@@ -57,6 +59,16 @@ class Decoder:
     @property
     def idle(self) -> bool: ...
     def reset(self) -> None: ...
+
+@final
+class FollowsModuleGlobal:
+    """A per-instance setting that follows a module global until set."""
+
+    def __new__(
+        cls, name: str, slot: str, module_attribute: str, fallback: ModuleType
+    ) -> FollowsModuleGlobal: ...
+    def __get__(self, instance: Any, owner: Any = None, /) -> Any: ...
+    def __set__(self, instance: Any, value: Any, /) -> None: ...
 
 @final
 class MessageDecoder:

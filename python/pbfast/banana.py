@@ -123,42 +123,21 @@ def setPrefixLimit(limit: int) -> None:
     _PREFIX_LIMIT = limit
 
 
-class _FollowsModuleGlobal:
+def _FollowsModuleGlobal(
+    globalName: str, attributeName: str, moduleAttribute: str = "_limitsModule"
+) -> Any:
     """
-    A per-instance setting that, until an instance sets it, reads a module
-    global at the time of use: the one of this name in the module the class
-    names in its attribute C{moduleAttribute} (pbfast's module, or Twisted's
-    once L{pbfast.install} has patched Twisted's class). A subclass may also
-    override it with a plain class attribute.
+    A per-instance setting (class attribute C{attributeName}) that, until an
+    instance sets it, reads a module global at the time of use: the one named
+    C{globalName} in the module the class names in its attribute
+    C{moduleAttribute} (pbfast's module, or Twisted's once L{pbfast.install}
+    has patched Twisted's class), or this module's if that one lacks it. A
+    subclass may also override it with a plain class attribute. (Native:
+    these are read on every call that encodes or decodes.)
     """
-
-    def __init__(self, globalName: str, moduleAttribute: str = "_limitsModule") -> None:
-        self.globalName = globalName
-        self.moduleAttribute = moduleAttribute
-        self.slot = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.slot = "_" + name
-
-    def __get__(self, instance: object, owner: type | None = None) -> int:
-        # Read on every call that encodes or decodes: kept to a few lookups.
-        if instance is not None:
-            value: Any = instance.__dict__.get(self.slot, _UNSET)
-            if value is not _UNSET:
-                return value  # type: ignore[no-any-return]
-            owner = type(instance)
-        module = getattr(owner, self.moduleAttribute).__dict__
-        value = module.get(self.globalName, _UNSET)
-        if value is _UNSET:
-            # A global of this module that the followed module lacks.
-            value = globals()[self.globalName]
-        return value  # type: ignore[no-any-return]
-
-    def __set__(self, instance: object, value: int) -> None:
-        instance.__dict__[self.slot] = value
-
-
-_UNSET: Any = object()
+    return _native.FollowsModuleGlobal(
+        globalName, "_" + attributeName, moduleAttribute, sys.modules[__name__]
+    )
 
 
 def _pbVocabulary() -> dict[bytes, int]:
@@ -179,9 +158,9 @@ class _NativeCodec:
     (C{_native.Encoded}), to be unjellied straight from them.
     """
 
-    sizeLimit = _FollowsModuleGlobal("SIZE_LIMIT")
-    maxDepth = _FollowsModuleGlobal("MAX_DEPTH")
-    maxMessageSize = _FollowsModuleGlobal("MAX_MESSAGE_SIZE")
+    sizeLimit = _FollowsModuleGlobal("SIZE_LIMIT", "sizeLimit")
+    maxDepth = _FollowsModuleGlobal("MAX_DEPTH", "maxDepth")
+    maxMessageSize = _FollowsModuleGlobal("MAX_MESSAGE_SIZE", "maxMessageSize")
     _limitsModule: ClassVar[Any] = sys.modules[__name__]
     _jelliedMessages: ClassVar[bool] = False
 

@@ -156,7 +156,7 @@ class _NativeBroker(_NativeCodec):
 
     _jelliedMessages: ClassVar[bool] = True
     _refsModule: ClassVar[Any] = sys.modules[__name__]
-    maxBrokerRefs = _FollowsModuleGlobal("MAX_BROKER_REFS", "_refsModule")
+    maxBrokerRefs = _FollowsModuleGlobal("MAX_BROKER_REFS", "maxBrokerRefs", "_refsModule")
 
     security: Any
     serializingPerspective: Any

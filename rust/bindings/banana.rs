@@ -6,7 +6,7 @@
 
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyModule, PyString};
 use pyo3::PyTraverseError;
 
 use crate::banana::base128;
@@ -217,5 +217,108 @@ pub fn b1282int(py: Python<'_>, st: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     match small {
         Some(value) => Ok(value.into_pyobject(py)?.into_any().unbind()),
         None => big_int(py, false, &magnitude),
+    }
+}
+
+/// A per-instance setting that, until an instance sets it, is a module
+/// global read at the time of use: `pbfast.banana`'s limits (`sizeLimit`
+/// follows `SIZE_LIMIT`, ...), pbfast's broker's `maxBrokerRefs`. The
+/// module is the one the instance's class names in its attribute
+/// `module_attribute` (pbfast's, or Twisted's once `pbfast.install()` has
+/// patched Twisted's class), then `fallback` for a global that module lacks.
+/// An instance's own value is kept in its `__dict__` under `slot`. Read on
+/// every call that encodes or decodes, hence native: a Python `__get__`
+/// costs several times the lookups it makes.
+#[pyclass(module = "pbfast._native", frozen)]
+pub struct FollowsModuleGlobal {
+    name: Py<PyString>,
+    slot: Py<PyString>,
+    module_attribute: Py<PyString>,
+    fallback: Py<PyModule>,
+}
+
+#[pymethods]
+impl FollowsModuleGlobal {
+    #[new]
+    fn new(
+        name: Bound<'_, PyString>,
+        slot: Bound<'_, PyString>,
+        module_attribute: Bound<'_, PyString>,
+        fallback: Bound<'_, PyModule>,
+    ) -> Self {
+        FollowsModuleGlobal {
+            name: name.unbind(),
+            slot: slot.unbind(),
+            module_attribute: module_attribute.unbind(),
+            fallback: fallback.unbind(),
+        }
+    }
+
+    fn __get__<'py>(
+        &self,
+        py: Python<'py>,
+        instance: Option<Bound<'py, PyAny>>,
+        owner: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let instance = instance.filter(|instance| !instance.is_none());
+        let owner = match (&instance, owner) {
+            (Some(instance), _) => {
+                if let Some(own) = instance_dict(instance)? {
+                    if let Some(value) = own.get_item(self.slot.bind(py))? {
+                        return Ok(value);
+                    }
+                }
+                instance.get_type().into_any()
+            }
+            (None, Some(owner)) => owner,
+            (None, None) => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(
+                    "__get__(None, None) is invalid",
+                ))
+            }
+        };
+        let module = owner.getattr(self.module_attribute.bind(py))?;
+        let followed = module.cast::<PyModule>()?.dict();
+        if let Some(value) = followed.get_item(self.name.bind(py))? {
+            return Ok(value);
+        }
+        match self.fallback.bind(py).dict().get_item(self.name.bind(py))? {
+            Some(value) => Ok(value),
+            None => Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+                "no module global {}",
+                self.name.bind(py)
+            ))),
+        }
+    }
+
+    fn __set__(&self, instance: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = instance.py();
+        match instance_dict(instance)? {
+            Some(own) => own.set_item(self.slot.bind(py), value),
+            None => Err(pyo3::exceptions::PyAttributeError::new_err(
+                "the instance has no __dict__ to keep the setting in",
+            )),
+        }
+    }
+}
+
+/// The instance dict of `instance`, if it has one.
+fn instance_dict<'py>(instance: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let py = instance.py();
+    // SAFETY: PyObject_GenericGetDict returns a new reference to the
+    // instance's dict (made if needed), or NULL with an exception set when
+    // the object has none, which is cleared: then there is no dict.
+    let own = unsafe {
+        Bound::from_owned_ptr_or_opt(
+            py,
+            pyo3::ffi::PyObject_GenericGetDict(instance.as_ptr(), std::ptr::null_mut()),
+        )
+    };
+    match own {
+        Some(own) => Ok(own.cast_into::<PyDict>().ok()),
+        None => {
+            PyErr::take(py);
+            Ok(None)
+        }
     }
 }
