@@ -43,7 +43,7 @@ fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
         pyo3::types::PyTuple::new(module.py(), vocabulary)?,
     )?;
     module.add_class::<bindings::banana::OutgoingVocabulary>()?;
-    module.add_class::<bindings::banana::Decoder>()?;
+    module.add_class::<bindings::decoder::Decoder>()?;
     module.add_class::<bindings::banana::FollowsModuleGlobal>()?;
     module.add_function(wrap_pyfunction!(bindings::banana::encode, module)?)?;
     module.add_function(wrap_pyfunction!(bindings::banana::decode, module)?)?;
@@ -55,7 +55,6 @@ fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(bindings::jelly::dumps, module)?)?;
     module.add_function(wrap_pyfunction!(bindings::jelly::loads, module)?)?;
     module.add_class::<pybanana::encoded::Encoded>()?;
-    module.add_class::<bindings::jelly::MessageDecoder>()?;
     module.add_function(wrap_pyfunction!(bindings::jelly::serialize, module)?)?;
     module.add_function(wrap_pyfunction!(bindings::jelly::unserialize, module)?)?;
     Ok(())

@@ -15,7 +15,6 @@ __all__ = [
     "Encoded",
     "FollowsModuleGlobal",
     "Jellier",
-    "MessageDecoder",
     "OutgoingVocabulary",
     "Unjellier",
     "__version__",
@@ -42,7 +41,9 @@ class OutgoingVocabulary:
 
 @final
 class Decoder:
-    def __new__(cls, vocabulary: dict[int, bytes]) -> Decoder: ...
+    """A connection's incremental decoder: expressions, or (messages=True) PB messages."""
+
+    def __new__(cls, vocabulary: dict[int, bytes], messages: bool = False) -> Decoder: ...
     def feed(self, data: bytes | bytearray | memoryview) -> None: ...
     def next(
         self,
@@ -69,28 +70,6 @@ class FollowsModuleGlobal:
     ) -> FollowsModuleGlobal: ...
     def __get__(self, instance: Any, owner: Any = None, /) -> Any: ...
     def __set__(self, instance: Any, value: Any, /) -> None: ...
-
-@final
-class MessageDecoder:
-    """A broker connection's reader: whole PB messages, jellied parts as Encoded."""
-
-    def __new__(cls, vocabulary: dict[int, bytes]) -> MessageDecoder: ...
-    def feed(self, data: bytes | bytearray | memoryview) -> None: ...
-    def next(
-        self,
-        pb_dialect: bool,
-        prefix_limit: int,
-        size_limit: int,
-        max_depth: int,
-        max_message_size: int,
-    ) -> Any | None: ...
-    @property
-    def pending(self) -> bytes: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def idle(self) -> bool: ...
-    def reset(self) -> None: ...
 
 @final
 class Encoded:

@@ -169,15 +169,14 @@ class _NativeCodec:
     outgoingSymbols: dict[bytes, int]
     transport: Any
 
-    def _nativeDecoder(self) -> _native.Decoder | _native.MessageDecoder:
+    def _nativeDecoder(self) -> _native.Decoder:
         state = self.__dict__
-        decoder: _native.Decoder | _native.MessageDecoder | None = state.get("_pbfastDecoder")
+        decoder: _native.Decoder | None = state.get("_pbfastDecoder")
         if decoder is None:
-            standard = self.incomingVocabulary == _STANDARD_INCOMING
-            if self._jelliedMessages and standard:
-                decoder = _native.MessageDecoder(self.incomingVocabulary)
-            else:
-                decoder = _native.Decoder(self.incomingVocabulary)
+            # Messages with their jellied parts as bytes can be read with the
+            # pb vocabulary only (a custom one gets s-expressions).
+            messages = self._jelliedMessages and self.incomingVocabulary == _STANDARD_INCOMING
+            decoder = _native.Decoder(self.incomingVocabulary, messages)
             state["_pbfastDecoder"] = decoder
             # Bytes a Twisted instance buffered before it was patched (the
             # attribute stays, empty, for Twisted's methods after uninstall).

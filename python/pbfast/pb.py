@@ -333,38 +333,37 @@ class Broker(_NativeBroker, banana.Banana, _pb.Broker):
     """
 
 
-class PBClientFactory(_pb.PBClientFactory):
+class _BrokerSettings:
     """
-    Client factory for PB brokers: Twisted's, building pbfast's L{Broker}.
+    Settings a factory gives every broker it builds.
 
-    @ivar maxBrokerRefs: if not None, the reference limit of every broker
-        this factory builds.
+    @ivar maxBrokerRefs: if not None, the reference limit of each broker.
     """
 
-    protocol = Broker
     maxBrokerRefs: int | None = None
 
-    def buildProtocol(self, addr: Any) -> Any:
-        broker = _pb.PBClientFactory.buildProtocol(self, addr)
+    def _configured(self, broker: Any) -> Any:
         if self.maxBrokerRefs is not None:
             broker.maxBrokerRefs = self.maxBrokerRefs
         return broker
 
 
-class PBServerFactory(_pb.PBServerFactory):
+class PBClientFactory(_BrokerSettings, _pb.PBClientFactory):
+    """Client factory for PB brokers: Twisted's, building pbfast's L{Broker}."""
+
+    protocol = Broker
+
+    def buildProtocol(self, addr: Any) -> Any:
+        return self._configured(_pb.PBClientFactory.buildProtocol(self, addr))
+
+
+class PBServerFactory(_BrokerSettings, _pb.PBServerFactory):
     """
     Server factory for perspective broker: Twisted's, building pbfast's
     L{Broker}.
-
-    @ivar maxBrokerRefs: if not None, the reference limit of every broker
-        this factory builds.
     """
 
     protocol = Broker
-    maxBrokerRefs: int | None = None
 
     def buildProtocol(self, addr: Any) -> Any:
-        broker = _pb.PBServerFactory.buildProtocol(self, addr)
-        if self.maxBrokerRefs is not None:
-            broker.maxBrokerRefs = self.maxBrokerRefs
-        return broker
+        return self._configured(_pb.PBServerFactory.buildProtocol(self, addr))

@@ -1,23 +1,19 @@
-//! The Banana half of `pbfast._native`: `encode`, `decode`, the incremental
-//! `Decoder` of a connection, the outgoing vocabulary, and the base-128
+//! The Banana half of `pbfast._native`: `encode`, `decode`, the outgoing
+//! vocabulary, the limits that follow module globals, and the base-128
 //! helpers Twisted's module exports.
 //!
 //! Uses [`crate::banana`] and [`crate::pybanana`].
 
-use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyModule, PyString};
-use pyo3::PyTraverseError;
 
 use crate::banana::base128;
 use crate::banana::decoder::Limits;
 use crate::banana::vocabulary::OutgoingVocabulary as CoreVocabulary;
 use crate::pybanana::buffer::with_bytes;
-use crate::pybanana::decode::{big_int, decode_first, PyBuilder};
+use crate::pybanana::decode::{big_int, decode_first};
 use crate::pybanana::encode::{encode_into, EncodeSettings};
-use crate::pybanana::gc::GcPause;
 use crate::pybanana::output::{with_output_buffer, Output};
-use crate::pybanana::vocabulary::IncomingVocabulary;
 
 /// Byte strings sent as VOCAB tokens, built from a `{symbol: id}` dict like
 /// Twisted's `Banana.outgoingSymbols`.
@@ -73,7 +69,7 @@ pub fn encode<'py>(
     })
 }
 
-fn limits(prefix: usize, size: u64, depth: usize, message: u64) -> Limits {
+pub(crate) fn limits(prefix: usize, size: u64, depth: usize, message: u64) -> Limits {
     Limits {
         prefix,
         size,
@@ -95,92 +91,6 @@ pub fn decode(
         data,
         &limits(prefix_limit, size_limit, max_depth, max_message_size),
     )
-}
-
-/// The incremental decoder of one connection: feed it bytes as they arrive,
-/// then take complete expressions with `next` until it returns None.
-#[pyclass(module = "pbfast._native")]
-pub struct Decoder {
-    inner: crate::banana::Decoder<Vec<Py<PyAny>>>,
-    vocabulary: IncomingVocabulary,
-}
-
-#[pymethods]
-impl Decoder {
-    #[new]
-    fn new(vocabulary: &Bound<'_, PyDict>) -> PyResult<Self> {
-        Ok(Decoder {
-            inner: crate::banana::Decoder::new(),
-            vocabulary: IncomingVocabulary::from_dict(vocabulary)?,
-        })
-    }
-
-    /// Append received bytes.
-    fn feed(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        with_bytes(data, |bytes| self.inner.feed(bytes))
-    }
-
-    /// The next complete expression, or None until more bytes arrive.
-    #[pyo3(signature = (pb_dialect, prefix_limit, size_limit, max_depth, max_message_size))]
-    fn next(
-        &mut self,
-        py: Python<'_>,
-        pb_dialect: bool,
-        prefix_limit: usize,
-        size_limit: u64,
-        max_depth: usize,
-        max_message_size: u64,
-    ) -> PyResult<Option<Py<PyAny>>> {
-        let mut builder = PyBuilder::new(py, &self.vocabulary, pb_dialect);
-        let limits = limits(prefix_limit, size_limit, max_depth, max_message_size);
-        let _pause = GcPause::new(py);
-        self.inner
-            .next(&mut builder, &limits)
-            .map_err(|error| error.into_pyerr(py))
-    }
-
-    /// Bytes received and not yet consumed.
-    #[getter]
-    fn pending<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, self.inner.pending())
-    }
-
-    /// Stream offset of the next unconsumed byte.
-    #[getter]
-    fn offset(&self) -> u64 {
-        self.inner.offset()
-    }
-
-    /// True when no expression is partly received.
-    #[getter]
-    fn idle(&self) -> bool {
-        self.inner.is_idle()
-    }
-
-    /// Forget all state: the next byte fed starts a new stream.
-    fn reset(&mut self) {
-        self.inner.reset();
-    }
-
-    /// Half-built lists and vocabulary symbols are Python objects; a custom
-    /// vocabulary's symbols could refer back to the protocol that owns this
-    /// decoder, so the collector must see them.
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        for symbol in self.vocabulary.symbols() {
-            visit.call(symbol)?;
-        }
-        for list in self.inner.open_lists() {
-            for item in list {
-                visit.call(item)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn __clear__(&mut self) {
-        self.inner.reset();
-        self.vocabulary = IncomingVocabulary::empty();
-    }
 }
 
 /// The base-128 prefix of a non-negative int (Twisted's `int2b128`, returning

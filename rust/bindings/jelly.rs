@@ -4,26 +4,19 @@
 //!
 //! Uses [`crate::jelly`] and [`crate::pybanana`].
 
-use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString};
-use pyo3::PyTraverseError;
+use pyo3::types::{PyBytes, PyList, PyModule, PyString};
 
 use super::banana::OutgoingVocabulary;
 use crate::banana::decoder::Limits;
-use crate::banana::framer::Framer;
 use crate::jelly::jellier::{self, Jellier};
-use crate::jelly::messages::read_message;
 use crate::jelly::refs::Refs;
 use crate::jelly::unjellier::{self, Unjellier};
 use crate::jelly::{jelly, unjelly, values};
-use crate::pybanana::buffer::with_bytes;
 use crate::pybanana::encode::EncodeSettings;
 use crate::pybanana::encoded::Encoded;
-use crate::pybanana::errors::BuildError;
 use crate::pybanana::gc::GcPause;
-use crate::pybanana::vocabulary::IncomingVocabulary;
 
 #[pymethods]
 impl Jellier {
@@ -248,108 +241,6 @@ pub fn loads<'py>(
     let unjellier = Unjellier::create(py, taster, persistentLoad, invoker, maxDepth)?;
     let unjellier = Bound::new(py, unjellier)?;
     crate::jelly::loads::loads(&unjellier, data, &limits)
-}
-
-/// The incremental reader of a broker's connection: feed it bytes as they
-/// arrive, then take whole messages with `next` until it returns None. A PB
-/// message comes with its jellied parts as `Encoded` (see
-/// `crate::jelly::messages`); anything else as its s-expression.
-#[pyclass(module = "pbfast._native")]
-pub struct MessageDecoder {
-    framer: Framer,
-    vocabulary: IncomingVocabulary,
-}
-
-#[pymethods]
-impl MessageDecoder {
-    #[new]
-    fn new(vocabulary: &Bound<'_, PyDict>) -> PyResult<Self> {
-        Ok(MessageDecoder {
-            framer: Framer::new(),
-            vocabulary: IncomingVocabulary::from_dict(vocabulary)?,
-        })
-    }
-
-    /// Append received bytes.
-    fn feed(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        with_bytes(data, |bytes| self.framer.feed(bytes))
-    }
-
-    /// The next whole message, or None until more bytes arrive.
-    #[pyo3(signature = (pb_dialect, prefix_limit, size_limit, max_depth, max_message_size))]
-    fn next(
-        &mut self,
-        py: Python<'_>,
-        pb_dialect: bool,
-        prefix_limit: usize,
-        size_limit: u64,
-        max_depth: usize,
-        max_message_size: u64,
-    ) -> PyResult<Option<Py<PyAny>>> {
-        let limits = Limits {
-            prefix: prefix_limit,
-            size: size_limit,
-            depth: max_depth,
-            message: max_message_size,
-        };
-        let Some(range) = self
-            .framer
-            .next(pb_dialect, &limits)
-            .map_err(|error| BuildError::from(error).into_pyerr(py))?
-        else {
-            return Ok(None);
-        };
-        let base = self.framer.base() + range.start as u64;
-        let data = PyBytes::new(py, &self.framer.bytes()[range]);
-        let whole = 0..data.as_bytes().len();
-        read_message(
-            py,
-            &data,
-            whole,
-            base,
-            &self.vocabulary,
-            pb_dialect,
-            &limits,
-        )
-        .map(Some)
-    }
-
-    /// The bytes of the message under way (received, not yet whole).
-    #[getter]
-    fn pending<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, self.framer.pending())
-    }
-
-    /// Stream offset of the first byte of the message under way.
-    #[getter]
-    fn offset(&self) -> u64 {
-        self.framer.offset()
-    }
-
-    /// True when no message is partly received.
-    #[getter]
-    fn idle(&self) -> bool {
-        self.framer.is_idle()
-    }
-
-    /// Forget all state: the next byte fed starts a new stream.
-    fn reset(&mut self) {
-        self.framer.reset();
-    }
-
-    /// A custom vocabulary's symbols could refer back to the protocol that
-    /// owns this decoder, so the collector must see them.
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        for symbol in self.vocabulary.symbols() {
-            visit.call(symbol)?;
-        }
-        Ok(())
-    }
-
-    fn __clear__(&mut self) {
-        self.framer.reset();
-        self.vocabulary = IncomingVocabulary::empty();
-    }
 }
 
 /// A broker's `serialize`: `obj` jellied with `taster`, `invoker` (the

@@ -6,4 +6,5 @@
 //! Uses every layer below; imported only by the `#[pymodule]` in `lib.rs`.
 
 pub mod banana;
+pub mod decoder;
 pub mod jelly;
