@@ -1,10 +1,12 @@
 //! Any bytes: the one-shot and the incremental decoder never panic, agree
 //! with each other however the input is chunked, and whatever they decode
-//! encodes back to bytes that decode to the same value.
+//! encodes back to bytes that decode to the same value; the framer (a
+//! broker's) hands out the same expressions, whole.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pbfast::banana::decoder::{decode_first, Decoder, Limits};
+use pbfast::banana::decoder::{decode_exact, decode_first, Decoder, Limits};
+use pbfast::banana::framer::Framer;
 use pbfast::banana::value::{encode_value, EncodeOptions, ValueBuilder};
 
 fuzz_target!(|data: &[u8]| {
@@ -22,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let mut incremental = Vec::new();
     let mut failed = false;
     for piece in input.chunks(chunk) {
-        decoder.feed(piece);
+        decoder.feed(piece).unwrap();
         loop {
             match decoder.next(&mut builder, &limits) {
                 Ok(Some(value)) => incremental.push(value),
@@ -36,6 +38,23 @@ fuzz_target!(|data: &[u8]| {
         if failed {
             break;
         }
+    }
+
+    let mut framer = Framer::new();
+    let mut framed = Vec::new();
+    'feeding: for piece in input.chunks(chunk) {
+        framer.feed(piece).unwrap();
+        loop {
+            match framer.next(pb_dialect, &limits) {
+                Ok(Some(range)) => framed.push(framer.bytes()[range].to_vec()),
+                Ok(None) => break,
+                Err(_) => break 'feeding,
+            }
+        }
+    }
+    assert!(framed.len() <= incremental.len() + 1);
+    for (bytes, value) in framed.iter().zip(&incremental) {
+        assert_eq!(&decode_exact(bytes, &mut builder, &limits).unwrap(), value);
     }
 
     match one_shot {

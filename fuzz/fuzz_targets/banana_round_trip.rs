@@ -61,7 +61,7 @@ fuzz_target!(|input: Input| {
     let mut builder = ValueBuilder { pb_dialect: input.pb_dialect };
     let mut decoded = Vec::new();
     for piece in stream.chunks(input.chunk) {
-        decoder.feed(piece);
+        decoder.feed(piece).unwrap();
         while let Some(value) = decoder.next(&mut builder, &Limits::default()).unwrap() {
             decoded.push(value);
         }

@@ -10,6 +10,8 @@
 //! every byte is parsed once, however the stream is chunked: decoding is linear
 //! in the bytes received even when they arrive one at a time.
 
+use std::collections::TryReserveError;
+
 use super::base128;
 use super::error::{DecodeError, ErrorKind};
 use super::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING, VOCAB};
@@ -305,6 +307,8 @@ pub(crate) fn scan_token_general<'a>(
 
 pub(crate) struct Frame<L> {
     remaining: u64,
+    /// Room reserved for items of this list and not yet filled.
+    reserved: u64,
     items: L,
 }
 
@@ -313,6 +317,8 @@ pub(crate) struct Frame<L> {
 pub(crate) struct ParseState<L> {
     pub(crate) stack: Vec<Frame<L>>,
     message_start: u64,
+    /// Room reserved and not yet filled, all open lists together.
+    reserved: u64,
 }
 
 impl<L> ParseState<L> {
@@ -320,6 +326,7 @@ impl<L> ParseState<L> {
         ParseState {
             stack: Vec::new(),
             message_start: 0,
+            reserved: 0,
         }
     }
 }
@@ -375,11 +382,16 @@ pub(crate) fn parse<B: Builder>(
                     builder.finish_list(empty)?
                 } else {
                     // Every item takes at least one byte: never reserve more
-                    // than the bytes at hand could hold.
-                    let capacity = count.min((input.len() - *pos) as u64) as usize;
-                    let items = builder.list(capacity);
+                    // than the bytes at hand could hold -- all open lists
+                    // together (nested headers each claiming much must not
+                    // each reserve for the same bytes).
+                    let room = ((input.len() - *pos) as u64).saturating_sub(state.reserved);
+                    let capacity = count.min(room);
+                    state.reserved += capacity;
+                    let items = builder.list(capacity as usize);
                     state.stack.push(Frame {
                         remaining: count,
+                        reserved: capacity,
                         items,
                     });
                     continue;
@@ -399,10 +411,15 @@ pub(crate) fn parse<B: Builder>(
             };
             builder.push(&mut frame.items, value)?;
             frame.remaining -= 1;
+            if frame.reserved > 0 {
+                frame.reserved -= 1;
+                state.reserved -= 1;
+            }
             if frame.remaining > 0 {
                 break;
             }
             let frame = state.stack.pop().expect("the frame just pushed to");
+            state.reserved -= frame.reserved;
             value = builder.finish_list(frame.items)?;
         }
     }
@@ -594,10 +611,11 @@ impl<L> Decoder<L> {
 
     /// Append bytes received from the stream. After an error they are
     /// dropped: nothing can decode them, and keeping them would let a peer
-    /// that goes on sending grow the buffer without bound.
-    pub fn feed(&mut self, data: &[u8]) {
+    /// that goes on sending grow the buffer without bound. Memory the
+    /// allocator refuses is an error, not an abort (nothing is kept).
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), TryReserveError> {
         if self.failed_at.is_some() {
-            return;
+            return Ok(());
         }
         // Drop consumed bytes once they are at least half the buffer: the
         // bytes moved are never more than those dropped, so the copying is
@@ -607,7 +625,9 @@ impl<L> Decoder<L> {
             self.base += self.pos as u64;
             self.pos = 0;
         }
+        self.buffer.try_reserve(data.len())?;
         self.buffer.extend_from_slice(data);
+        Ok(())
     }
 
     /// The next complete top-level expression, or `None` until more bytes
@@ -630,7 +650,7 @@ impl<L> Decoder<L> {
         );
         if result.is_err() {
             self.failed_at = Some(self.base + self.pos as u64);
-            self.state.stack.clear();
+            self.state = ParseState::new();
             self.buffer = Vec::new();
             self.base += self.pos as u64;
             self.pos = 0;

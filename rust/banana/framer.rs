@@ -9,6 +9,7 @@
 //! memory is the bytes of one incomplete expression, which the message size
 //! limit bounds.
 
+use std::collections::TryReserveError;
 use std::ops::Range;
 
 use super::decoder::{parse, Limits, ParseState, Validate};
@@ -36,10 +37,11 @@ impl Framer {
         Framer::default()
     }
 
-    /// Append bytes received from the stream.
-    pub fn feed(&mut self, data: &[u8]) {
+    /// Append bytes received from the stream. Memory the allocator refuses
+    /// is an error, not an abort (nothing is kept).
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), TryReserveError> {
         if self.failed_at.is_some() {
-            return;
+            return Ok(());
         }
         // Drop the bytes of expressions already handed out once they are at
         // least half the buffer: the bytes moved are never more than those
@@ -50,7 +52,9 @@ impl Framer {
             self.pos -= self.start;
             self.start = 0;
         }
+        self.buffer.try_reserve(data.len())?;
         self.buffer.extend_from_slice(data);
+        Ok(())
     }
 
     /// Where the next complete top-level expression is in [`Framer::bytes`],

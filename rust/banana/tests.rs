@@ -35,7 +35,7 @@ fn decode_chunked(input: &[u8], sizes: &[usize], builder: &mut ValueBuilder) -> 
     while !rest.is_empty() {
         let size = sizes[turn % sizes.len()].clamp(1, rest.len());
         turn += 1;
-        decoder.feed(&rest[..size]);
+        decoder.feed(&rest[..size]).unwrap();
         rest = &rest[size..];
         while let Some(value) = decoder.next(builder, &limits).unwrap() {
             out.push(value);
@@ -175,13 +175,13 @@ fn prefix_limit() {
     assert!(decode(&input).is_ok());
     // Without a type byte yet, 64 bytes wait and 65 fail.
     let mut decoder = Decoder::new();
-    decoder.feed(&[0; 64]);
+    decoder.feed(&[0; 64]).unwrap();
     let limits = Limits::default();
     assert_eq!(
         decoder.next(&mut ValueBuilder::default(), &limits).unwrap(),
         None
     );
-    decoder.feed(&[0]);
+    decoder.feed(&[0]).unwrap();
     assert!(decoder.next(&mut ValueBuilder::default(), &limits).is_err());
     // Redundant high zero digits are fine within the limit.
     assert_eq!(
@@ -278,7 +278,7 @@ fn message_size_limit() {
     );
     // The claim alone is enough: the decoder does not wait for 1000 bytes.
     let mut decoder = Decoder::new();
-    decoder.feed(b"\x01\x81\x68\x07\x82");
+    decoder.feed(b"\x01\x81\x68\x07\x82").unwrap();
     assert_eq!(
         decoder.next(&mut ValueBuilder::default(), &limits).unwrap(),
         Some(Value::int(1))
@@ -291,7 +291,7 @@ fn message_size_limit() {
         DecodeError::new(2, ErrorKind::MessageTooLarge { limit: 100 })
     );
     // And the stream stays failed, keeping nothing of what arrives.
-    decoder.feed(&[0; 4096]);
+    decoder.feed(&[0; 4096]).unwrap();
     assert!(decoder.pending().is_empty());
     let again = decoder
         .next(&mut ValueBuilder::default(), &limits)
@@ -413,7 +413,7 @@ fn random_bytes_never_panic() {
         let _ = decode_first(&input, &mut ValueBuilder { pb_dialect: true }, &limits);
         let mut decoder = Decoder::new();
         for chunk in input.chunks(3) {
-            decoder.feed(chunk);
+            decoder.feed(chunk).unwrap();
             while let Ok(Some(_)) = decoder.next(&mut ValueBuilder::default(), &limits) {}
         }
     }
@@ -457,7 +457,7 @@ fn frame_chunked(input: &[u8], sizes: &[usize], pb: bool) -> Vec<Vec<u8>> {
     while !rest.is_empty() {
         let size = sizes[turn % sizes.len()].clamp(1, rest.len());
         turn += 1;
-        framer.feed(&rest[..size]);
+        framer.feed(&rest[..size]).unwrap();
         rest = &rest[size..];
         while let Some(range) = framer.next(pb, &limits).unwrap() {
             out.push(framer.bytes()[range].to_vec());
@@ -502,14 +502,14 @@ fn framer_checks_limits_and_stays_failed() {
     };
     // A claim past the message limit fails before its bytes arrive.
     let mut framer = Framer::new();
-    framer.feed(b"\x01\x81\x68\x07\x82");
+    framer.feed(b"\x01\x81\x68\x07\x82").unwrap();
     assert_eq!(framer.next(false, &limits).unwrap(), Some(0..2));
     let error = framer.next(false, &limits).unwrap_err();
     assert_eq!(
         error,
         DecodeError::new(2, ErrorKind::MessageTooLarge { limit: 100 })
     );
-    framer.feed(&[0; 4096]);
+    framer.feed(&[0; 4096]).unwrap();
     assert!(framer.pending().is_empty());
     assert_eq!(
         framer.next(false, &limits).unwrap_err(),
@@ -517,23 +517,23 @@ fn framer_checks_limits_and_stays_failed() {
     );
     // Nesting past the depth limit.
     let mut framer = Framer::new();
-    framer.feed(b"\x01\x80\x01\x80\x01\x80\x01\x80");
+    framer.feed(b"\x01\x80\x01\x80\x01\x80\x01\x80").unwrap();
     assert_eq!(
         framer.next(false, &limits).unwrap_err().kind,
         ErrorKind::TooDeep { limit: 3 }
     );
     // VOCAB only in dialect pb, and only the vocabulary's ids.
     let mut framer = Framer::new();
-    framer.feed(b"\x10\x87");
+    framer.feed(b"\x10\x87").unwrap();
     assert_eq!(framer.next(true, &limits).unwrap(), Some(0..2));
     let mut framer = Framer::new();
-    framer.feed(b"\x10\x87");
+    framer.feed(b"\x10\x87").unwrap();
     assert_eq!(
         framer.next(false, &limits).unwrap_err().kind,
         ErrorKind::VocabularyNotInDialect { id: 16 }
     );
     let mut framer = Framer::new();
-    framer.feed(b"\x7a\x87");
+    framer.feed(b"\x7a\x87").unwrap();
     assert_eq!(
         framer.next(true, &limits).unwrap_err().kind,
         ErrorKind::UnknownVocabulary { id: Some(122) }
@@ -546,13 +546,13 @@ fn framer_keeps_only_the_expression_under_way() {
     let limits = Limits::default();
     let one = encode(&Value::List(vec![bytes(&[7; 1000])]));
     for _ in 0..100 {
-        framer.feed(&one);
+        framer.feed(&one).unwrap();
         assert!(framer.next(false, &limits).unwrap().is_some());
     }
     // Bytes already handed out are dropped as new ones come.
     assert!(framer.bytes().len() <= 2 * one.len());
     assert_eq!(framer.offset(), 100 * one.len() as u64);
-    framer.feed(&one[..10]);
+    framer.feed(&one[..10]).unwrap();
     assert_eq!(framer.next(false, &limits).unwrap(), None);
     assert_eq!(framer.pending(), &one[..10]);
     assert!(!framer.is_idle());
@@ -577,7 +577,7 @@ fn framer_survives_random_bytes() {
         let mut framer = Framer::new();
         let mut whole = Vec::new();
         for chunk in input.chunks(1 + rng.below(4) as usize) {
-            framer.feed(chunk);
+            framer.feed(chunk).unwrap();
             while let Ok(Some(range)) = framer.next(true, &limits) {
                 whole.push(framer.bytes()[range].to_vec());
             }
@@ -588,5 +588,72 @@ fn framer_survives_random_bytes() {
                 decode_exact(&expression, &mut ValueBuilder { pb_dialect: true }, &limits);
             assert!(decoded.is_ok(), "{expression:?}");
         }
+    }
+}
+
+/// A builder that records the room it is asked to reserve.
+#[derive(Default)]
+struct Reserving {
+    reserved: u64,
+}
+
+impl super::decoder::Builder for Reserving {
+    type Value = ();
+    type List = ();
+    type Error = DecodeError;
+
+    fn list(&mut self, capacity: usize) {
+        self.reserved += capacity as u64;
+    }
+    fn push(&mut self, _list: &mut (), _item: ()) -> Result<(), DecodeError> {
+        Ok(())
+    }
+    fn finish_list(&mut self, _list: ()) -> Result<(), DecodeError> {
+        Ok(())
+    }
+    fn int(&mut self, _: bool, _: super::decoder::Digits<'_>) -> Result<(), DecodeError> {
+        Ok(())
+    }
+    fn string(&mut self, _bytes: &[u8]) -> Result<(), DecodeError> {
+        Ok(())
+    }
+    fn float(&mut self, _value: f64) -> Result<(), DecodeError> {
+        Ok(())
+    }
+    fn vocab(&mut self, _: super::decoder::Digits<'_>, _: u64) -> Result<(), DecodeError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn nested_claims_reserve_no_more_than_the_bytes_in_all() {
+    // Lists nested k deep, each claiming 640 Ki items, followed by the bytes
+    // of one small item: each reservation alone is bounded by the bytes
+    // left, and so is their sum.
+    let claim = {
+        let mut header = Vec::new();
+        super::base128::write_prefix(&mut header, 640 * 1024);
+        header.push(super::LIST);
+        header
+    };
+    for k in [1usize, 10, 1000, 9000] {
+        let mut input = claim.repeat(k);
+        input.extend_from_slice(&[0x01, super::INT]);
+        input.extend(std::iter::repeat_n(0u8, 64));
+        let mut builder = Reserving::default();
+        let error = decode_first(&input, &mut builder, &Limits::default()).unwrap_err();
+        assert!(
+            matches!(
+                error.kind,
+                ErrorKind::Truncated { .. } | ErrorKind::TooDeep { .. }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            builder.reserved <= input.len() as u64,
+            "k = {k}: reserved {} for {} bytes",
+            builder.reserved,
+            input.len()
+        );
     }
 }

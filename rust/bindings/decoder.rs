@@ -15,7 +15,7 @@ use super::banana::limits;
 use crate::banana::framer::Framer;
 use crate::jelly::messages::read_message;
 use crate::pybanana::buffer::with_bytes;
-use crate::pybanana::decode::PyBuilder;
+use crate::pybanana::decode::{out_of_memory, PyBuilder};
 use crate::pybanana::errors::BuildError;
 use crate::pybanana::gc::GcPause;
 use crate::pybanana::vocabulary::IncomingVocabulary;
@@ -58,7 +58,8 @@ impl Decoder {
         with_bytes(data, |bytes| match &mut self.stream {
             Stream::Expressions(decoder) => decoder.feed(bytes),
             Stream::Messages(framer) => framer.feed(bytes),
-        })
+        })?
+        .map_err(|_| out_of_memory())
     }
 
     /// The next complete expression (or message), or None until more bytes

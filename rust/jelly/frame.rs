@@ -198,7 +198,7 @@ impl<'py> Frame<'py> {
         };
         let sequence = |kind| Frame::Sequence {
             kind,
-            items: Vec::with_capacity(size_hint),
+            items: reserved(size_hint),
             holder: None,
             count: 0,
         };
@@ -633,4 +633,12 @@ fn substitute<'py>(refs: &Refs, method: &Bound<'py, PyAny>) -> PyResult<Option<B
         return Ok(None);
     };
     refs.flavors.substitutes.bind(py).get_item(function)
+}
+
+/// An empty vector with room for `capacity` items if the allocator grants
+/// it (the hint is bounded by the bytes received; pushes grow it anyway).
+fn reserved<T>(capacity: usize) -> Vec<T> {
+    let mut items = Vec::new();
+    let _ = items.try_reserve_exact(capacity);
+    items
 }

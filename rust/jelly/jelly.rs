@@ -19,7 +19,7 @@ use super::refs::Refs;
 use super::sinks::list::ListSink;
 use super::sinks::Sink;
 use super::values::jelly_value_type;
-use super::{qual, Depth};
+use super::{qual, with_stack, Depth};
 use crate::pybanana::gc::GcPause;
 
 /// One traversal's view of its jellier, borrowed once at the top.
@@ -82,7 +82,7 @@ pub(crate) fn jelly<'py, S: Sink<'py>>(
             || ty_ptr == &raw mut ffi::PySet_Type
             || ty_ptr == &raw mut ffi::PyFrozenSet_Type
         {
-            return jelly_mutable(cx, sink, obj);
+            return with_stack(|| jelly_mutable(cx, sink, obj));
         }
         if obj.is_none() {
             return sink.single(cx, &refs.atoms.none);
@@ -99,7 +99,7 @@ pub(crate) fn jelly<'py, S: Sink<'py>>(
 
     let me = cx.me;
     if obj.is_instance(refs.jellyable.bind(py))? {
-        return jelly_jellyable(cx, sink, obj);
+        return with_stack(|| jelly_jellyable(cx, sink, obj));
     }
     let ty = obj.get_type();
     if !me.policy.allows_all_type_names() {
@@ -164,7 +164,7 @@ pub(crate) fn jelly<'py, S: Sink<'py>>(
             PyBytes::new(py, qual(obj)?.as_bytes()).into_any(),
         );
     }
-    jelly_mutable(cx, sink, obj)
+    with_stack(|| jelly_mutable(cx, sink, obj))
 }
 
 fn jelly_str<'py, S: Sink<'py>>(

@@ -36,7 +36,7 @@ use crate::banana::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING, VOCAB};
 use crate::pybanana::buffer::with_bytes;
 use crate::pybanana::decode::PyBuilder;
 use crate::pybanana::encoded::Encoded;
-use crate::pybanana::errors::{self, BuildError};
+use crate::pybanana::errors::BuildError;
 use crate::pybanana::gc::GcPause;
 use crate::pybanana::recent::Recent;
 use crate::pybanana::vocabulary::IncomingVocabulary;
@@ -50,7 +50,7 @@ use super::tags::Builtin;
 use super::unjellier::{run_post_callbacks, Unjellier};
 use super::unjelly::too_deep;
 use super::values::{boolean, plain_date_or_time, plain_decimal, unicode, PLAIN_EXPONENT};
-use super::Depth;
+use super::{bad_input, with_stack, Depth};
 
 type Result<T> = std::result::Result<T, BuildError>;
 
@@ -111,6 +111,11 @@ struct Reader<'a, 'py> {
     pb_dialect: bool,
     /// Banana lists open around the position.
     lists: usize,
+    /// Slots reserved for the items of open containers and not yet filled,
+    /// all together (see [`Reader::room`]).
+    reserved: usize,
+    /// Open containers holding reservations.
+    reserving: usize,
     keys: Recent,
 }
 
@@ -216,9 +221,40 @@ impl<'a, 'py> Reader<'a, 'py> {
         Ok(value.into_bound(self.py))
     }
 
-    /// Items announced, capped by what the bytes left could hold.
+    /// How many more items the bytes left can hold beyond those the open
+    /// containers still expect: each item takes a byte at least, and each
+    /// open container's current item is the one being read (counted in its
+    /// reservation and read now). Reserving no more than this keeps what
+    /// nested containers reserve, all together, within the bytes received.
+    fn room(&self) -> usize {
+        (self.input.len() - self.pos + self.reserving).saturating_sub(self.reserved)
+    }
+
+    /// Items announced, capped by the [`Reader::room`] left.
     fn capacity(&self, items: usize) -> usize {
-        items.min(self.input.len() - self.pos)
+        items.min(self.room())
+    }
+
+    /// Run `fill` for a container of `slots` reserved slots; `fill` calls
+    /// [`Reader::filled`] for each of the first `slots` items it reads.
+    fn reserving<T>(
+        &mut self,
+        slots: usize,
+        fill: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let mark = self.reserved;
+        self.reserved += slots;
+        self.reserving += 1;
+        let result = fill(self);
+        self.reserved = mark;
+        self.reserving -= 1;
+        result
+    }
+
+    /// One reserved slot filled.
+    #[inline(always)]
+    fn filled(&mut self) {
+        self.reserved -= 1;
     }
 
     /// The next item if it is a scalar with a short header (most are):
@@ -332,10 +368,12 @@ impl<'a, 'py> Reader<'a, 'py> {
 
     /// A list of `count` items, the list header just read at `start`.
     fn expression(&mut self, count: u64, start: usize) -> Result<Value<'py>> {
-        let (_level, rest) = self.open(count, start)?;
-        let value = self.tagged(rest);
-        self.lists -= 1;
-        value
+        with_stack(|| {
+            let (_level, rest) = self.open(count, start)?;
+            let value = self.tagged(rest);
+            self.lists -= 1;
+            value
+        })
     }
 
     /// The tag and `rest` items of an expression.
@@ -431,25 +469,42 @@ impl<'a, 'py> Reader<'a, 'py> {
 
     /// The `rest` items of an expression, taken as `frame` asks, and the
     /// object they make.
-    fn fill(&mut self, mut frame: Frame<'py>, rest: usize) -> Result<Value<'py>> {
+    fn fill(&mut self, frame: Frame<'py>, rest: usize) -> Result<Value<'py>> {
+        // The frame's size hint was this capacity (no byte read since).
+        let slots = self.capacity(rest);
+        self.reserving(slots, |this| this.fill_frame(frame, rest, slots))
+    }
+
+    fn fill_frame(
+        &mut self,
+        mut frame: Frame<'py>,
+        rest: usize,
+        slots: usize,
+    ) -> Result<Value<'py>> {
         let refs = self.refs;
         match frame {
             Frame::Dictionary(_) => {
-                for _ in 0..rest {
+                for index in 0..rest {
                     self.pair(&mut frame)?;
+                    if index < slots {
+                        self.filled();
+                    }
                 }
                 return Ok(Value::Plain(frame.finish(self.slf, refs)?));
             }
             Frame::Sequence { .. } => {
-                for _ in 0..rest {
+                for index in 0..rest {
                     let item = self.object()?;
                     frame.push(item, refs)?;
+                    if index < slots {
+                        self.filled();
+                    }
                 }
                 return Ok(Value::Ready(frame.finish(self.slf, refs)?));
             }
             _ => {}
         }
-        for _ in 0..rest {
+        for index in 0..rest {
             match frame.mode() {
                 Mode::Raw => {
                     let item = self.raw()?;
@@ -461,15 +516,19 @@ impl<'a, 'py> Reader<'a, 'py> {
                 }
                 Mode::Pairs => self.pair(&mut frame)?,
             }
+            if index < slots {
+                self.filled();
+            }
         }
         Ok(Value::Ready(frame.finish(self.slf, refs)?))
     }
 
-    /// `rest` items need at least `rest` bytes: fewer left is truncated
+    /// `rest` items need at least `rest` bytes, beyond those the open
+    /// containers still expect ([`Reader::room`]): fewer left is truncated
     /// input, whatever the items are (checked before anything is sized by
     /// `rest`).
     fn check_room(&self, rest: usize) -> Result<()> {
-        if rest > self.input.len() - self.pos {
+        if rest > self.room() {
             let what = "list";
             return Err(
                 DecodeError::new(self.input.len() as u64, ErrorKind::Truncated { what }).into(),
@@ -482,6 +541,10 @@ impl<'a, 'py> Reader<'a, 'py> {
     /// where Twisted's `_unjelly_list` has forward references patched.
     fn fill_list(&mut self, rest: usize) -> Result<Value<'py>> {
         self.check_room(rest)?;
+        self.reserving(rest, |this| this.fill_list_slots(rest))
+    }
+
+    fn fill_list_slots(&mut self, rest: usize) -> Result<Value<'py>> {
         let py = self.py;
         // SAFETY: a new list of `rest` empty (NULL) slots, or NULL and an
         // exception.
@@ -494,6 +557,7 @@ impl<'a, 'py> Reader<'a, 'py> {
         let mut exposed = false;
         for index in 0..rest {
             let (item, unknown) = self.checked_object()?;
+            self.filled();
             if exposed {
                 // SAFETY: `list` is an exact list of `rest` slots.
                 unsafe { list.cast_unchecked::<PyList>() }.set_item(index, &item)?;
@@ -541,6 +605,10 @@ impl<'a, 'py> Reader<'a, 'py> {
             return Ok(Value::Plain(PyTuple::empty(self.py).into_any()));
         }
         self.check_room(rest)?;
+        self.reserving(rest, |this| this.fill_tuple_slots(rest))
+    }
+
+    fn fill_tuple_slots(&mut self, rest: usize) -> Result<Value<'py>> {
         let refs = self.refs;
         // SAFETY: a new tuple of `rest` empty (NULL) slots, or NULL and an
         // exception. It is never seen by Python code until every slot is
@@ -549,6 +617,7 @@ impl<'a, 'py> Reader<'a, 'py> {
         let untracked = Untracked::new(&tuple);
         for index in 0..rest {
             let (item, unknown) = self.checked_object()?;
+            self.filled();
             if unknown {
                 let mut done = Vec::with_capacity(index + 1);
                 for earlier in 0..index {
@@ -571,6 +640,7 @@ impl<'a, 'py> Reader<'a, 'py> {
                 frame.push(item, refs)?;
                 for _ in index + 1..rest {
                     let item = self.object()?;
+                    self.filled();
                     frame.push(item, refs)?;
                 }
                 return Ok(Value::Ready(frame.finish(self.slf, refs)?));
@@ -802,12 +872,13 @@ fn read<'py>(
 
 /// What a broker received (or serialized) stands for: the expression
 /// `encoded`, read by `slf` as [`loads`] reads bytes; then its
-/// `postUnjelly` hooks. Errors are what they were raised as, as Twisted's
-/// `unjelly` raises them.
+/// `postUnjelly` hooks. Errors as [`loads`]'.
 pub(crate) fn unserialize<'py>(
     slf: &Bound<'py, Unjellier>,
     encoded: &Encoded,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    let refs = Refs::get(py)?;
     // Checked against the connection's limits already (see `Encoded`).
     let limits = Limits {
         prefix: usize::MAX,
@@ -815,7 +886,8 @@ pub(crate) fn unserialize<'py>(
         depth: usize::MAX,
         message: u64::MAX,
     };
-    read_input(slf, encoded.bytes(slf.py()), encoded.pb_dialect(), &limits)
+    read_input(slf, encoded.bytes(py), encoded.pb_dialect(), &limits)
+        .map_err(|error| bad_input(py, refs, error))
 }
 
 /// The object `input` (exactly one expression, in dialect `pb` if
@@ -848,6 +920,8 @@ fn read_input<'py>(
             scalars: PyBuilder::new(py, IncomingVocabulary::pb(py), pb_dialect),
             pb_dialect,
             lists: 0,
+            reserved: 0,
+            reserving: 0,
             keys: Recent::texts(),
         };
         // Jelly's ids count from 1, one per reference of at least 15 bytes:
@@ -884,27 +958,4 @@ fn read_input<'py>(
     drop(me);
     run_post_callbacks(slf)?;
     Ok(object)
-}
-
-/// An error from reading bytes from elsewhere, as `loads` reports it: its
-/// own two types as they are; anything else a value's constructor or a hook
-/// raised (a date out of range, a bad decimal, undecodable UTF-8, a hook
-/// refusing its state) is one more kind of bad input, InsecureJelly, with
-/// the original as its cause. Out of memory stays what it is.
-fn bad_input(py: Python<'_>, refs: &Refs, error: PyErr) -> PyErr {
-    let typed = error.is_instance(py, refs.insecure_jelly.bind(py))
-        || errors::is_banana_error(py, &error)
-        || !error.is_instance_of::<pyo3::exceptions::PyException>(py)
-        || error.is_instance_of::<pyo3::exceptions::PyMemoryError>(py);
-    if typed {
-        return error;
-    }
-    let described = error
-        .value(py)
-        .repr()
-        .map(|repr| repr.to_string())
-        .unwrap_or_else(|_| "an error".to_string());
-    let wrapped = refs.insecure(py, format!("malformed jelly expression: {described}"));
-    wrapped.set_cause(py, Some(error));
-    wrapped
 }

@@ -59,6 +59,51 @@ pub const MAX_DEPTH: usize = 1000;
 // the number): keep them in step.
 const _: () = assert!(MAX_DEPTH == 1000);
 
+/// Native stack kept free at each level of the traversal: enough for the
+/// deepest a level and the Python code it may call (a hook) go before the
+/// next level's check.
+const RED_ZONE: usize = 128 * 1024;
+/// The stack segment taken from the heap when less than [`RED_ZONE`] is left.
+const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+
+/// Run `f`, one level of a traversal that recurses natively per nesting
+/// level, on a stack with room for it: the thread's own while enough of it
+/// is left, else a segment from the heap. Threads may have small stacks
+/// (128 KiB on musl, 512 KiB on macOS, what `threading.stack_size` set),
+/// and input the depth limits allow still has to fit; recursing per level
+/// keeps the traversal as Twisted's is (hooks see the same order).
+#[inline(always)]
+pub(crate) fn with_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, f)
+}
+
+/// An error from making objects out of bytes or s-expressions from
+/// elsewhere, as `loads`, `unjelly` and a broker's `unserialize` report it:
+/// their own two types as they are; anything else a value's constructor or
+/// a hook raised (a date out of range, a bad decimal, undecodable UTF-8, an
+/// unhashable key, a hook refusing its state) is one more kind of bad input,
+/// `pbfast._errors.malformed` of it: an `InsecureJelly` that is also the
+/// class raised, with the original as its cause. Out of memory, and what is
+/// not an `Exception`, stay what they are.
+pub(crate) fn bad_input(py: Python<'_>, refs: &refs::Refs, error: PyErr) -> PyErr {
+    let typed = error.is_instance(py, refs.insecure_jelly.bind(py))
+        || crate::pybanana::errors::is_banana_error(py, &error)
+        || !error.is_instance_of::<pyo3::exceptions::PyException>(py)
+        || error.is_instance_of::<pyo3::exceptions::PyMemoryError>(py);
+    if typed {
+        return error;
+    }
+    static MALFORMED: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let malformed = match MALFORMED.import(py, "pbfast._errors", "malformed") {
+        Ok(malformed) => malformed,
+        Err(import_error) => return import_error,
+    };
+    match malformed.call1((error.value(py),)) {
+        Ok(wrapped) => PyErr::from_value(wrapped),
+        Err(failed) => failed,
+    }
+}
+
 /// Counts nesting; the guard gives the level back when dropped.
 pub struct Depth<'a> {
     cell: &'a std::cell::Cell<usize>,

@@ -235,6 +235,12 @@ impl Unjellier {
                     let replaced = {
                         let mut table = self.numbered.borrow_mut();
                         if table.len() <= number {
+                            let more = number + 1 - table.len();
+                            if table.try_reserve(more).is_err() {
+                                return Err(pyo3::exceptions::PyMemoryError::new_err(
+                                    "out of memory",
+                                ));
+                            }
                             table.resize_with(number + 1, || None);
                         }
                         table[number].replace(object.clone().unbind())

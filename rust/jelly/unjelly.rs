@@ -11,7 +11,7 @@ use super::frame::{item, unpack_pair, Frame, Mode};
 use super::references::is_not_known;
 use super::refs::Refs;
 use super::unjellier::{run_post_callbacks, Unjellier};
-use super::Depth;
+use super::{bad_input, with_stack, Depth};
 use crate::pybanana::gc::GcPause;
 
 /// `unjellier.unjellyFull(obj)`: the object for `obj`, then every
@@ -20,11 +20,14 @@ pub(crate) fn unjelly_full<'py>(
     slf: &Bound<'py, Unjellier>,
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let pause = GcPause::new(slf.py());
-    let result = unjelly(slf, obj)?;
+    let py = slf.py();
+    let refs = Refs::get(py)?;
+    let pause = GcPause::new(py);
+    let result = unjelly(slf, obj).map_err(|error| bad_input(py, refs, error));
     // The hooks are application code: they run with the collector as the
     // application has it.
     drop(pause);
+    let result = result?;
     run_post_callbacks(slf)?;
     Ok(result)
 }
@@ -53,6 +56,15 @@ pub fn unjelly<'py>(
     let Ok(expression) = obj.cast_exact::<PyList>() else {
         return Ok(obj.clone());
     };
+    with_stack(|| unjelly_expression(slf, expression))
+}
+
+/// [`unjelly`] of a list: a jelly expression.
+fn unjelly_expression<'py>(
+    slf: &Bound<'py, Unjellier>,
+    expression: &Bound<'py, PyList>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let obj = expression.as_any();
     let py = obj.py();
     let me = slf.borrow();
     let refs = Refs::get(py)?;

@@ -55,11 +55,18 @@ impl Builder for PyBuilder<'_, '_> {
 
     #[inline]
     fn list(&mut self, capacity: usize) -> Self::List {
-        Vec::with_capacity(capacity)
+        // A reservation the allocator refuses is no error yet: the list
+        // grows as its items come, and a growth refused is a MemoryError.
+        let mut items = Vec::new();
+        let _ = items.try_reserve_exact(capacity);
+        items
     }
 
     #[inline]
     fn push(&mut self, list: &mut Self::List, item: Py<PyAny>) -> Result<(), BuildError> {
+        if list.len() == list.capacity() {
+            list.try_reserve(1).map_err(|_| out_of_memory())?;
+        }
         list.push(item);
         Ok(())
     }
@@ -136,4 +143,9 @@ pub fn decode_first(data: &Bound<'_, PyAny>, limits: &Limits) -> PyResult<Py<PyA
         decoder::decode_first(bytes, &mut builder, limits)
     })?
     .map_err(|error| error.into_pyerr(py))
+}
+
+/// The error for memory the allocator refuses.
+pub(crate) fn out_of_memory() -> PyErr {
+    pyo3::exceptions::PyMemoryError::new_err("out of memory")
 }
