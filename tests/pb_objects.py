@@ -228,6 +228,14 @@ class Service(pb.Root):
     def remote_newCounter(self) -> Counter:
         return Counter()
 
+    def remote_newPond(self) -> DuckPond:
+        return DuckPond(["a duck"])
+
+    def remote_never(self) -> defer.Deferred[None]:
+        """An answer that never comes (until the connection goes)."""
+        self.pending: defer.Deferred[None] = defer.Deferred()
+        return self.pending
+
     def remote_callBack(self, callback: Any, value: Any) -> defer.Deferred[Any]:
         return callback.callRemote("notify", value)
 

@@ -258,7 +258,8 @@ def test_install_patches_twisted_in_place_and_uninstall_restores() -> None:
         pbfast.install()  # again: nothing more
         assert pbfast.installed()
         assert tp.Broker.serialize is fast_pb._NativeBroker.serialize
-        assert ProgramBroker.dataReceived is pbfast.banana._NativeCodec.dataReceived
+        assert ProgramBroker.dataReceived is fast_pb._NativeBroker.dataReceived
+        assert tb.Banana.dataReceived is pbfast.banana._NativeCodec.dataReceived
         assert twisted_jelly.jelly is jelly.jelly
         assert tp.jelly is jelly.jelly
         assert tf.RemoteCacheObserver is flavors.RemoteCacheObserver

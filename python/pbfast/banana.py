@@ -124,19 +124,23 @@ def setPrefixLimit(limit: int) -> None:
 
 
 def _FollowsModuleGlobal(
-    globalName: str, attributeName: str, moduleAttribute: str = "_limitsModule"
+    globalName: str,
+    attributeName: str,
+    moduleAttribute: str = "_limitsModule",
+    fallback: Any = None,
 ) -> Any:
     """
     A per-instance setting (class attribute C{attributeName}) that, until an
     instance sets it, reads a module global at the time of use: the one named
     C{globalName} in the module the class names in its attribute
     C{moduleAttribute} (pbfast's module, or Twisted's once L{pbfast.install}
-    has patched Twisted's class), or this module's if that one lacks it. A
-    subclass may also override it with a plain class attribute. (Native:
-    these are read on every call that encodes or decodes.)
+    has patched Twisted's class), or C{fallback}'s (this module by default)
+    if that one lacks it. A subclass may also override it with a plain class
+    attribute. (Native: these are read on every call that encodes or
+    decodes.)
     """
     return _native.FollowsModuleGlobal(
-        globalName, "_" + attributeName, moduleAttribute, sys.modules[__name__]
+        globalName, "_" + attributeName, moduleAttribute, fallback or sys.modules[__name__]
     )
 
 

@@ -37,8 +37,11 @@ import sys
 from typing import Any, ClassVar
 
 from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.reflect import qual
 
 from pbfast import _native, banana, jelly
+from pbfast._errors import InsecureJelly
 from pbfast._twisted import pb as _pb
 from pbfast.banana import _FollowsModuleGlobal, _NativeCodec
 from pbfast.flavors import (
@@ -67,6 +70,11 @@ from pbfast.flavors import (
 MAX_BROKER_REFS = 1024
 """Most local objects a broker references for its peer, for brokers that set none."""
 
+MAX_CACHED_OBJECTS = 1024
+"""Most objects a peer may have a broker cache for it, for brokers that set none."""
+
+_log = Logger(namespace="pbfast.pb")
+
 portno = _pb.portno
 
 ProtocolError = _pb.ProtocolError
@@ -92,6 +100,7 @@ Perspective = Avatar
 
 __all__ = [
     "MAX_BROKER_REFS",
+    "MAX_CACHED_OBJECTS",
     "AsReferenceable",
     "Avatar",
     "Broker",
@@ -156,7 +165,43 @@ class _NativeBroker(_NativeCodec):
 
     _jelliedMessages: ClassVar[bool] = True
     _refsModule: ClassVar[Any] = sys.modules[__name__]
-    maxBrokerRefs = _FollowsModuleGlobal("MAX_BROKER_REFS", "maxBrokerRefs", "_refsModule")
+    maxBrokerRefs = _FollowsModuleGlobal(
+        "MAX_BROKER_REFS", "maxBrokerRefs", "_refsModule", sys.modules[__name__]
+    )
+    maxCachedObjects = _FollowsModuleGlobal(
+        "MAX_CACHED_OBJECTS", "maxCachedObjects", "_refsModule", sys.modules[__name__]
+    )
+    locallyCachedObjects: dict[Any, Any]
+    transport: Any
+
+    def dataReceived(self, chunk: bytes) -> None:
+        """
+        Read and dispatch the messages C{chunk} completes. A peer that sends
+        what cannot be read -- malformed or over-limit bytes, a message that
+        is not one, an answer of disallowed objects or to no call -- is not
+        answered further: the connection is dropped, with one log event
+        saying why (C{peer}, C{reason}, C{errorType}, and the stream
+        C{offset} and the C{limit} where the bytes were at fault). Twisted's
+        broker lets such errors escape from C{dataReceived}, which drops the
+        connection too, logging a traceback.
+        """
+        if self.__dict__.get("_pbfastDropped"):
+            return
+        try:
+            _NativeCodec.dataReceived(self, chunk)
+        except Exception as error:
+            self.__dict__["_pbfastDropped"] = True
+            transport = self.transport
+            peer = transport.getPeer() if hasattr(transport, "getPeer") else None
+            _log.warn(
+                "Dropping the connection to {peer}: {reason}",
+                peer=peer,
+                reason=str(error),
+                errorType=qual(type(error)),
+                offset=getattr(error, "offset", None),
+                limit=getattr(error, "limit", None),
+            )
+            transport.loseConnection()
 
     security: Any
     serializingPerspective: Any
@@ -238,6 +283,39 @@ class _NativeBroker(_NativeCodec):
         finally:
             self.unserializingPerspective = None
 
+    def proto_answer(self, requestID: Any, netResult: Any) -> None:
+        """
+        (internal) Got an answer to a previously sent message: the caller's
+        Deferred gets it -- or, if it cannot be read, the error (Twisted's
+        broker forgets the Deferred, which then never fires), which then
+        drops the connection (see L{dataReceived}).
+
+        @param requestID: The request ID.
+        @param netResult: The answer.
+        """
+        self._deliver(requestID, netResult, answered=True)
+
+    def proto_error(self, requestID: Any, fail: Any) -> None:
+        """
+        (internal) Deal with an error: as L{proto_answer}, to the errback.
+
+        @param requestID: The request ID.
+        @param fail: The failure.
+        """
+        self._deliver(requestID, fail, answered=False)
+
+    def _deliver(self, requestID: Any, netResult: Any, answered: bool) -> None:
+        d = self.waitingForAnswers.pop(requestID)  # type: ignore[attr-defined]
+        try:
+            result = self.unserialize(netResult)
+        except BaseException:
+            d.errback()
+            raise
+        if answered:
+            d.callback(result)
+        else:
+            d.errback(result)
+
     def _refuseBeyond(self, table: dict[Any, Any], what: str) -> None:
         """Twisted's check of a table against the reference limit, per broker."""
         if len(table) > self.maxBrokerRefs:
@@ -279,6 +357,19 @@ class _NativeBroker(_NativeCodec):
         self.remotelyCachedLUIDs[puid] = luid
         self.remotelyCachedObjects[luid] = Local(instance, self.serializingPerspective)
         return luid
+
+    def cacheLocally(self, cid: Any, instance: Any) -> None:
+        """
+        (internal) Store a non-filled-out cached instance locally: at most
+        C{maxCachedObjects} of them, so that a peer cannot have this broker
+        keep objects without bound.
+        """
+        cached = self.locallyCachedObjects
+        if cid not in cached and len(cached) >= self.maxCachedObjects:
+            raise InsecureJelly(
+                f"the peer has this broker cache more than {self.maxCachedObjects} objects"
+            )
+        cached[cid] = instance
 
     @property
     def _pbfastCacheHolders(self) -> dict[Any, list[Any]]:
@@ -335,16 +426,43 @@ class Broker(_NativeBroker, banana.Banana, _pb.Broker):
 
 class _BrokerSettings:
     """
-    Settings a factory gives every broker it builds.
+    Limits a factory gives every broker it builds, as keyword arguments of
+    the factory or its attributes; None leaves a broker's own (which follow
+    the module globals: C{MAX_BROKER_REFS}, C{MAX_CACHED_OBJECTS} here,
+    C{MAX_MESSAGE_SIZE}, C{MAX_DEPTH}, C{SIZE_LIMIT} in L{pbfast.banana}).
 
-    @ivar maxBrokerRefs: if not None, the reference limit of each broker.
+    @ivar maxBrokerRefs: most local objects referenced for the peer.
+    @ivar maxCachedObjects: most objects the peer may have cached here.
+    @ivar maxMessageSize: most bytes in one message received.
+    @ivar maxDepth: deepest nesting of lists in a message received or sent.
+    @ivar sizeLimit: most items in a list, bytes in a string.
     """
 
+    SETTINGS: ClassVar[tuple[str, ...]] = (
+        "maxBrokerRefs",
+        "maxCachedObjects",
+        "maxMessageSize",
+        "maxDepth",
+        "sizeLimit",
+    )
     maxBrokerRefs: int | None = None
+    maxCachedObjects: int | None = None
+    maxMessageSize: int | None = None
+    maxDepth: int | None = None
+    sizeLimit: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        for name in self.SETTINGS:
+            value = kwargs.pop(name, None)
+            if value is not None:
+                setattr(self, name, value)
+        super().__init__(*args, **kwargs)
 
     def _configured(self, broker: Any) -> Any:
-        if self.maxBrokerRefs is not None:
-            broker.maxBrokerRefs = self.maxBrokerRefs
+        for name in self.SETTINGS:
+            value = getattr(self, name)
+            if value is not None:
+                setattr(broker, name, value)
         return broker
 
 

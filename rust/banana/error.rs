@@ -43,6 +43,19 @@ impl DecodeError {
     }
 }
 
+impl ErrorKind {
+    /// The limit the stream went past, for the errors that are about one.
+    pub fn limit(&self) -> Option<u64> {
+        match *self {
+            ErrorKind::PrefixTooLong { limit } | ErrorKind::TooDeep { limit } => Some(limit as u64),
+            ErrorKind::ListTooLong { limit, .. }
+            | ErrorKind::StringTooLong { limit, .. }
+            | ErrorKind::MessageTooLarge { limit } => Some(limit),
+            _ => None,
+        }
+    }
+}
+
 fn claimed(value: &Option<u64>) -> String {
     match value {
         Some(value) => value.to_string(),

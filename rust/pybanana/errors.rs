@@ -40,10 +40,13 @@ pub fn is_banana_error(py: Python<'_>, error: &PyErr) -> bool {
     }
 }
 
-/// The exception for a malformed or over-limit stream.
+/// The exception for a malformed or over-limit stream, with the stream
+/// offset of the offending token as its `offset` attribute and, for a limit
+/// passed, the limit as `limit` (None otherwise): for the log of a broker
+/// that drops the connection, and for code that reports it.
 pub fn decode_error(py: Python<'_>, error: &DecodeError) -> PyErr {
     let message = error.to_string();
-    match error.kind {
+    let raised = match error.kind {
         ErrorKind::UnknownVocabulary { .. } => {
             raise(py, &UNKNOWN_SYMBOL, "UnknownVocabularySymbol", message)
         }
@@ -52,6 +55,14 @@ pub fn decode_error(py: Python<'_>, error: &DecodeError) -> PyErr {
         }
         ErrorKind::InvalidTypeByte(_) => raise(py, &INVALID_TYPE_BYTE, "InvalidTypeByte", message),
         _ => banana_error(py, message),
+    };
+    let value = raised.value(py);
+    let described = value
+        .setattr(pyo3::intern!(py, "offset"), error.offset)
+        .and_then(|()| value.setattr(pyo3::intern!(py, "limit"), error.kind.limit()));
+    match described {
+        Ok(()) => raised,
+        Err(failed) => failed,
     }
 }
 
