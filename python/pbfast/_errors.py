@@ -76,6 +76,15 @@ def _malformedClass(cls: type) -> type:
     return made
 
 
+def _describe(error: BaseException) -> str:
+    """C{error}'s repr, cut short; never failing (a deep list's repr can)."""
+    try:
+        text = repr(error)
+    except Exception:
+        text = f"<{type(error).__name__}>"
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def malformed(error: BaseException) -> BaseException:
     """
     The error to raise for C{error}, raised by a value's constructor or a
@@ -89,6 +98,6 @@ def malformed(error: BaseException) -> BaseException:
         instance = cls(*error.args)
     except Exception:
         instance = MalformedJelly()
-    instance._message = f"malformed jelly expression: {error!r}"
+    instance._message = f"malformed jelly expression: {_describe(error)}"
     instance.__cause__ = error
     return instance  # type: ignore[no-any-return]

@@ -46,3 +46,4 @@ Copyable_getTypeToCopy = flavors.Copyable.getTypeToCopy
 Referenceable_jellyFor = flavors.Referenceable.jellyFor
 RemoteCopy_unjellyFor = flavors.RemoteCopy.unjellyFor
 RemoteCopy_setCopyableState = flavors.RemoteCopy.setCopyableState
+RemoteReference_unjellyFor = pb.RemoteReference.unjellyFor

@@ -31,8 +31,10 @@ from typing import Any
 
 from twisted.python.compat import cmp
 
+from pbfast import _twisted
 from pbfast._twisted import flavors as _flavors
 from pbfast.jelly import (
+    InsecureJelly,
     Jellyable,
     Unjellyable,
     _createBlank,  # noqa: F401  (Twisted's flavors exports it)
@@ -218,10 +220,24 @@ def _unjellyCached(unjellier: Any, unjellyList: Any) -> Any:
     return _handedOut(unjellier.invoker, luid, cache)
 
 
+def _unjellyRemoteReference(self: Any, unjellier: Any, unjellyList: Any) -> Any:
+    """
+    Twisted's C{RemoteReference.unjellyFor}, refusing a reference that comes
+    without a broker to refer through (Twisted's fails on the missing
+    broker, and the half-made reference then complains again as it is
+    freed).
+    """
+    if unjellier.invoker is None:
+        self.doRefCount = 0
+        raise InsecureJelly("a remote reference can only be unjellied by a broker")
+    return _twisted.RemoteReference_unjellyFor(self, unjellier, unjellyList)
+
+
 _SUBSTITUTES: dict[Any, Any] = {
     _flavors.Cacheable.jellyFor: _jellyCacheable,
     _flavors.RemoteCache.unjellyFor: _unjellyRemoteCache,
     _flavors.unjellyCached: _unjellyCached,
+    _twisted.RemoteReference_unjellyFor: _unjellyRemoteReference,
 }
 """
 Twisted's stock functions that pbfast's traversal replaces by its fixed

@@ -10,6 +10,7 @@
 //! Uses the unjellier, [`super::tags`], [`super::references`],
 //! [`super::values`], [`super::refs`].
 
+use crate::pybanana::errors::describe;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
@@ -118,7 +119,10 @@ impl<'py> Frame<'py> {
             // Twisted's tasters and tag lookup accept a str tag as its UTF-8.
             PyBytes::new(py, text.to_str()?.as_bytes())
         } else {
-            return Err(refs.insecure(py, format!("jelly type must be bytes, not {}", tag.repr()?)));
+            return Err(refs.insecure(
+                py,
+                format!("jelly type must be bytes, not {}", describe(tag)),
+            ));
         };
         if !me.policy.type_allowed(tag, &tag_bytes)? {
             return Err(refs.insecure_object(tag));
@@ -146,7 +150,7 @@ impl<'py> Frame<'py> {
         }
         let name = tag_bytes.as_bytes();
         if !name.is_ascii() {
-            return Err(refs.insecure(py, format!("jelly type {} is not ASCII", tag.repr()?)));
+            return Err(refs.insecure(py, format!("jelly type {} is not ASCII", describe(tag))));
         }
         if let Some(builtin) = Builtin::named(name) {
             me.remember_tag(tag, builtin);
@@ -456,7 +460,7 @@ fn finish_items<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
     let missing_items = |needs: usize| {
-        let tag = tag.repr().map(|r| r.to_string()).unwrap_or_default();
+        let tag = describe(tag);
         missing(py, refs, &tag, count + 1, needs + 1)
     };
     if let Finish::None = finish {
@@ -547,7 +551,7 @@ pub(crate) fn item<'py>(
         let tag = expression
             .get_item(0)
             .ok()
-            .and_then(|tag| tag.repr().ok().map(|r| r.to_string()))
+            .map(|tag| describe(&tag))
             .unwrap_or_else(|| "?".to_string());
         missing(expression.py(), refs, &tag, expression.len(), index + 1)
     })

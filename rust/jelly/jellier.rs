@@ -16,6 +16,7 @@
 //!
 //! Uses [`super::refs`] and [`super::taster`].
 
+use crate::pybanana::errors::describe;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -210,7 +211,7 @@ impl Jellier {
         let Some(entry) = seen.get_mut(&key(object)) else {
             return Err(pyo3::exceptions::PyKeyError::new_err(format!(
                 "{} was not prepared",
-                object.repr()?
+                describe(object)
             )));
         };
         let id = self.next_id.get();

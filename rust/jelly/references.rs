@@ -10,6 +10,7 @@
 //!
 //! Uses the unjellier and [`super::refs`].
 
+use crate::pybanana::errors::describe;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
@@ -52,7 +53,7 @@ pub(crate) fn resolve_reference<'py>(
             if !is_not_known(&known, refs)? {
                 return Err(refs.insecure(
                     py,
-                    format!("Multiple references with same ID {}", id.repr()?),
+                    format!("Multiple references with same ID {}", describe(id)),
                 ));
             }
             me.forget_tags();

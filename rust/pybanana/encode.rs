@@ -18,7 +18,7 @@ use crate::banana::encoder::{self, EncodeError};
 use crate::banana::vocabulary::OutgoingVocabulary;
 
 use super::encoded::Encoded;
-use super::errors::{banana_error, encode_error};
+use super::errors::{banana_error, describe, encode_error};
 use super::output::{Output, BLOB_SIZE};
 
 /// What an encoder needs besides the object.
@@ -196,7 +196,10 @@ fn encode_subclass<'py>(
         .call1((object.get_type(),))?;
     Err(banana_error(
         py,
-        format!("Banana cannot send {type_name} objects: {}", object.repr()?),
+        format!(
+            "Banana cannot send {type_name} objects: {}",
+            describe(object)
+        ),
     ))
 }
 

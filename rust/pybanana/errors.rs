@@ -27,6 +27,31 @@ fn raise(py: Python<'_>, class: &PyOnceLock<Py<PyType>>, name: &str, message: St
     }
 }
 
+/// `object`'s repr for an error message: cut short if long, and something
+/// in its place if `repr` itself fails (a list nested too deep for Python's
+/// recursion limit, a `__repr__` that raises): the message must not fail.
+pub fn describe(object: &Bound<'_, PyAny>) -> String {
+    const LONGEST: usize = 200;
+    let text = match object.repr() {
+        Ok(repr) => repr.to_string(),
+        Err(_) => format!(
+            "<{} object>",
+            object
+                .get_type()
+                .name()
+                .map_or_else(|_| "?".into(), |name| name.to_string())
+        ),
+    };
+    if text.len() <= LONGEST {
+        return text;
+    }
+    let mut end = LONGEST;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
 /// `BananaError(message)`.
 pub fn banana_error(py: Python<'_>, message: String) -> PyErr {
     raise(py, &BANANA_ERROR, "BananaError", message)
