@@ -13,14 +13,12 @@ default (both are native functions: see their docstrings for the keyword
 options).
 """
 
-from __future__ import annotations
-
-from typing import IO as _IO
-from typing import Any as _Any
+import typing as _typing
 
 # Twisted's own modules are taken first, before pbfast can stand in for them.
 from pbfast import _twisted  # noqa: F401  (isort: skip)
 from pbfast import _native, banana, flavors, jelly, pb
+from pbfast._capture import capture
 from pbfast._install import install, installed, uninstall
 from pbfast._native import dumps, loads
 
@@ -29,6 +27,7 @@ __version__: str = _native.__version__
 __all__ = [
     "__version__",
     "banana",
+    "capture",
     "dump",
     "dumps",
     "flavors",
@@ -42,11 +41,11 @@ __all__ = [
 ]
 
 
-def dump(obj: _Any, file: _IO[bytes], **options: _Any) -> None:
+def dump(obj: _typing.Any, file: _typing.IO[bytes], **options: _typing.Any) -> None:
     """Write L{dumps}C{(obj, **options)} to C{file}."""
     file.write(dumps(obj, **options))
 
 
-def load(file: _IO[bytes], **options: _Any) -> _Any:
+def load(file: _typing.IO[bytes], **options: _typing.Any) -> _typing.Any:
     """L{loads} of everything C{file} holds."""
     return loads(file.read(), **options)

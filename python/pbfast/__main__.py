@@ -1,20 +1,6 @@
 """
-C{python -m pbfast demo | bench | decode}.
-
-  - C{demo}: what pbfast does, shown: the example programs of Twisted's "PB
-    Copyable" document over loopback TCP, on pbfast's broker against stock
-    Twisted's both ways, printing what the document says they print; the
-    broker's calls per second against Twisted's; then the codec: round trips
-    whose bytes are compared with Twisted's, bad input turned away, a pbfast
-    Banana and a stock Twisted one talking, an object graph through jelly and
-    dumps/loads, and the codec's speed table.
-  - C{bench}: the speed table of objects <-> bytes over a payload suite
-    (pbfast vs Twisted vs pickle, as ratios from one run, and the decode's
-    memory), with the targets met or not; C{--broker} times the broker
-    instead (calls per second, pbfast's against Twisted's); C{--all} adds
-    banana alone and jelly alone; C{--json} for machines.
-  - C{decode}: print the s-expressions in a Banana byte stream (a file, or
-    standard input).
+The command line: C{python -m pbfast demo | bench | decode} (C{--help} for
+each). L{DESCRIPTION} and the commands' help are what users see.
 """
 
 from __future__ import annotations
@@ -49,14 +35,13 @@ BAD_INPUTS: list[bytes] = [
 ]
 
 
-def _short(value: Any, width: int = 44) -> str:
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 3] + "..."
+DESCRIPTION = "pbfast: Twisted's Perspective Broker on a native codec."
 
 
-def _hex(data: bytes, width: int = 14) -> str:
-    text = data[:width].hex(" ")
-    return text + (" ..." if len(data) > width else "")
+def _wrapped(text: str, indent: str, width: int = 96) -> list[str]:
+    """C{text} cut into lines of C{width} (s-expressions and hex shown whole)."""
+    room = width - len(indent)
+    return [indent + text[start : start + room] for start in range(0, len(text), room)] or [indent]
 
 
 def show_examples() -> None:
@@ -96,12 +81,24 @@ def show_round_trips() -> None:
     for value in ROUND_TRIPS:
         ours = banana.encode(value)
         same = ours == twisted_banana.encode(value)
-        back = banana.decode(ours)
-        print(f"   {_short(value):<46} {_hex(ours):<46} ", end="")
-        print(("identical" if same else "DIFFERENT") + (", decodes back" if back == back else ""))
-        if not same:
+        back = banana.decode(ours) == json_like(value)
+        print("\n".join(_wrapped(repr(value), "   ")))
+        print("\n".join(_wrapped(ours.hex(" "), "     ")))
+        print(
+            "     "
+            + ("identical to Twisted's" if same else "DIFFERENT from Twisted's")
+            + (", decodes back" if back else ", DOES NOT decode back")
+        )
+        if not (same and back):
             raise SystemExit("pbfast's bytes differ from Twisted's")
     print()
+
+
+def json_like(value: Any) -> Any:
+    """What an encoded s-expression decodes to: tuples as lists."""
+    if isinstance(value, (list, tuple)):
+        return [json_like(item) for item in value]
+    return value
 
 
 def show_bad_input() -> None:
@@ -110,7 +107,13 @@ def show_bad_input() -> None:
         try:
             banana.decode(data)
         except banana.BananaError as error:
-            print(f"   {_hex(data, 8):<30} {type(error).__name__}: {error}")
+            shown = (
+                data.hex(" ")
+                if len(data) <= 16
+                else f"{data[:8].hex(' ')} ... ({len(data):,} bytes)"
+            )
+            print(f"   {shown}")
+            print(f"     {type(error).__name__}: {error}")
         else:
             raise SystemExit(f"{data[:20]!r} was accepted")
     print()
@@ -158,9 +161,9 @@ def show_loopback(reactor: Any) -> Any:
     server_got, client_got = yield defer.gatherResults([server.done, client.done])
     print(f"   negotiated dialect: {server.currentDialect!r} (vocabulary symbols as VOCAB tokens)")
     for message in server_got:
-        print(f"   pbfast server got:  {_short(message, 70)}")
+        print("\n".join(_wrapped(f"pbfast server got:  {message!r}", "   ")))
     for message in client_got:
-        print(f"   Twisted client got: {_short(message, 70)}")
+        print("\n".join(_wrapped(f"Twisted client got: {message!r}", "   ")))
     if server_got != MESSAGES or client_got != MESSAGES:
         raise SystemExit("the exchange lost or changed a message")
     client.transport.loseConnection()
@@ -177,7 +180,8 @@ def show_jelly() -> None:
     ours = jelly.jelly(graph)
     if ours != twisted_jelly.jelly(graph):
         raise SystemExit("pbfast's s-expression differs from Twisted's")
-    print(f"   s-expression (identical to Twisted's): {_short(ours, 90)}")
+    print("   s-expression (identical to Twisted's):")
+    print("\n".join(_wrapped(repr(ours), "     ")))
     back = jelly.unjelly(ours)
     print(
         "   unjellied: shared list shared again: "
@@ -205,7 +209,7 @@ def show_jelly() -> None:
 
 
 def show_speed(budget: float) -> None:
-    print("7. Speed, best of several calls: objects <-> bytes, pbfast vs Twisted vs pickle")
+    print("7. Speed: objects <-> bytes, pbfast vs Twisted vs pickle (medians of rounds)")
     print(_bench.suite_table(_bench.measure_suite(budget=budget)))
     print()
 
@@ -233,94 +237,173 @@ def demo(args: argparse.Namespace) -> None:
     show_speed(args.budget)
 
 
-def bench_broker(args: argparse.Namespace) -> None:
-    rows = _broker_bench.run(budget=args.budget * 4, progress=sys.stderr)
-    if args.json:
-        json.dump({"broker": _broker_bench.asJSON(rows)}, sys.stdout, indent=2)
-        print()
-        return
-    print("the broker: echo calls/s, pbfast's broker vs Twisted's")
-    print(_broker_bench.table(rows))
+def bench(args: argparse.Namespace) -> int:
+    if args.plot:
+        from pbfast import _plot
 
-
-def bench(args: argparse.Namespace) -> None:
-    if args.broker:
-        bench_broker(args)
-        return
-    rows = _bench.measure_suite(args.payload or None, budget=args.budget)
-    banana_rows = jelly_rows = None
+        try:
+            # Before minutes of measuring, not after.
+            _plot.pyplot()
+        except _plot.MissingMatplotlib as missing:
+            print(f"python -m pbfast bench: error: {missing}", file=sys.stderr)
+            return 2
+    rows: list[_bench.SuiteRow] = []
+    banana_rows: list[_bench.Row] = []
+    jelly_rows: list[_bench.JellyRow] = []
+    broker_rows: list[_broker_bench.BrokerRow] = []
+    if not args.broker:
+        rows = _bench.measure_suite(args.payload or None, budget=args.budget)
     if args.all:
         banana_rows = _bench.measure(budget=args.budget)
         jelly_rows = _bench.measure_jelly(budget=args.budget)
+    if args.all or args.broker:
+        broker_rows = _broker_bench.run(budget=args.budget, progress=sys.stderr)
+    targets = {}
+    if rows:
+        targets.update(_bench.suite_summary(rows)["targets"])
+    targets.update(_broker_bench.targets(broker_rows))
     if args.json:
-        report: dict[str, Any] = {
-            "suite": [row.as_json() for row in rows],
-            "summary": _bench.suite_summary(rows),
-        }
-        if banana_rows is not None and jelly_rows is not None:
+        report: dict[str, Any] = {"targets": targets}
+        if rows:
+            report["suite"] = [row.as_json() for row in rows]
+            report["summary"] = _bench.suite_summary(rows)
+        if banana_rows:
             report["banana"] = [row.as_json() for row in banana_rows]
             report["jelly"] = [row.as_json() for row in jelly_rows]
+        if broker_rows:
+            report["broker"] = _broker_bench.asJSON(broker_rows)
         json.dump(report, sys.stdout, indent=2)
         print()
-        return
-    print("objects <-> bytes: pbfast.dumps/loads vs Twisted's jelly+banana vs pickle")
-    print(_bench.suite_table(rows))
-    if banana_rows is not None and jelly_rows is not None:
+    else:
+        heading = "### " if args.markdown else ""
+        sections = []
+        if rows:
+            sections.append(
+                f"{heading}objects <-> bytes: pbfast.dumps/loads vs Twisted's jelly+banana "
+                f"vs pickle\n\n{_bench.suite_table(rows, args.markdown)}"
+            )
+        if banana_rows:
+            sections.append(
+                f"{heading}banana alone (s-expression <-> bytes)"
+                f"\n\n{_bench.table(banana_rows, args.markdown)}"
+            )
+            sections.append(
+                f"{heading}jelly alone (objects <-> s-expression)"
+                f"\n\n{_bench.jelly_table(jelly_rows, args.markdown)}"
+            )
+        if broker_rows:
+            sections.append(
+                f"{heading}the broker: echo calls/s, pbfast's broker vs Twisted's"
+                f"\n\n{_broker_bench.table(broker_rows, args.markdown)}"
+            )
+        print("\n\n".join(sections))
+    if args.plot:
+        _plot.plot(rows, broker_rows, args.plot)
+        print(f"chart written to {args.plot}", file=sys.stderr)
+    if args.check and not all(targets.values()):
+        missed = [target for target, met in targets.items() if not met]
+        print(f"python -m pbfast bench: targets not met: {'; '.join(missed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def decode(args: argparse.Namespace) -> int:
+    from pbfast import _inspect
+
+    try:
+        if args.file == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(args.file, "rb") as capture_file:
+                data = capture_file.read()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        print(f"python -m pbfast decode: error: cannot read {args.file}: {reason}", file=sys.stderr)
+        return 2
+    capture = _inspect.read(data)
+    if args.json:
+        json.dump(_inspect.asJSON(capture), sys.stdout, indent=2)
         print()
-        print("banana alone (s-expression <-> bytes)")
-        print(_bench.table(banana_rows))
-        print()
-        print("jelly alone (objects <-> s-expression)")
-        print(_bench.jelly_table(jelly_rows))
+    else:
+        for line in _inspect.lines(capture):
+            print(line)
+    return 0 if capture.complete else 1
 
 
-def decode(args: argparse.Namespace) -> None:
-    data = sys.stdin.buffer.read() if args.file == "-" else open(args.file, "rb").read()
-    received: list[Any] = []
-
-    class Printer(banana.Banana):
-        def expressionReceived(self, lst: Any) -> None:
-            received.append(lst)
-
-    reader = Printer()
-    reader._selectDialect(b"pb" if args.pb else b"none")
-    reader.dataReceived(data)
-    for expression in received:
-        print(repr(expression))
-    if reader.buffer:
-        raise SystemExit(f"{len(reader.buffer)} trailing bytes do not complete an expression")
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return value
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pbfast", description=__doc__.split("\n")[1])
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser("demo", help="show the codec at work")
-    demo_parser.add_argument("--budget", type=float, default=0.15, help="seconds per timing")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pbfast",
+        description=DESCRIPTION,
+    )
+    parser.add_argument("--version", action="version", version=f"pbfast {pbfast.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo_parser = commands.add_parser(
+        "demo", help="the examples over loopback, the broker's speed, the codec at work"
+    )
+    demo_parser.add_argument(
+        "--budget", type=_seconds, default=0.15, help="seconds per timing (default 0.15)"
+    )
     demo_parser.set_defaults(run=demo)
-    bench_parser = commands.add_parser("bench", help="pbfast vs Twisted vs pickle")
-    bench_parser.add_argument("--json", action="store_true", help="machine-readable output")
-    bench_parser.add_argument("--budget", type=float, default=0.5, help="seconds per timing")
+    bench_parser = commands.add_parser(
+        "bench",
+        help="pbfast vs Twisted vs pickle",
+        description=(
+            "pbfast against Twisted and pickle, as ratios from one run: each payload's calls "
+            "are timed together in rounds, and a time is the median of the rounds."
+        ),
+    )
+    bench_parser.add_argument(
+        "--budget",
+        type=_seconds,
+        default=1.0,
+        help="seconds of timing per payload (default 1; at least 5 rounds each)",
+    )
     bench_parser.add_argument(
         "--payload", action="append", choices=list(_bench.SUITE), help="only these payloads"
     )
     bench_parser.add_argument(
-        "--broker",
-        action="store_true",
-        help="time the broker instead: calls/s of pbfast's broker against Twisted's",
+        "--all", action="store_true", help="also Banana alone, jelly alone and the broker"
     )
     bench_parser.add_argument(
-        "--all",
-        action="store_true",
-        help="also time banana alone and jelly alone (the s-expression layers)",
+        "--broker", action="store_true", help="the broker only: calls/s, pbfast's vs Twisted's"
+    )
+    bench_parser.add_argument("--json", action="store_true", help="machine-readable output")
+    bench_parser.add_argument("--markdown", action="store_true", help="the tables in Markdown")
+    bench_parser.add_argument(
+        "--plot", metavar="FILE.png", help="also draw bar charts of the speedups (matplotlib)"
+    )
+    bench_parser.add_argument(
+        "--check", action="store_true", help="exit with status 1 if a target is not met"
     )
     bench_parser.set_defaults(run=bench)
-    decode_parser = commands.add_parser("decode", help="print a Banana stream's expressions")
+    decode_parser = commands.add_parser(
+        "decode",
+        help="read a Banana capture: messages, offsets, what they carry, faults",
+        description=(
+            "Read a Banana capture (bytes saved from a PB connection -- see pbfast.capture -- "
+            "or pbfast.dumps output; either dialect): each expression with its offset, PB "
+            "messages as what they are, their jellied parts as objects where globalSecurity "
+            "allows and as s-expressions where not; then a fault, and where it is. Exit "
+            "status 1 if the capture is malformed or cut short, 2 if it cannot be read."
+        ),
+    )
     decode_parser.add_argument("file", nargs="?", default="-", help="a file, or - for stdin")
-    decode_parser.add_argument("--pb", action="store_true", help="dialect pb (vocabulary)")
+    decode_parser.add_argument("--json", action="store_true", help="machine-readable output")
     decode_parser.set_defaults(run=decode)
     args = parser.parse_args(argv)
-    args.run(args)
+    status: int | None = args.run(args)
+    return status or 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

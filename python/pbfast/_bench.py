@@ -2,15 +2,19 @@
 Payloads and timing for C{python -m pbfast bench}, the demo's speed table and
 the pytest-benchmark suite in C{benches/}: one definition of what is measured.
 
-Times are the best of several calls, so that one run gives pbfast, Twisted and
-C{pickle} side by side on the same machine in the same state; what is
-reported is the ratios.
+What is timed for a payload -- pbfast, Twisted and C{pickle}, each way -- is
+timed together, in rounds: each round times a batch of calls of each
+contender in turn (in an order that rotates from round to round, the
+collector paused and run between them), so that whatever the machine does
+meanwhile falls on all alike. A time is the median over the rounds; what is
+reported is the ratios, and how far they moved from round to round.
 """
 
 from __future__ import annotations
 
 import datetime
 import decimal
+import gc
 import pickle
 import sys
 import time
@@ -80,17 +84,69 @@ PAYLOADS: dict[str, Callable[[], Any]] = {
 }
 
 
-def best_time(function: Callable[[Any], Any], argument: Any, budget: float) -> float:
-    """Best seconds per call of C{function(argument)} within about C{budget}."""
-    best = float("inf")
-    deadline = time.perf_counter() + budget
-    while True:
+MIN_ROUNDS = 5
+MAX_ROUNDS = 41
+BATCH_SECONDS = 0.002
+"""A batch of calls lasts at least this long (one call, if it takes longer)."""
+
+
+def _batch_time(function: Callable[[Any], Any], argument: Any, calls: int) -> float:
+    gc.disable()
+    try:
         start = time.perf_counter()
+        for _ in range(calls):
+            function(argument)
+        return (time.perf_counter() - start) / calls
+    finally:
+        gc.enable()
+
+
+def time_together(
+    contenders: dict[str, tuple[Callable[[Any], Any], Any]], budget: float
+) -> dict[str, list[float]]:
+    """
+    Seconds per call of each contender C{name: (function, argument)}, one
+    sample a round, the rounds as many as fit in about C{budget} seconds
+    (within L{MIN_ROUNDS} and L{MAX_ROUNDS}).
+    """
+    batches = {}
+    for name, (function, argument) in contenders.items():
         function(argument)
-        elapsed = time.perf_counter() - start
-        best = min(best, elapsed)
-        if time.perf_counter() + elapsed > deadline:
-            return best
+        calls = 1
+        while _batch_time(function, argument, calls) * calls < BATCH_SECONDS and calls < 1 << 20:
+            calls *= 2
+        batches[name] = calls
+    names = list(contenders)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    deadline = time.perf_counter() + budget
+    for round_ in range(MAX_ROUNDS):
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for name in order:
+            function, argument = contenders[name]
+            samples[name].append(_batch_time(function, argument, batches[name]))
+        gc.collect()
+        if round_ + 1 >= MIN_ROUNDS and time.perf_counter() > deadline:
+            break
+    return samples
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def spread(theirs: list[float], ours: list[float]) -> float:
+    """
+    How far the ratio C{theirs/ours} moved between rounds: half the distance
+    between its quartiles, as a fraction of its median.
+    """
+    ratios = sorted(t / o for t, o in zip(theirs, ours, strict=True))
+    quarter = len(ratios) // 4
+    low, high = ratios[quarter], ratios[len(ratios) - 1 - quarter]
+    return (high - low) / 2 / median(ratios)
 
 
 @dataclass
@@ -105,6 +161,8 @@ class Row:
     decode_pbfast: float
     decode_twisted: float
     decode_pickle: float
+    spread: float
+    """The most any of the four ratios moved from round to round (see L{spread})."""
 
     def ratios(self) -> dict[str, float]:
         return {
@@ -139,21 +197,33 @@ def _timed(
     pickled = pickle.dumps(value, protocol=5)
     if progress is not None:
         print(f"  timing {name} ({len(data):,} bytes)...", file=progress, flush=True)
+    samples = time_together(
+        {
+            "encode_pbfast": (ours[0], value),
+            "encode_twisted": (theirs[0], value),
+            "encode_pickle": (_pickle_dumps, value),
+            "decode_pbfast": (ours[1], data),
+            "decode_twisted": (theirs[1], data),
+            "decode_pickle": (pickle.loads, pickled),
+        },
+        budget,
+    )
+    moved = max(
+        spread(samples[f"{way}_{other}"], samples[f"{way}_pbfast"])
+        for way in ("encode", "decode")
+        for other in ("twisted", "pickle")
+    )
     return {
         "payload": name,
         "size": len(data),
-        "encode_pbfast": best_time(ours[0], value, budget),
-        "encode_twisted": best_time(theirs[0], value, budget),
-        "encode_pickle": best_time(_pickle_dumps, value, budget),
-        "decode_pbfast": best_time(ours[1], data, budget),
-        "decode_twisted": best_time(theirs[1], data, budget),
-        "decode_pickle": best_time(pickle.loads, pickled, budget),
+        **{field: median(values) for field, values in samples.items()},
+        "spread": moved,
     }
 
 
 def measure(
     names: list[str] | None = None,
-    budget: float = 0.3,
+    budget: float = 1.0,
     progress: TextIO | None = sys.stderr,
 ) -> list[Row]:
     """Time banana encode/decode for each payload: pbfast, Twisted, pickle."""
@@ -172,31 +242,71 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def _time_lines(rows: list[Row], encode: str, decode: str, memory: bool) -> list[str]:
-    """A header and a line per row: times and ratios, and the decode's memory if asked."""
-    header = (
-        f"{'payload':<16} {'bytes':>9} | {encode:>9} {'xTwisted':>9} {'xpickle':>8} | "
-        f"{decode:>9} {'xTwisted':>9} {'xpickle':>8}" + (f" | {'mem':>5}" if memory else "")
-    )
-    lines = [header, "-" * len(header)]
+def render(headers: list[str], rows: list[list[str]], markdown: bool = False) -> list[str]:
+    """
+    A table's lines: aligned text (the first column left, the others
+    right), or a Markdown table.
+    """
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |"]
+        lines.append("|" + "|".join([":---"] + ["---:"] * (len(headers) - 1)) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return lines
+    widths = [max(len(cells[index]) for cells in [headers, *rows]) for index in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = zip(cells[1:], widths[1:], strict=True)
+        return " ".join([first, *(cell.rjust(width) for cell, width in rest)])
+
+    text = [line(headers)]
+    return [*text, "-" * len(text[0]), *(line(cells) for cells in rows)]
+
+
+def _time_cells(
+    rows: list[Row], encode: str, decode: str, memory: bool
+) -> tuple[list[str], list[list[str]]]:
+    """The headers and a row of cells per payload: times, ratios, spread, memory."""
+    headers = [
+        "payload",
+        "bytes",
+        encode,
+        "xTwisted",
+        "xpickle",
+        decode,
+        "xTwisted",
+        "xpickle",
+        "±",
+    ]
+    if memory:
+        headers.append("mem")
+    cells = []
     for row in rows:
         r = row.ratios()
-        lines.append(
-            f"{row.payload:<16} {row.size:>9,} | {_duration(row.encode_pbfast):>9} "
-            f"{r['encode_vs_twisted']:>8.1f}x {r['encode_vs_pickle']:>7.2f}x | "
-            f"{_duration(row.decode_pbfast):>9} {r['decode_vs_twisted']:>8.1f}x "
-            f"{r['decode_vs_pickle']:>7.2f}x"
-            + (f" | {r['decode_extra_memory_vs_size']:>5.2f}" if memory else "")
-        )
-    return lines
+        line = [
+            row.payload,
+            f"{row.size:,}",
+            _duration(row.encode_pbfast),
+            f"{r['encode_vs_twisted']:.1f}x",
+            f"{r['encode_vs_pickle']:.2f}x",
+            _duration(row.decode_pbfast),
+            f"{r['decode_vs_twisted']:.1f}x",
+            f"{r['decode_vs_pickle']:.2f}x",
+            f"{row.spread:.0%}",
+        ]
+        if memory:
+            line.append(f"{r['decode_extra_memory_vs_size']:.2f}")
+        cells.append(line)
+    return headers, cells
 
 
-def table(rows: list[Row]) -> str:
+def table(rows: list[Row], markdown: bool = False) -> str:
     """The speed table: times and ratios (how many times faster pbfast is)."""
-    lines = _time_lines(rows, "encode", "decode", memory=False)
+    lines = render(*_time_cells(rows, "encode", "decode", memory=False), markdown=markdown)
     lines.append(
-        "xTwisted: Twisted's time / pbfast's (banana only); "
-        "xpickle: pickle protocol 5's time / pbfast's, on the same s-expression."
+        "\nxTwisted: Twisted's time / pbfast's (banana only); "
+        "xpickle: pickle protocol 5's time / pbfast's, on the same s-expression; "
+        "±: how far the ratios moved between rounds."
     )
     return "\n".join(lines)
 
@@ -258,6 +368,7 @@ class JellyRow:
     jelly_twisted: float
     unjelly_pbfast: float
     unjelly_twisted: float
+    spread: float
 
     def ratios(self) -> dict[str, float]:
         return {
@@ -271,7 +382,7 @@ class JellyRow:
 
 def measure_jelly(
     names: list[str] | None = None,
-    budget: float = 0.3,
+    budget: float = 1.0,
     progress: TextIO | None = sys.stderr,
 ) -> list[JellyRow]:
     """Time jelly and unjelly (object graph <-> s-expression) per payload."""
@@ -282,13 +393,24 @@ def measure_jelly(
         assert jelly.jelly(value) == sexp, name
         if progress is not None:
             print(f"  timing jelly of {name}...", file=progress, flush=True)
+        samples = time_together(
+            {
+                "jelly_pbfast": (jelly.jelly, value),
+                "jelly_twisted": (twisted_jelly.jelly, value),
+                "unjelly_pbfast": (jelly.unjelly, sexp),
+                "unjelly_twisted": (twisted_jelly.unjelly, sexp),
+            },
+            budget,
+        )
+        moved = max(
+            spread(samples[f"{way}_twisted"], samples[f"{way}_pbfast"])
+            for way in ("jelly", "unjelly")
+        )
         rows.append(
             JellyRow(
                 payload=name,
-                jelly_pbfast=best_time(jelly.jelly, value, budget),
-                jelly_twisted=best_time(twisted_jelly.jelly, value, budget),
-                unjelly_pbfast=best_time(jelly.unjelly, sexp, budget),
-                unjelly_twisted=best_time(twisted_jelly.unjelly, sexp, budget),
+                **{field: median(values) for field, values in samples.items()},
+                spread=moved,
             )
         )
     return rows
@@ -307,18 +429,24 @@ def _pickle_dumps(value: Any) -> bytes:
     return pickle.dumps(value, protocol=5)
 
 
-def jelly_table(rows: list[JellyRow]) -> str:
+def jelly_table(rows: list[JellyRow], markdown: bool = False) -> str:
     """The jelly speed table: pbfast's times and how many times Twisted's."""
-    header = f"{'payload':<12} | {'jelly':>9} {'xTwisted':>9} | {'unjelly':>9} {'xTwisted':>9}"
-    lines = [header, "-" * len(header)]
+    headers = ["payload", "jelly", "xTwisted", "unjelly", "xTwisted", "±"]
+    cells = []
     for row in rows:
         r = row.ratios()
-        jelly_time, unjelly_time = _duration(row.jelly_pbfast), _duration(row.unjelly_pbfast)
-        lines.append(
-            f"{row.payload:<12} | {jelly_time:>9} {r['jelly_vs_twisted']:>8.1f}x | "
-            f"{unjelly_time:>9} {r['unjelly_vs_twisted']:>8.1f}x"
+        cells.append(
+            [
+                row.payload,
+                _duration(row.jelly_pbfast),
+                f"{r['jelly_vs_twisted']:.1f}x",
+                _duration(row.unjelly_pbfast),
+                f"{r['unjelly_vs_twisted']:.1f}x",
+                f"{row.spread:.0%}",
+            ]
         )
-    lines.append("xTwisted: Twisted's time / pbfast's (jelly.jelly, jelly.unjelly).")
+    lines = render(headers, cells, markdown)
+    lines.append("\nxTwisted: Twisted's time / pbfast's (jelly.jelly, jelly.unjelly).")
     return "\n".join(lines)
 
 
@@ -403,7 +531,7 @@ def decode_extra_memory(data: bytes) -> int:
 
 def measure_suite(
     names: list[str] | None = None,
-    budget: float = 0.3,
+    budget: float = 1.0,
     progress: TextIO | None = sys.stderr,
 ) -> list[SuiteRow]:
     """Time objects <-> bytes for each payload: pbfast, Twisted, pickle."""
@@ -417,14 +545,6 @@ def measure_suite(
     return rows
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def suite_summary(rows: list[SuiteRow]) -> dict[str, Any]:
     """The figures the targets are about, from one run, and whether each is met."""
     ratios = [row.ratios() for row in rows]
@@ -434,11 +554,11 @@ def suite_summary(rows: list[SuiteRow]) -> dict[str, Any]:
 
     figures = {
         "slowest_vs_twisted": min(column("encode_vs_twisted") + column("decode_vs_twisted")),
-        "median_encode_vs_twisted": _median(column("encode_vs_twisted")),
-        "median_decode_vs_twisted": _median(column("decode_vs_twisted")),
+        "median_encode_vs_twisted": median(column("encode_vs_twisted")),
+        "median_decode_vs_twisted": median(column("decode_vs_twisted")),
         "slowest_vs_pickle": min(column("encode_vs_pickle") + column("decode_vs_pickle")),
-        "median_encode_vs_pickle": _median(column("encode_vs_pickle")),
-        "median_decode_vs_pickle": _median(column("decode_vs_pickle")),
+        "median_encode_vs_pickle": median(column("encode_vs_pickle")),
+        "median_decode_vs_pickle": median(column("decode_vs_pickle")),
         "most_decode_extra_memory_vs_size": max(column("decode_extra_memory_vs_size")),
     }
     targets = {
@@ -451,14 +571,16 @@ def suite_summary(rows: list[SuiteRow]) -> dict[str, Any]:
     return {**figures, "targets": targets}
 
 
-def suite_table(rows: list[SuiteRow]) -> str:
+def suite_table(rows: list[SuiteRow], markdown: bool = False) -> str:
     """The speed table of the fused path, with the summary under it."""
-    lines = _time_lines(list(rows), "dumps", "loads", memory=True)
+    lines = render(*_time_cells(list(rows), "dumps", "loads", memory=True), markdown=markdown)
     summary = suite_summary(rows)
     lines += [
+        "",
         "xTwisted: Twisted's time / pbfast's (banana.encode(jelly.jelly(x)),",
-        "  jelly.unjelly(banana.decode(b), globalSecurity)); xpickle: pickle protocol 5's /",
-        "  pbfast's; mem: loads' peak memory beyond its result, per message byte (tracemalloc).",
+        "jelly.unjelly(banana.decode(b), globalSecurity)); xpickle: pickle protocol 5's /",
+        "pbfast's; ±: how far the ratios moved between rounds; mem: loads' peak memory",
+        "beyond its result, per message byte (tracemalloc).",
         "",
         f"median dumps {summary['median_encode_vs_twisted']:.1f}x Twisted, "
         f"{summary['median_encode_vs_pickle']:.2f}x pickle; median loads "
@@ -466,6 +588,10 @@ def suite_table(rows: list[SuiteRow]) -> str:
         f"{summary['median_decode_vs_pickle']:.2f}x pickle; slowest: "
         f"{summary['slowest_vs_twisted']:.1f}x Twisted, {summary['slowest_vs_pickle']:.2f}x pickle",
     ]
-    for target, met in summary["targets"].items():
-        lines.append(f"  {'met    ' if met else 'NOT MET'}  {target}")
+    lines += target_lines(summary["targets"])
     return "\n".join(lines)
+
+
+def target_lines(targets: dict[str, bool]) -> list[str]:
+    """A line per target: met or not."""
+    return [f"  {'met    ' if met else 'NOT MET'}  {target}" for target, met in targets.items()]

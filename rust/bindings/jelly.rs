@@ -212,9 +212,9 @@ pub fn dumps<'py>(
     crate::jelly::dumps::dumps(&jellier, obj, settings)
 }
 
-/// The object that Banana bytes `data` (one expression, dialect `none`)
-/// jelly: `jelly.unjelly(banana.decode(data), taster=jelly.globalSecurity)`,
-/// read in one native pass.
+/// Deserialize Banana bytes `data` (one expression, dialect `none`) to the
+/// object they jelly, in one native pass: what
+/// `jelly.unjelly(banana.decode(data), taster=jelly.globalSecurity)` gives.
 ///
 /// Secure by default: the default taster (None) is `jelly.globalSecurity`,
 /// which allows the basic types and the classes registered with

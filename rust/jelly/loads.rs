@@ -858,16 +858,11 @@ pub(crate) fn loads<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
     let refs = Refs::get(py)?;
-    read(slf, data, limits).map_err(|error| bad_input(py, refs, error))
-}
-
-/// [`loads`], with the errors as they were raised.
-fn read<'py>(
-    slf: &Bound<'py, Unjellier>,
-    data: &Bound<'py, PyAny>,
-    limits: &Limits,
-) -> PyResult<Bound<'py, PyAny>> {
-    with_bytes(data, |input| read_input(slf, input, false, limits))?
+    // `data` that is no bytes-like object is the caller's error, raised as
+    // it is (a TypeError), not bad input.
+    with_bytes(data, |input| {
+        read_input(slf, input, false, limits).map_err(|error| bad_input(py, refs, error))
+    })?
 }
 
 /// What a broker received (or serialized) stands for: the expression
