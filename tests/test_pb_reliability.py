@@ -14,11 +14,11 @@ import weakref
 from typing import Any
 
 from twisted.internet import defer, protocol, reactor, task
-from twisted.logger import globalLogPublisher
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
 from pb_connection import Connection, remoteFailure
-from pb_objects import Record, Service
+from pb_objects import Failing, Record, Service
 from pbfast import banana, jelly
 from pbfast import pb as fast_pb
 from pbfast._twisted import pb as twisted_pb
@@ -47,12 +47,14 @@ def residentMemory() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-class BadPeers(Connection, unittest.TestCase):
-    serverPB = fast_pb
-    clientPB = fast_pb
+class Observed:
+    """Collects the brokers' log events (namespace C{pbfast.pb}) in C{self.events}."""
 
-    def setUp(self) -> Any:
-        self.events: list[dict[str, Any]] = []
+    events: list[dict[str, Any]]
+    addCleanup: Any
+
+    def observeEvents(self) -> None:
+        self.events = []
 
         def observe(event: dict[str, Any]) -> None:
             if event.get("log_namespace") == "pbfast.pb":
@@ -60,6 +62,25 @@ class BadPeers(Connection, unittest.TestCase):
 
         globalLogPublisher.addObserver(observe)
         self.addCleanup(globalLogPublisher.removeObserver, observe)
+
+    def eventsWith(self, **fields: Any) -> list[dict[str, Any]]:
+        """The events that have C{fields}, their text checked to name its reason."""
+        found = [
+            event
+            for event in self.events
+            if all(event.get(name) == value for name, value in fields.items())
+        ]
+        for event in found:
+            assert str(event["reason"]) in formatEvent(event), event
+        return found
+
+
+class BadPeers(Observed, Connection, unittest.TestCase):
+    serverPB = fast_pb
+    clientPB = fast_pb
+
+    def setUp(self) -> Any:
+        self.observeEvents()
         self.service = Service()
         return self.connect(self.service, maxMessageSize=65536)
 
@@ -79,7 +100,9 @@ class BadPeers(Connection, unittest.TestCase):
         self.assertEqual(event["errorType"], errorType)
         for name, value in fields.items():
             self.assertEqual(event[name], value)
-        self.assertIn(str(event["reason"]), event["log_format"].format(**event))
+        self.assertIn(str(event["reason"]), formatEvent(event))
+        self.assertEqual(event["log_level"], LogLevel.warn)
+        self.assertEqual(event["peer"].host, "127.0.0.1")
         # The connection made before is served as ever.
         self.assertEqual((yield self.root.callRemote("echo", [1, "x"])), [1, "x"])
 
@@ -162,9 +185,12 @@ class TwistedDisallowed(Connection, unittest.TestCase):
         return disallowedArgumentsFailTheCall(self)
 
 
-class Limits(Connection, unittest.TestCase):
+class Limits(Observed, Connection, unittest.TestCase):
     serverPB = fast_pb
     clientPB = fast_pb
+
+    def setUp(self) -> None:
+        self.observeEvents()
 
     def test_factorySettingsReachEveryBroker(self) -> Any:
         factory = fast_pb.PBServerFactory(
@@ -194,6 +220,63 @@ class Limits(Connection, unittest.TestCase):
         yield task.deferLater(reactor, 0.01, lambda: None)
         self.assertTrue(self.root.broker.disconnected)
         self.assertEqual(len(held), 2)
+        (hit,) = self.eventsWith(what="cached object")
+        self.assertEqual((hit["limit"], hit["log_level"]), (2, LogLevel.warn))
+        self.assertEqual(hit["peer"], self.root.broker.transport.getPeer())
+        # Then the answer that could not be read dropped the connection.
+        (dropped,) = self.eventsWith(errorType="twisted.spread.jelly.InsecureJelly")
+        self.assertIn("more than 2 objects", dropped["reason"])
+
+    @defer.inlineCallbacks
+    def test_brokerRefsLimit(self) -> Any:
+        yield self.connect(Service())
+        server = self.serverBrokers[0]
+        server.maxBrokerRefs = 2
+        # Held: a reference dropped is released at once.
+        held = []
+        for _ in range(2):
+            held.append((yield self.root.callRemote("newCounter")))
+        refusals = []
+        for _ in range(4):
+            (failure,) = yield remoteFailure(self.root.callRemote("newCounter"))
+            refusals.append(failure.getErrorMessage())
+        self.assertEqual(refusals[-1], "Maximum PB reference count exceeded.  Goodbye.")
+        hits = self.eventsWith(what="reference", limit=2)
+        self.assertEqual([hit["violations"] for hit in hits], [1, 2, 3, 4])
+        self.assertIn("dropping the connection", formatEvent(hits[-1]))
+        self.assertEqual(hits[0]["peer"], server.transport.getPeer())
+        self.assertEqual(len(held), 2)
+        self.flushLoggedErrors(fast_pb.Error)
+
+
+class RemoteErrors(Observed, Connection, unittest.TestCase):
+    """A call answered with an error is one log event, with its request id and why."""
+
+    serverPB = fast_pb
+    clientPB = fast_pb
+
+    def setUp(self) -> Any:
+        self.observeEvents()
+        return self.connect(Service())
+
+    @defer.inlineCallbacks
+    def test_errorsAnswered(self) -> Any:
+        for method, level, errorType in [
+            # pb.Error is how a remote method answers with an error: info.
+            ("refuse", LogLevel.info, "twisted.spread.pb.Error"),
+            ("fail", LogLevel.warn, "pb_objects.Failing"),
+            ("failLater", LogLevel.warn, "pb_objects.Failing"),
+        ]:
+            before = len(self.events)
+            yield remoteFailure(self.root.callRemote(method, f"why {method}"))
+            (event,) = self.events[before:]
+            self.assertEqual(
+                (event["log_level"], event["errorType"], event["reason"]),
+                (level, errorType, f"why {method}"),
+            )
+            self.assertEqual(event["peer"], self.serverBrokers[0].transport.getPeer())
+            self.assertIn(f"call {event['requestID']} of", formatEvent(event))
+        self.flushLoggedErrors(Failing)
 
 
 class Cleanup(Connection, unittest.TestCase):

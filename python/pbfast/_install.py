@@ -19,9 +19,14 @@ it overrides them). What changes, exactly:
   - C{twisted.spread.pb.Broker}: C{serialize} and C{unserialize} (native, to
     and from bytes), C{registerReference} and C{cacheRemotely} (the limit
     per broker: C{maxBrokerRefs}, following C{twisted.spread.pb.MAX_BROKER_REFS}
-    until set), C{proto_cachemessage} and C{proto_uncache} (C{observe_*} on
-    the application's own L{RemoteCache}), and the broker's received messages
-    keep their jellied parts as bytes (see L{pbfast.pb._NativeBroker});
+    until set), C{cacheLocally} (at most C{maxCachedObjects}),
+    C{proto_cachemessage} and C{proto_uncache} (C{observe_*} on the
+    application's own L{RemoteCache}), C{dataReceived} (a peer that sends
+    what cannot be read is dropped), C{proto_answer}/C{proto_error} (an
+    answer that cannot be read fails its call) and C{_sendError}, each with
+    a log event where a peer is dropped, refused or answered with an error;
+    the broker's received messages keep their jellied parts as bytes (see
+    L{pbfast.pb._NativeBroker});
   - the functions C{twisted.spread.jelly.jelly} and C{unjelly} (also as
     C{twisted.spread.pb}'s globals) become pbfast's, and
     C{twisted.spread.banana.encode} and C{decode} native ones that follow

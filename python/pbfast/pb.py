@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.reflect import qual
 
 from pbfast import _native, banana, jelly
@@ -191,17 +192,20 @@ class _NativeBroker(_NativeCodec):
             _NativeCodec.dataReceived(self, chunk)
         except Exception as error:
             self.__dict__["_pbfastDropped"] = True
-            transport = self.transport
-            peer = transport.getPeer() if hasattr(transport, "getPeer") else None
             _log.warn(
                 "Dropping the connection to {peer}: {reason}",
-                peer=peer,
+                peer=self._peer(),
                 reason=str(error),
                 errorType=qual(type(error)),
                 offset=getattr(error, "offset", None),
                 limit=getattr(error, "limit", None),
             )
-            transport.loseConnection()
+            self.transport.loseConnection()
+
+    def _peer(self) -> Any:
+        """The peer's address, for log events (None without a transport that knows it)."""
+        getPeer = getattr(self.transport, "getPeer", None)
+        return None if getPeer is None else getPeer()
 
     security: Any
     serializingPerspective: Any
@@ -317,10 +321,25 @@ class _NativeBroker(_NativeCodec):
             d.errback(result)
 
     def _refuseBeyond(self, table: dict[Any, Any], what: str) -> None:
-        """Twisted's check of a table against the reference limit, per broker."""
-        if len(table) > self.maxBrokerRefs:
-            self.maxBrokerRefsViolations = self.maxBrokerRefsViolations + 1
-            if self.maxBrokerRefsViolations > 3:
+        """
+        Twisted's check of a table against the reference limit, per broker,
+        and a log event when it refuses (the fourth refusal drops the
+        connection, as Twisted's does).
+        """
+        limit = self.maxBrokerRefs
+        if len(table) > limit:
+            self.maxBrokerRefsViolations = violations = self.maxBrokerRefsViolations + 1
+            dropping = violations > 3
+            _log.warn(
+                "Refusing {peer}: {reason}"
+                + (" (refusal {violations}: dropping the connection)" if dropping else ""),
+                peer=self._peer(),
+                what=what,
+                limit=limit,
+                violations=violations,
+                reason=f"a {what} beyond the limit of {limit}",
+            )
+            if dropping:
                 self.transport.loseConnection()
                 raise Error(f"Maximum PB {what} count exceeded.  Goodbye.")
             raise Error(f"Maximum PB {what} count exceeded.")
@@ -365,11 +384,37 @@ class _NativeBroker(_NativeCodec):
         keep objects without bound.
         """
         cached = self.locallyCachedObjects
-        if cid not in cached and len(cached) >= self.maxCachedObjects:
-            raise InsecureJelly(
-                f"the peer has this broker cache more than {self.maxCachedObjects} objects"
+        limit = self.maxCachedObjects
+        if cid not in cached and len(cached) >= limit:
+            reason = f"the peer has this broker cache more than {limit} objects"
+            _log.warn(
+                "Refusing {peer}: {reason}",
+                peer=self._peer(),
+                what="cached object",
+                limit=limit,
+                reason=reason,
             )
+            raise InsecureJelly(reason)
         cached[cid] = instance
+
+    def _sendError(self, fail: Any, requestID: Any) -> None:
+        """
+        (internal) Answer call C{requestID} with an error, as Twisted's broker
+        does, and say so in a log event: C{peer}, C{requestID}, C{errorType}
+        and C{reason} -- at level info for L{pb.Error}s, which a remote method
+        raises to answer with them, and warn for anything else (Twisted
+        logs those with their traceback too).
+        """
+        # A Failure (CopyableFailure too) or the error itself.
+        error = fail.value if isinstance(fail, Failure) else fail
+        (_log.info if isinstance(error, Error) else _log.warn)(
+            "Answering call {requestID} of {peer} with an error: {errorType}: {reason}",
+            peer=self._peer(),
+            requestID=requestID,
+            errorType=qual(type(error)),
+            reason=str(error),
+        )
+        _TWISTED_SEND_ERROR(self, fail, requestID)  # type: ignore[arg-type]
 
     @property
     def _pbfastCacheHolders(self) -> dict[Any, list[Any]]:
@@ -416,6 +461,7 @@ class _NativeBroker(_NativeCodec):
 
 
 _TWISTED_PROTO_UNCACHE = _pb.Broker.proto_uncache
+_TWISTED_SEND_ERROR = _pb.Broker._sendError
 
 
 class Broker(_NativeBroker, banana.Banana, _pb.Broker):
