@@ -11,8 +11,10 @@ target is not met, C{--markdown}, C{--plot} with or without matplotlib).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +159,8 @@ class Capture(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_captureALiveConnection(self) -> Any:
-        directory = Path(self.mktemp())
+        directory = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, directory)
         factory = pbfast.capture(fast_pb.PBServerFactory(Service()), directory)
         port = reactor.listenTCP(0, factory, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
