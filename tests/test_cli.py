@@ -202,6 +202,10 @@ def fakeRows(times_faster: float) -> list[SuiteRow]:
             decode_pbfast=1.0,
             decode_twisted=times_faster,
             decode_pickle=1.0,
+            encode_vs_twisted=times_faster,
+            encode_vs_pickle=1.0,
+            decode_vs_twisted=times_faster,
+            decode_vs_pickle=1.0,
             spread=0.01,
             decode_extra_memory=10,
         )

@@ -3,11 +3,14 @@ Payloads and timing for C{python -m pbfast bench}, the demo's speed table and
 the pytest-benchmark suite in C{benches/}: one definition of what is measured.
 
 What is timed for a payload -- pbfast, Twisted and C{pickle}, each way -- is
-timed together, in rounds: each round times a batch of calls of each
-contender in turn (in an order that rotates from round to round, the
-collector paused and run between them), so that whatever the machine does
-meanwhile falls on all alike. A time is the median over the rounds; what is
-reported is the ratios, and how far they moved from round to round.
+timed side by side, in rounds (L{compare}): each round times a batch of
+pbfast's calls before and after each other contender's batch, and the ratio
+is the other's time over the two around it; what is reported is each ratio's
+median over the rounds, and how far the ratios moved from round to round.
+Shared machines change speed from one moment to the next, by a factor of two
+at times: that moves the times, not the ratios. Large blocks are always
+served from malloc's heap (L{steady_allocator}), so that whether they are
+mapped afresh does not depend on what the process did before.
 """
 
 from __future__ import annotations
@@ -84,13 +87,17 @@ PAYLOADS: dict[str, Callable[[], Any]] = {
 }
 
 
-MIN_ROUNDS = 5
-MAX_ROUNDS = 41
-BATCH_SECONDS = 0.002
+MIN_ROUNDS = 7
+MAX_ROUNDS = 61
+BATCH_SECONDS = 0.005
 """A batch of calls lasts at least this long (one call, if it takes longer)."""
 
+Call = tuple[Callable[[Any], Any], Any]
+"""A function and the argument it is timed with."""
 
-def _batch_time(function: Callable[[Any], Any], argument: Any, calls: int) -> float:
+
+def _batch_time(call: Call, calls: int) -> float:
+    function, argument = call
     gc.disable()
     try:
         start = time.perf_counter()
@@ -101,33 +108,94 @@ def _batch_time(function: Callable[[Any], Any], argument: Any, calls: int) -> fl
         gc.enable()
 
 
-def time_together(
-    contenders: dict[str, tuple[Callable[[Any], Any], Any]], budget: float
-) -> dict[str, list[float]]:
+def _batch_size(call: Call) -> int:
+    """Calls in a batch of C{call}: enough to last L{BATCH_SECONDS}."""
+    call[0](call[1])
+    calls = 1
+    while _batch_time(call, calls) * calls < BATCH_SECONDS and calls < 1 << 20:
+        calls *= 2
+    return calls
+
+
+_allocatorSteadied = False
+
+
+def steady_allocator() -> None:
     """
-    Seconds per call of each contender C{name: (function, argument)}, one
-    sample a round, the rounds as many as fit in about C{budget} seconds
-    (within L{MIN_ROUNDS} and L{MAX_ROUNDS}).
+    Have glibc's malloc serve large blocks from its heap, always. By default
+    a block above its mmap threshold is mapped fresh (its pages faulted in
+    anew) or reused from the heap depending on what the process freed
+    before -- a threshold that moves with the process's history -- so the
+    time to build a large message went from one run to the next by a factor
+    of 15 for whoever allocates it. Benchmarks only: once per process;
+    nothing elsewhere than glibc.
     """
-    batches = {}
-    for name, (function, argument) in contenders.items():
-        function(argument)
-        calls = 1
-        while _batch_time(function, argument, calls) * calls < BATCH_SECONDS and calls < 1 << 20:
-            calls *= 2
-        batches[name] = calls
-    names = list(contenders)
+    global _allocatorSteadied
+    if _allocatorSteadied:
+        return
+    _allocatorSteadied = True
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    mallopt(M_TRIM_THRESHOLD, 256 << 20)
+
+
+@dataclass
+class Comparison:
+    """How C{ours} did against each of the others, from rounds of timings."""
+
+    ours: float
+    """Seconds per call: the median of all its batches."""
+    others: dict[str, float]
+    """Seconds per call of each other: the median of its batches."""
+    ratios: dict[str, float]
+    """For each other, how many times as long it took as C{ours}: the median over the rounds."""
+    spread: float
+    """How far the ratios moved from round to round (see L{spread})."""
+
+
+def compare(ours: Call, others: dict[str, Call], budget: float) -> Comparison:
+    """
+    Time C{ours} against each of C{others} in rounds, as many as fit in
+    about C{budget} seconds (within L{MIN_ROUNDS} and L{MAX_ROUNDS}). A round
+    times a batch of C{ours} before and after each other's batch, so that a
+    ratio compares what ran side by side: a machine whose speed changes
+    between rounds -- or in the middle of a run, as shared machines do --
+    moves the times, not the ratios. The order of the others rotates from
+    round to round; the collector is paused in a batch and run between.
+    """
+    steady_allocator()
+    batches = {name: _batch_size(call) for name, call in others.items()}
+    ourBatch = _batch_size(ours)
+    names = list(others)
+    ourSamples: list[float] = []
     samples: dict[str, list[float]] = {name: [] for name in names}
+    ratios: dict[str, list[float]] = {name: [] for name in names}
     deadline = time.perf_counter() + budget
     for round_ in range(MAX_ROUNDS):
-        order = names[round_ % len(names) :] + names[: round_ % len(names)]
-        for name in order:
-            function, argument = contenders[name]
-            samples[name].append(_batch_time(function, argument, batches[name]))
+        before = _batch_time(ours, ourBatch)
+        ourSamples.append(before)
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            theirs = _batch_time(others[name], batches[name])
+            after = _batch_time(ours, ourBatch)
+            samples[name].append(theirs)
+            ratios[name].append(theirs / ((before + after) / 2))
+            ourSamples.append(after)
+            before = after
         gc.collect()
         if round_ + 1 >= MIN_ROUNDS and time.perf_counter() > deadline:
             break
-    return samples
+    return Comparison(
+        ours=median(ourSamples),
+        others={name: median(values) for name, values in samples.items()},
+        ratios={name: median(values) for name, values in ratios.items()},
+        spread=max(spread(values) for values in ratios.values()),
+    )
 
 
 def median(values: list[float]) -> float:
@@ -138,20 +206,26 @@ def median(values: list[float]) -> float:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def spread(theirs: list[float], ours: list[float]) -> float:
+def spread(ratios: list[float]) -> float:
     """
-    How far the ratio C{theirs/ours} moved between rounds: half the distance
-    between its quartiles, as a fraction of its median.
+    How far C{ratios} moved between rounds: half the distance between their
+    quartiles, as a fraction of their median.
     """
-    ratios = sorted(t / o for t, o in zip(theirs, ours, strict=True))
-    quarter = len(ratios) // 4
-    low, high = ratios[quarter], ratios[len(ratios) - 1 - quarter]
-    return (high - low) / 2 / median(ratios)
+    ordered = sorted(ratios)
+    quarter = len(ordered) // 4
+    low, high = ordered[quarter], ordered[len(ordered) - 1 - quarter]
+    return (high - low) / 2 / median(ordered)
+
+
+RATIOS = ("encode_vs_twisted", "encode_vs_pickle", "decode_vs_twisted", "decode_vs_pickle")
 
 
 @dataclass
 class Row:
-    """One payload's times, in seconds per call, and its encoded size."""
+    """
+    One payload: its encoded size, seconds per call of each contender each
+    way, and how many times faster pbfast is (see L{compare}).
+    """
 
     payload: str
     size: int
@@ -161,19 +235,18 @@ class Row:
     decode_pbfast: float
     decode_twisted: float
     decode_pickle: float
+    encode_vs_twisted: float
+    encode_vs_pickle: float
+    decode_vs_twisted: float
+    decode_vs_pickle: float
     spread: float
     """The most any of the four ratios moved from round to round (see L{spread})."""
 
     def ratios(self) -> dict[str, float]:
-        return {
-            "encode_vs_twisted": self.encode_twisted / self.encode_pbfast,
-            "decode_vs_twisted": self.decode_twisted / self.decode_pbfast,
-            "encode_vs_pickle": self.encode_pickle / self.encode_pbfast,
-            "decode_vs_pickle": self.decode_pickle / self.decode_pbfast,
-        }
+        return {name: getattr(self, name) for name in RATIOS}
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), **self.ratios()}
+        return asdict(self)
 
 
 Codec = tuple[Callable[[Any], Any], Callable[[Any], Any]]
@@ -190,35 +263,35 @@ def _timed(
     """
     The fields of a L{Row}: C{value} encoded and decoded by pbfast (C{ours}:
     encode, decode), Twisted (C{theirs}) and pickle, after checking that
-    pbfast's bytes are Twisted's.
+    pbfast's bytes are Twisted's. Half the budget each way.
     """
     data = ours[0](value)
     assert data == theirs[0](value), name
     pickled = pickle.dumps(value, protocol=5)
     if progress is not None:
         print(f"  timing {name} ({len(data):,} bytes)...", file=progress, flush=True)
-    samples = time_together(
-        {
-            "encode_pbfast": (ours[0], value),
-            "encode_twisted": (theirs[0], value),
-            "encode_pickle": (_pickle_dumps, value),
-            "decode_pbfast": (ours[1], data),
-            "decode_twisted": (theirs[1], data),
-            "decode_pickle": (pickle.loads, pickled),
-        },
-        budget,
-    )
-    moved = max(
-        spread(samples[f"{way}_{other}"], samples[f"{way}_pbfast"])
-        for way in ("encode", "decode")
-        for other in ("twisted", "pickle")
-    )
-    return {
-        "payload": name,
-        "size": len(data),
-        **{field: median(values) for field, values in samples.items()},
-        "spread": moved,
-    }
+    fields: dict[str, Any] = {"payload": name, "size": len(data)}
+    spreads = []
+    for way, ourCall, others in [
+        (
+            "encode",
+            (ours[0], value),
+            {"twisted": (theirs[0], value), "pickle": (_pickle_dumps, value)},
+        ),
+        (
+            "decode",
+            (ours[1], data),
+            {"twisted": (theirs[1], data), "pickle": (pickle.loads, pickled)},
+        ),
+    ]:
+        found = compare(ourCall, others, budget / 2)
+        fields[f"{way}_pbfast"] = found.ours
+        for other in others:
+            fields[f"{way}_{other}"] = found.others[other]
+            fields[f"{way}_vs_{other}"] = found.ratios[other]
+        spreads.append(found.spread)
+    fields["spread"] = max(spreads)
+    return fields
 
 
 def measure(
@@ -361,23 +434,28 @@ JELLY_PAYLOADS: dict[str, Callable[[], Any]] = {
 
 @dataclass
 class JellyRow:
-    """One payload's jelly and unjelly times in seconds, pbfast and Twisted."""
+    """
+    One payload's jelly and unjelly: pbfast's seconds per call, Twisted's,
+    and how many times faster pbfast is (see L{compare}).
+    """
 
     payload: str
     jelly_pbfast: float
     jelly_twisted: float
     unjelly_pbfast: float
     unjelly_twisted: float
+    jelly_vs_twisted: float
+    unjelly_vs_twisted: float
     spread: float
 
     def ratios(self) -> dict[str, float]:
         return {
-            "jelly_vs_twisted": self.jelly_twisted / self.jelly_pbfast,
-            "unjelly_vs_twisted": self.unjelly_twisted / self.unjelly_pbfast,
+            "jelly_vs_twisted": self.jelly_vs_twisted,
+            "unjelly_vs_twisted": self.unjelly_vs_twisted,
         }
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), **self.ratios()}
+        return asdict(self)
 
 
 def measure_jelly(
@@ -393,26 +471,18 @@ def measure_jelly(
         assert jelly.jelly(value) == sexp, name
         if progress is not None:
             print(f"  timing jelly of {name}...", file=progress, flush=True)
-        samples = time_together(
-            {
-                "jelly_pbfast": (jelly.jelly, value),
-                "jelly_twisted": (twisted_jelly.jelly, value),
-                "unjelly_pbfast": (jelly.unjelly, sexp),
-                "unjelly_twisted": (twisted_jelly.unjelly, sexp),
-            },
-            budget,
-        )
-        moved = max(
-            spread(samples[f"{way}_twisted"], samples[f"{way}_pbfast"])
-            for way in ("jelly", "unjelly")
-        )
-        rows.append(
-            JellyRow(
-                payload=name,
-                **{field: median(values) for field, values in samples.items()},
-                spread=moved,
-            )
-        )
+        fields: dict[str, Any] = {"payload": name}
+        spreads = []
+        for way, ours, theirs in [
+            ("jelly", (jelly.jelly, value), (twisted_jelly.jelly, value)),
+            ("unjelly", (jelly.unjelly, sexp), (twisted_jelly.unjelly, sexp)),
+        ]:
+            found = compare(ours, {"twisted": theirs}, budget / 2)
+            fields[f"{way}_pbfast"] = found.ours
+            fields[f"{way}_twisted"] = found.others["twisted"]
+            fields[f"{way}_vs_twisted"] = found.ratios["twisted"]
+            spreads.append(found.spread)
+        rows.append(JellyRow(**fields, spread=max(spreads)))
     return rows
 
 

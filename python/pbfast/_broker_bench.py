@@ -75,16 +75,18 @@ class Echo(pb.Root):
 
 @dataclass
 class BrokerRow:
-    """One payload's calls per second: pbfast's broker and Twisted's."""
+    """
+    One payload's calls per second, pbfast's broker and Twisted's (medians),
+    and how many times as many pbfast's made, timed side by side (see
+    L{pbfast._bench.compare}); how far that moved between rounds.
+    """
 
     payload: str
     mode: str
     pbfast: float
     twisted: float
-
-    @property
-    def ratio(self) -> float:
-        return self.pbfast / self.twisted if self.twisted else float("inf")
+    ratio: float
+    spread: float
 
 
 @defer.inlineCallbacks
@@ -108,8 +110,8 @@ def _close(port: Any, client: Any, root: Any) -> Generator[Any, Any, None]:
 
 
 @defer.inlineCallbacks
-def _rate(root: Any, value: Any, pipelined: int, budget: float) -> Generator[Any, Any, float]:
-    """Calls per second of C{echo(value)} on C{root} for about C{budget}."""
+def _callTime(root: Any, value: Any, pipelined: int, budget: float) -> Generator[Any, Any, float]:
+    """Seconds per call of C{echo(value)} on C{root}, over about C{budget} (one batch at least)."""
     calls = 0
     gc.collect()
     start = time.perf_counter()
@@ -122,25 +124,30 @@ def _rate(root: Any, value: Any, pipelined: int, budget: float) -> Generator[Any
             calls += 1
         elapsed = time.perf_counter() - start
         if elapsed >= budget:
-            return calls / elapsed
+            return elapsed / calls
+
+
+ROUNDS = 5
+"""Rounds of a TCP timing: Twisted's slowest batches take a second each."""
 
 
 @defer.inlineCallbacks
 def measure(
     payloads: list[str] | None = None,
     budget: float = 0.5,
-    rounds: int = 3,
     progress: TextIO | None = None,
 ) -> Generator[Any, Any, list[BrokerRow]]:
     """
     Calls per second over loopback TCP for each payload, one call at a time
-    and pipelined (L{IN_FLIGHT} calls at a time), pbfast's broker and
-    Twisted's taking turns C{rounds} times; the best round of each is kept.
+    and pipelined (L{IN_FLIGHT} calls at a time), in L{ROUNDS} rounds: each
+    times Twisted's broker between two timings of pbfast's, as
+    L{pbfast._bench.compare} does.
     """
     rows = []
     connections = {}
     for name, module in (("pbfast", pb), ("twisted", twisted_pb)):
         connections[name] = yield _connect(module)
+    ours, theirs = connections["pbfast"][2], connections["twisted"][2]
     try:
         for payload in payloads or list(PAYLOADS):
             value = PAYLOADS[payload]()
@@ -149,12 +156,23 @@ def measure(
                 if progress is not None:
                     progress.write(f"  timing the broker: {payload}, {mode}...\n")
                     progress.flush()
-                best = {"pbfast": 0.0, "twisted": 0.0}
-                for _ in range(rounds):
-                    for name, (_, _, root) in connections.items():
-                        rate = yield _rate(root, value, pipelined, budget / rounds)
-                        best[name] = max(best[name], rate)
-                rows.append(BrokerRow(payload, mode, best["pbfast"], best["twisted"]))
+                piece = budget / ROUNDS / 2
+                ourTimes = [(yield _callTime(ours, value, pipelined, piece))]
+                theirTimes, ratios = [], []
+                for _ in range(ROUNDS):
+                    theirTimes.append((yield _callTime(theirs, value, pipelined, piece)))
+                    ourTimes.append((yield _callTime(ours, value, pipelined, piece)))
+                    ratios.append(theirTimes[-1] / ((ourTimes[-2] + ourTimes[-1]) / 2))
+                rows.append(
+                    BrokerRow(
+                        payload,
+                        mode,
+                        1 / _bench.median(ourTimes),
+                        1 / _bench.median(theirTimes),
+                        _bench.median(ratios),
+                        _bench.spread(ratios),
+                    )
+                )
     finally:
         for connection in connections.values():
             yield _close(*connection)
@@ -203,37 +221,30 @@ class InMemory:
         return answers[0]
 
 
-def _memoryRate(connection: InMemory, value: Any, budget: float) -> float:
-    calls = 0
-    gc.collect()
-    start = time.perf_counter()
-    while True:
-        connection.call(value)
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= budget:
-            return calls / elapsed
-
-
 def measureInMemory(
     payloads: list[str] | None = None,
     budget: float = 0.5,
-    rounds: int = 3,
     progress: TextIO | None = None,
 ) -> list[BrokerRow]:
-    """Calls per second in memory, one at a time; best of C{rounds} turns each."""
-    connections = {"pbfast": InMemory(pb), "twisted": InMemory(twisted_pb)}
+    """Calls per second in memory, one at a time, timed side by side (L{pbfast._bench.compare})."""
+    ours, theirs = InMemory(pb), InMemory(twisted_pb)
     rows = []
     for payload in payloads or list(PAYLOADS):
         if progress is not None:
             progress.write(f"  timing the broker: {payload}, in memory...\n")
             progress.flush()
         value = PAYLOADS[payload]()
-        best = {"pbfast": 0.0, "twisted": 0.0}
-        for _ in range(rounds):
-            for name, connection in connections.items():
-                best[name] = max(best[name], _memoryRate(connection, value, budget / rounds))
-        rows.append(BrokerRow(payload, "in memory", best["pbfast"], best["twisted"]))
+        found = _bench.compare((ours.call, value), {"twisted": (theirs.call, value)}, budget)
+        rows.append(
+            BrokerRow(
+                payload,
+                "in memory",
+                1 / found.ours,
+                1 / found.others["twisted"],
+                found.ratios["twisted"],
+                found.spread,
+            )
+        )
     return rows
 
 
@@ -255,23 +266,31 @@ def targets(rows: list[BrokerRow]) -> dict[str, bool]:
 
 def table(rows: list[BrokerRow], markdown: bool = False) -> str:
     """The broker table: calls per second and the ratio, and the targets."""
-    headers = ["payload", "mode", "pbfast calls/s", "Twisted calls/s", "xTwisted"]
+    headers = ["payload", "mode", "pbfast calls/s", "Twisted calls/s", "xTwisted", "±"]
     cells = [
-        [row.payload, row.mode, f"{row.pbfast:,.0f}", f"{row.twisted:,.0f}", f"{row.ratio:.1f}x"]
+        [
+            row.payload,
+            row.mode,
+            f"{row.pbfast:,.0f}",
+            f"{row.twisted:,.0f}",
+            f"{row.ratio:.1f}x",
+            f"{row.spread:.0%}",
+        ]
         for row in sorted(rows, key=lambda row: list(PAYLOADS).index(row.payload))
     ]
     lines = _bench.render(headers, cells, markdown)
     lines += [
         "",
-        "One at a time over TCP, a call waits for the reactor's own round trip (the same for",
-        "both brokers): there the reactor, not the broker, sets the pace.",
+        "xTwisted: pbfast's calls per second / Twisted's, timed side by side; ±: how far it",
+        "moved between rounds. One at a time over TCP, a call waits for the reactor's own round",
+        "trip (the same for both brokers): there the reactor, not the broker, sets the pace.",
     ]
     lines += _bench.target_lines(targets(rows))
     return "\n".join(lines)
 
 
 def asJSON(rows: list[BrokerRow]) -> list[dict[str, Any]]:
-    return [{**asdict(row), "ratio": row.ratio} for row in rows]
+    return [asdict(row) for row in rows]
 
 
 def run(
