@@ -268,8 +268,6 @@ def _timed(
     data = ours[0](value)
     assert data == theirs[0](value), name
     pickled = pickle.dumps(value, protocol=5)
-    if progress is not None:
-        print(f"  timing {name} ({len(data):,} bytes)...", file=progress, flush=True)
     fields: dict[str, Any] = {"payload": name, "size": len(data)}
     spreads = []
     for way, ourCall, others in [
@@ -284,6 +282,8 @@ def _timed(
             {"twisted": (theirs[1], data), "pickle": (pickle.loads, pickled)},
         ),
     ]:
+        if progress is not None:
+            print(f"  timing {name} ({len(data):,} bytes): {way}...", file=progress, flush=True)
         found = compare(ourCall, others, budget / 2)
         fields[f"{way}_pbfast"] = found.ours
         for other in others:
@@ -469,14 +469,14 @@ def measure_jelly(
         value = JELLY_PAYLOADS[name]()
         sexp = twisted_jelly.jelly(value)
         assert jelly.jelly(value) == sexp, name
-        if progress is not None:
-            print(f"  timing jelly of {name}...", file=progress, flush=True)
         fields: dict[str, Any] = {"payload": name}
         spreads = []
         for way, ours, theirs in [
             ("jelly", (jelly.jelly, value), (twisted_jelly.jelly, value)),
             ("unjelly", (jelly.unjelly, sexp), (twisted_jelly.unjelly, sexp)),
         ]:
+            if progress is not None:
+                print(f"  timing {name}: {way}...", file=progress, flush=True)
             found = compare(ours, {"twisted": theirs}, budget / 2)
             fields[f"{way}_pbfast"] = found.ours
             fields[f"{way}_twisted"] = found.others["twisted"]

@@ -41,12 +41,16 @@ def plot(suite: list[SuiteRow], broker: list[BrokerRow], path: str) -> None:
             positions = [x + (index - (len(series) - 1) / 2) * width for x in range(len(labels))]
             axis.bar(positions, values, width, label=name)
         axis.set_yscale("log")
+        # From below 1x (the line pbfast is measured against) to room above
+        # the tallest bar for the legend.
+        every = [value for values in series.values() for value in values]
+        axis.set_ylim(bottom=min([*every, 1.0]) / 2, top=max(every) * 12)
         axis.axhline(1.0, color="black", linewidth=0.8)
         axis.set_xticks(range(len(labels)))
         axis.set_xticklabels(labels, rotation=20, ha="right")
         axis.set_ylabel("times as fast (log scale)")
         axis.set_title(title)
-        axis.legend(fontsize="small")
+        axis.legend(fontsize="small", ncol=len(series), loc="upper center")
         axis.annotate(note, (0, -0.38), xycoords="axes fraction", fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
