@@ -165,7 +165,11 @@ class Capture(unittest.TestCase):
         port = reactor.listenTCP(0, factory, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         client = fast_pb.PBClientFactory()
-        reactor.connectTCP("127.0.0.1", port.getHost().port, client)
+        clientDirectory = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, clientDirectory)
+        reactor.connectTCP(
+            "127.0.0.1", port.getHost().port, pbfast.capture(client, clientDirectory)
+        )
         root = yield client.getRootObject()
         self.assertEqual((yield root.callRemote("echo", "hi", x=[1, 2])), [["hi"], {"x": [1, 2]}])
         lost: defer.Deferred[None] = defer.Deferred()
@@ -181,6 +185,15 @@ class Capture(unittest.TestCase):
         self.assertEqual(call["kwargs"].object, {"x": [1, 2]})
         self.assertEqual([e.kind for e in sent.expressions], ["dialects", "version", "answer"])
         self.assertEqual(sent.expressions[2].fields["result"].object, [["hi"], {"x": [1, 2]}])
+        # The client's capture: the same bytes the other way.
+        self.assertEqual(
+            (clientDirectory / "1-sent.bin").read_bytes(),
+            (directory / "1-received.bin").read_bytes(),
+        )
+        self.assertEqual(
+            (clientDirectory / "1-received.bin").read_bytes(),
+            (directory / "1-sent.bin").read_bytes(),
+        )
 
 
 @pytest.mark.parametrize("budget", ["0", "-1", "nan", "inf", "soon"])

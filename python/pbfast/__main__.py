@@ -279,21 +279,21 @@ def bench(args: argparse.Namespace) -> int:
         sections = []
         if rows:
             sections.append(
-                f"{heading}objects <-> bytes: pbfast.dumps/loads vs Twisted's jelly+banana "
+                f"{heading}Objects <-> bytes: pbfast.dumps/loads vs Twisted's jelly+banana "
                 f"vs pickle\n\n{_bench.suite_table(rows, args.markdown)}"
             )
         if banana_rows:
             sections.append(
-                f"{heading}banana alone (s-expression <-> bytes)"
+                f"{heading}Banana alone (s-expression <-> bytes)"
                 f"\n\n{_bench.table(banana_rows, args.markdown)}"
             )
             sections.append(
-                f"{heading}jelly alone (objects <-> s-expression)"
+                f"{heading}Jelly alone (objects <-> s-expression)"
                 f"\n\n{_bench.jelly_table(jelly_rows, args.markdown)}"
             )
         if broker_rows:
             sections.append(
-                f"{heading}the broker: echo calls/s, pbfast's broker vs Twisted's"
+                f"{heading}The broker: echo calls/s, pbfast's broker vs Twisted's"
                 f"\n\n{_broker_bench.table(broker_rows, args.markdown)}"
             )
         print("\n\n".join(sections))

@@ -658,10 +658,15 @@ def suite_table(rows: list[SuiteRow], markdown: bool = False) -> str:
         f"{summary['median_decode_vs_pickle']:.2f}x pickle; slowest: "
         f"{summary['slowest_vs_twisted']:.1f}x Twisted, {summary['slowest_vs_pickle']:.2f}x pickle",
     ]
-    lines += target_lines(summary["targets"])
+    lines += target_lines(summary["targets"], markdown)
     return "\n".join(lines)
 
 
-def target_lines(targets: dict[str, bool]) -> list[str]:
-    """A line per target: met or not."""
+def target_lines(targets: dict[str, bool], markdown: bool = False) -> list[str]:
+    """A line per target: met or not (in Markdown, a list)."""
+    if markdown:
+        return [
+            "",
+            *(f"- {'met' if met else '**NOT MET**'}: {target}" for target, met in targets.items()),
+        ]
     return [f"  {'met    ' if met else 'NOT MET'}  {target}" for target, met in targets.items()]

@@ -285,7 +285,7 @@ def table(rows: list[BrokerRow], markdown: bool = False) -> str:
         "moved between rounds. One at a time over TCP, a call waits for the reactor's own round",
         "trip (the same for both brokers): there the reactor, not the broker, sets the pace.",
     ]
-    lines += _bench.target_lines(targets(rows))
+    lines += _bench.target_lines(targets(rows), markdown)
     return "\n".join(lines)
 
 
