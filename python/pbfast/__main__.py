@@ -209,7 +209,7 @@ def show_jelly() -> None:
 
 
 def show_speed(budget: float) -> None:
-    print("7. Speed: objects <-> bytes, pbfast vs Twisted vs pickle (medians of rounds)")
+    print("7. Speed: objects <-> bytes, pbfast vs Twisted vs pickle (ratios timed side by side)")
     print(_bench.suite_table(_bench.measure_suite(budget=budget)))
     print()
 
