@@ -54,6 +54,7 @@ from twisted.spread import pb as twisted_pb
 
 import pbfast
 from pbfast import banana, jelly, pb
+from pbfast._bench import twisted_expressions
 
 FUZZ = Path(__file__).resolve().parent.parent
 SEEDS = FUZZ / "seeds" / "python"
@@ -254,17 +255,6 @@ def _same(a: Any, b: Any, pairs: dict[int, Any] | None = None) -> bool:
     return True
 
 
-def _twisted_decode(data: bytes) -> list[Any]:
-    """Every expression Twisted's Banana decodes from C{data} (a fresh one)."""
-    received: list[Any] = []
-    protocol = twisted_banana.Banana()
-    protocol.expressionReceived = received.append  # type: ignore[method-assign]
-    protocol.setPrefixLimit(64)
-    protocol._selectDialect(b"none")
-    protocol.dataReceived(data)
-    return received
-
-
 def _twisted_value(make: Callable[[], Any]) -> tuple[bool, Any]:
     """(True, value) if Twisted gives one, else (False, None)."""
     try:
@@ -277,7 +267,7 @@ def _twisted_value(make: Callable[[], Any]) -> tuple[bool, Any]:
 
 def _one_expression(data: bytes) -> Any:
     """Twisted's decode of C{data}, if it is exactly one expression."""
-    expressions = _twisted_decode(data)
+    expressions = twisted_expressions(data)
     if len(expressions) != 1 or banana.encode(expressions[0]) != data:
         raise ValueError("not exactly one expression as Twisted writes it")
     return expressions[0]

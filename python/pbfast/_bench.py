@@ -33,11 +33,12 @@ import pbfast
 from pbfast import banana, jelly
 
 
-def twisted_decode(data: bytes) -> Any:
+def twisted_expressions(data: bytes) -> list[Any]:
     """
-    Twisted's C{banana.decode} on a fresh decoder. Twisted's module-level
-    decoder keeps half-built lists after a failed call (only its byte buffer
-    is reset), which would make every later call on it wrong.
+    Every expression Twisted's Banana decodes from C{data}, on a fresh
+    decoder. Twisted's module-level decoder keeps half-built lists after a
+    failed call (only its byte buffer is reset), which would make every later
+    call on it wrong.
     """
     received: list[Any] = []
     protocol = twisted_banana.Banana()
@@ -45,7 +46,12 @@ def twisted_decode(data: bytes) -> Any:
     protocol.setPrefixLimit(64)
     protocol._selectDialect(b"none")
     protocol.dataReceived(data)
-    return received[0]
+    return received
+
+
+def twisted_decode(data: bytes) -> Any:
+    """Twisted's C{banana.decode} on a fresh decoder (see L{twisted_expressions})."""
+    return twisted_expressions(data)[0]
 
 
 def _record(index: int) -> list[Any]:
