@@ -48,7 +48,6 @@ from typing import Any
 from twisted.internet.testing import StringTransport
 from twisted.persisted.crefutil import NotKnown
 from twisted.python import failure
-from twisted.spread import banana as twisted_banana
 from twisted.spread import jelly as twisted_jelly
 from twisted.spread import pb as twisted_pb
 
@@ -374,13 +373,7 @@ def check_broker(data: bytes, differential: bool = True, rng: random.Random | No
 
 def _errors_in(written: bytes) -> bool:
     """True if a broker's output holds an error answer."""
-    received: list[Any] = []
-    reader = twisted_banana.Banana()
-    reader.expressionReceived = received.append  # type: ignore[method-assign]
-    reader.setPrefixLimit(64)
-    reader._selectDialect(b"pb")
-    reader.dataReceived(written)
-    return any(message[0] == b"error" for message in received)
+    return any(message[0] == b"error" for message in twisted_expressions(written, b"pb"))
 
 
 TARGETS: dict[str, Callable[..., None]] = {

@@ -33,18 +33,18 @@ import pbfast
 from pbfast import banana, jelly
 
 
-def twisted_expressions(data: bytes) -> list[Any]:
+def twisted_expressions(data: bytes, dialect: bytes = b"none") -> list[Any]:
     """
-    Every expression Twisted's Banana decodes from C{data}, on a fresh
-    decoder. Twisted's module-level decoder keeps half-built lists after a
-    failed call (only its byte buffer is reset), which would make every later
-    call on it wrong.
+    Every expression Twisted's Banana decodes from C{data} in C{dialect}, on
+    a fresh decoder. Twisted's module-level decoder keeps half-built lists
+    after a failed call (only its byte buffer is reset), which would make
+    every later call on it wrong.
     """
     received: list[Any] = []
     protocol = twisted_banana.Banana()
     protocol.expressionReceived = received.append  # type: ignore[method-assign]
     protocol.setPrefixLimit(64)
-    protocol._selectDialect(b"none")
+    protocol._selectDialect(dialect)
     protocol.dataReceived(data)
     return received
 

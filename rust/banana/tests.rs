@@ -325,6 +325,18 @@ impl Rng {
         self.next() % n
     }
 
+    /// Up to 23 bytes, a quarter of them type bytes: mostly broken
+    /// tokens, with some whole ones among them.
+    fn token_soup(&mut self) -> Vec<u8> {
+        let len = self.below(24) as usize;
+        (0..len)
+            .map(|_| match self.below(4) {
+                0 => 0x80 + self.below(9) as u8,
+                _ => self.next() as u8,
+            })
+            .collect()
+    }
+
     fn value(&mut self, depth: usize) -> Value {
         match self.below(if depth > 4 { 5 } else { 6 }) {
             0 => Value::int(self.next() as i64 >> self.below(64)),
@@ -403,13 +415,7 @@ fn random_bytes_never_panic() {
         ..Limits::default()
     };
     for _ in 0..20_000 {
-        let len = rng.below(24) as usize;
-        let input: Vec<u8> = (0..len)
-            .map(|_| match rng.below(4) {
-                0 => 0x80 + rng.below(9) as u8,
-                _ => rng.next() as u8,
-            })
-            .collect();
+        let input = rng.token_soup();
         let _ = decode_first(&input, &mut ValueBuilder { pb_dialect: true }, &limits);
         let mut decoder = Decoder::new();
         for chunk in input.chunks(3) {
@@ -567,13 +573,7 @@ fn framer_survives_random_bytes() {
         ..Limits::default()
     };
     for _ in 0..20_000 {
-        let len = rng.below(24) as usize;
-        let input: Vec<u8> = (0..len)
-            .map(|_| match rng.below(4) {
-                0 => 0x80 + rng.below(9) as u8,
-                _ => rng.next() as u8,
-            })
-            .collect();
+        let input = rng.token_soup();
         let mut framer = Framer::new();
         let mut whole = Vec::new();
         for chunk in input.chunks(1 + rng.below(4) as usize) {
