@@ -17,6 +17,8 @@ use crate::jelly::{jelly, unjelly, values};
 use crate::pybanana::encode::EncodeSettings;
 use crate::pybanana::encoded::Encoded;
 use crate::pybanana::gc::GcPause;
+use crate::pybanana::watched::{lock, Watched};
+use std::sync::Mutex;
 
 #[pymethods]
 impl Jellier {
@@ -154,14 +156,23 @@ impl Unjellier {
     }
 }
 
-/// The limits of `pbfast.banana`'s module-level functions, read from its
-/// globals at each call (they follow `setPrefixLimit` and assignments, as
-/// Twisted's do).
+/// The limits of `pbfast.banana`'s module-level functions, as its globals
+/// have them at each call (they follow `setPrefixLimit` and assignments,
+/// as Twisted's do): read again only once the globals have changed.
 fn module_limits(py: Python<'_>) -> PyResult<Limits> {
     static BANANA: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    static READ: Mutex<Option<(Watched<1>, Limits)>> = Mutex::new(None);
     let module =
         BANANA.get_or_try_init(py, || Ok::<_, PyErr>(py.import("pbfast.banana")?.unbind()))?;
     let globals = module.bind(py).dict();
+    if let Some((watched, limits)) = *lock(&READ) {
+        if watched.holds([&globals]) {
+            return Ok(limits);
+        }
+    }
+    // Recorded before reading: a change while reading (a global's __int__)
+    // makes the next call read again.
+    let watched = Watched::now([&globals]);
     let read = |name: &Bound<'_, PyString>| -> PyResult<u64> {
         match globals.get_item(name)? {
             Some(value) => value.extract(),
@@ -170,12 +181,14 @@ fn module_limits(py: Python<'_>) -> PyResult<Limits> {
             ))),
         }
     };
-    Ok(Limits {
+    let limits = Limits {
         prefix: read(pyo3::intern!(py, "_PREFIX_LIMIT"))? as usize,
         size: read(pyo3::intern!(py, "SIZE_LIMIT"))?,
         depth: read(pyo3::intern!(py, "MAX_DEPTH"))? as usize,
         message: read(pyo3::intern!(py, "MAX_MESSAGE_SIZE"))?,
-    })
+    };
+    *lock(&READ) = watched.map(|watched| (watched, limits));
+    Ok(limits)
 }
 
 /// Serialize `obj` to Banana bytes with jelly's semantics, in one native

@@ -113,6 +113,9 @@ impl<'py> Frame<'py> {
         if let Some(builtin) = me.known_tag(tag) {
             return Ok(Frame::builtin(py, tag, builtin, size_hint));
         }
+        if let Some(builtin) = me.plain_tag(py, refs, tag)? {
+            return Ok(Frame::builtin(py, tag, builtin, size_hint));
+        }
         let tag_bytes = if let Ok(bytes) = tag.cast::<PyBytes>() {
             bytes.clone()
         } else if let Ok(text) = tag.cast::<PyString>() {
@@ -124,7 +127,7 @@ impl<'py> Frame<'py> {
                 format!("jelly type must be bytes, not {}", describe(tag)),
             ));
         };
-        if !me.policy.type_allowed(tag, &tag_bytes)? {
+        if !me.policy(py, refs).type_allowed(tag, &tag_bytes)? {
             return Err(refs.insecure_object(tag));
         }
         let raw = |action| Frame::Raw {
@@ -153,7 +156,6 @@ impl<'py> Frame<'py> {
             return Err(refs.insecure(py, format!("jelly type {} is not ASCII", describe(tag))));
         }
         if let Some(builtin) = Builtin::named(name) {
-            me.remember_tag(tag, builtin);
             return Ok(Frame::builtin(py, tag, builtin, size_hint));
         }
         Ok(match name {
@@ -172,14 +174,14 @@ impl<'py> Frame<'py> {
                 // allow its module and the class.
                 let text = String::from_utf8_lossy(name).into_owned();
                 let module = text.rsplit_once('.').map_or("", |(module, _)| module);
-                if !me.policy.module_allowed(py, module)? {
+                if !me.policy(py, refs).module_allowed(py, module)? {
                     return Err(
                         refs.insecure(py, format!("Module {module} not allowed (in type {text})."))
                     );
                 }
                 me.forget_tags();
                 let class = refs.named_object.bind(py).call1((&text,))?;
-                if !me.policy.class_allowed(&class)? {
+                if !me.policy(py, refs).class_allowed(&class)? {
                     return Err(refs.insecure(py, format!("Class {text} not allowed.")));
                 }
                 items(Finish::Instance(class))

@@ -32,6 +32,25 @@ pub(crate) enum Builtin {
 }
 
 impl Builtin {
+    /// Every built-in tag.
+    pub(crate) const ALL: [Builtin; 15] = [
+        Builtin::None,
+        Builtin::Unicode,
+        Builtin::Boolean,
+        Builtin::List,
+        Builtin::Tuple,
+        Builtin::Set,
+        Builtin::FrozenSet,
+        Builtin::Dictionary,
+        Builtin::Reference,
+        Builtin::Dereference,
+        Builtin::DateTime,
+        Builtin::Date,
+        Builtin::Time,
+        Builtin::TimeDelta,
+        Builtin::Decimal,
+    ];
+
     /// The built-in tag spelled `name`. Dispatched on length and first
     /// byte, then compared as two words with the one candidate's spelling.
     #[inline]

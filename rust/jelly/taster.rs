@@ -6,7 +6,11 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use std::sync::Mutex;
+
 use super::refs::Refs;
+use super::tags::Builtin;
+use crate::pybanana::watched::{lock, Watched};
 
 /// How a taster (a security policy) is consulted. Twisted's two stock
 /// classes are read directly, which is exactly what their methods do;
@@ -24,6 +28,21 @@ pub enum Taster {
     Custom(Py<PyAny>),
 }
 
+/// The built-in tags that need no check (see [`Taster::plain_builtins`]),
+/// kept while the dicts they were worked out from are unchanged: under
+/// `DummySecurityOptions` (the two registries), and under the last few
+/// `allowedTypes` (with the registries).
+struct PlainBuiltins {
+    dummy: Option<(Watched<2>, u32)>,
+    security: Vec<(Watched<3>, u32)>,
+}
+static PLAIN_BUILTINS: Mutex<PlainBuiltins> = Mutex::new(PlainBuiltins {
+    dummy: None,
+    security: Vec::new(),
+});
+/// `allowedTypes` dicts whose answers are kept at once.
+const SECURITY_KEPT: usize = 4;
+
 impl Taster {
     pub fn new(taster: &Bound<'_, PyAny>, refs: &Refs) -> Taster {
         let ty = taster.get_type();
@@ -31,43 +50,48 @@ impl Taster {
             return Taster::Dummy;
         }
         if ty.is(refs.security_options.bind(taster.py())) {
-            let py = taster.py();
-            // The instance's own attributes, as SecurityOptions.__init__ sets
-            // them: read from its __dict__ (one lookup each), or through
-            // getattr if they are not there.
-            // SAFETY: PyObject_GenericGetDict returns a new reference to the
-            // instance dict (or NULL with an exception, cleared here).
-            let own = unsafe {
-                Bound::from_owned_ptr_or_err(
-                    py,
-                    pyo3::ffi::PyObject_GenericGetDict(taster.as_ptr(), std::ptr::null_mut()),
-                )
-            }
-            .ok()
-            .and_then(|own| own.cast_into::<PyDict>().ok());
-            let dict = |name: &Bound<'_, pyo3::types::PyString>| -> Option<Py<PyDict>> {
-                let value = match own
-                    .as_ref()
-                    .and_then(|own| own.get_item(name).ok().flatten())
-                {
-                    Some(value) => value,
-                    None => taster.getattr(name).ok()?,
-                };
-                Some(value.cast_into::<PyDict>().ok()?.unbind())
-            };
-            if let (Some(types), Some(modules), Some(classes)) = (
-                dict(pyo3::intern!(py, "allowedTypes")),
-                dict(pyo3::intern!(py, "allowedModules")),
-                dict(pyo3::intern!(py, "allowedClasses")),
-            ) {
-                return Taster::Security {
-                    types,
-                    modules,
-                    classes,
-                };
+            if let Some(security) = Taster::security(taster) {
+                return security;
             }
         }
         Taster::Custom(taster.clone().unbind())
+    }
+
+    /// A `SecurityOptions`' three dicts, as its attributes are now.
+    ///
+    /// Read each time (a few lookups), not kept: CPython does not tell
+    /// dict watchers of every change to an instance's attributes (3.13
+    /// stores some straight into the instance, past its dict).
+    fn security(taster: &Bound<'_, PyAny>) -> Option<Taster> {
+        let py = taster.py();
+        // The instance's own attributes, as SecurityOptions.__init__ sets
+        // them: read from its __dict__ (one lookup each), or through getattr
+        // if they are not there.
+        // SAFETY: PyObject_GenericGetDict returns a new reference to the
+        // instance dict (or NULL with an exception, cleared here).
+        let own = unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                pyo3::ffi::PyObject_GenericGetDict(taster.as_ptr(), std::ptr::null_mut()),
+            )
+        }
+        .ok()
+        .and_then(|own| own.cast_into::<PyDict>().ok());
+        let dict = |name: &Bound<'_, pyo3::types::PyString>| -> Option<Py<PyDict>> {
+            let value = match own
+                .as_ref()
+                .and_then(|own| own.get_item(name).ok().flatten())
+            {
+                Some(value) => value,
+                None => taster.getattr(name).ok()?,
+            };
+            Some(value.cast_into::<PyDict>().ok()?.unbind())
+        };
+        Some(Taster::Security {
+            types: dict(pyo3::intern!(py, "allowedTypes"))?,
+            modules: dict(pyo3::intern!(py, "allowedModules"))?,
+            classes: dict(pyo3::intern!(py, "allowedClasses"))?,
+        })
     }
 
     /// `isTypeAllowed(name)`; `name_bytes` is `name` as bytes.
@@ -117,5 +141,68 @@ impl Taster {
     /// (`module.Qualname` always has a dot, which `SecurityOptions` allows).
     pub fn allows_all_type_names(&self) -> bool {
         !matches!(self, Taster::Custom(_))
+    }
+
+    /// The built-in tags (one bit per [`Builtin`]) that need no check under
+    /// this policy now: allowed by it, and claimed by neither registry.
+    /// `None` for a custom taster, whose answers can change unseen.
+    ///
+    /// Worked out again only when the policy's `allowedTypes` or a registry
+    /// has changed in any way since (see [`Watched`]), so that it stays
+    /// exact when they change between calls or during one (a hook may
+    /// register a class or allow a type).
+    pub(crate) fn plain_builtins(&self, py: Python<'_>, refs: &Refs) -> PyResult<Option<u32>> {
+        let registry = refs.unjellyable_registry.bind(py);
+        let factories = refs.factory_registry.bind(py);
+        let types = match self {
+            Taster::Custom(_) => return Ok(None),
+            Taster::Dummy => None,
+            Taster::Security { types, .. } => Some(types.bind(py)),
+        };
+        {
+            let kept = lock(&PLAIN_BUILTINS);
+            let found = match types {
+                None => kept
+                    .dummy
+                    .filter(|(watched, _)| watched.holds([registry, factories]))
+                    .map(|(_, plain)| plain),
+                Some(types) => kept
+                    .security
+                    .iter()
+                    .find(|(watched, _)| watched.holds([types, registry, factories]))
+                    .map(|(_, plain)| *plain),
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        // Recorded before asking: a change meanwhile (a key's __eq__ may run
+        // Python code) makes the next check work it out again.
+        let watched_dummy = Watched::now([registry, factories]);
+        let watched_security = types.and_then(|types| Watched::now([types, registry, factories]));
+        let mut plain = 0;
+        for builtin in Builtin::ALL {
+            let tag = builtin.atom(refs).bind(py);
+            let allowed = match types {
+                None => true,
+                Some(types) => types.contains(tag)?,
+            };
+            if allowed && !registry.contains(tag)? && !factories.contains(tag)? {
+                plain |= builtin.bit();
+            }
+        }
+        let mut kept = lock(&PLAIN_BUILTINS);
+        match types {
+            None => kept.dummy = watched_dummy.map(|watched| (watched, plain)),
+            Some(_) => {
+                if let Some(watched) = watched_security {
+                    if kept.security.len() == SECURITY_KEPT {
+                        kept.security.remove(0);
+                    }
+                    kept.security.push((watched, plain));
+                }
+            }
+        }
+        Ok(Some(plain))
     }
 }

@@ -31,12 +31,16 @@ pub struct Unjellier {
     /// `postUnjelly` methods to call once the whole graph exists.
     #[pyo3(get, name = "postCallbacks")]
     post_callbacks: Py<PyList>,
-    pub(crate) policy: Taster,
-    /// Built-in tags (one bit per [`Builtin`]) already found to be allowed
-    /// by the taster and claimed by no registry, while that cannot have
-    /// changed: a stock taster, and no Python code run since (a hook may
-    /// register a class or allow a type). A message checks each built-in tag
-    /// once instead of once per expression.
+    /// How `taster` is consulted, as its attributes were when last read:
+    /// read again (see [`Unjellier::policy`]) once Python code has run.
+    policy: std::cell::RefCell<Taster>,
+    policy_current: Cell<bool>,
+    /// Built-in tags (one bit per [`Builtin`]) found to be allowed by the
+    /// taster and claimed by no registry, while that cannot have changed: a
+    /// stock taster, and no Python code run since (a hook may register a
+    /// class or allow a type). Python code having run, the next tag that is
+    /// not known asks [`Taster::plain_builtins`] again, which says at once
+    /// if nothing it depends on has changed.
     known_builtins: Cell<u32>,
     /// Objects made before their contents, for `reference` expressions whose
     /// value is a dictionary or a list, while they are being filled.
@@ -85,6 +89,28 @@ impl Unjellier {
     #[inline]
     pub(crate) fn forget_tags(&self) {
         self.known_builtins.set(0);
+        self.policy_current.set(false);
+    }
+
+    /// How the taster is consulted now. Twisted asks the taster's methods
+    /// each time, which read its attributes each time: after Python code
+    /// has run (a hook may have given the taster another `allowedTypes`),
+    /// they are read again, which costs little while they are unchanged
+    /// (see [`Taster::new`]).
+    pub(crate) fn policy(&self, py: Python<'_>, refs: &Refs) -> std::cell::Ref<'_, Taster> {
+        if !self.policy_current.get() {
+            let fresh = Taster::new(self.taster.bind(py), refs);
+            // Borrowed only by a caller up the stack, whose answer was
+            // already read: this one reads the new policy next time.
+            if let Ok(mut policy) = self.policy.try_borrow_mut() {
+                let stale = std::mem::replace(&mut *policy, fresh);
+                drop(policy);
+                // Released once unborrowed: a finalizer may run.
+                drop(stale);
+                self.policy_current.set(true);
+            }
+        }
+        self.policy.borrow()
     }
 
     /// The built-in tag `name` if it is known to need no check now.
@@ -108,39 +134,39 @@ impl Unjellier {
         self.known_builtin(tag.as_bytes())
     }
 
-    /// Check the built-in tag `builtin` as [`Frame::begin`](super::frame::Frame::begin) would, with a
-    /// stock taster: true (and remembered) if the taster allows it and no
-    /// registry claims it. False means the general way must decide.
+    /// The built-in tag `tag` spells, if it is one that needs no check now
+    /// (see [`Unjellier::check_builtin`]).
+    pub(crate) fn plain_tag(
+        &self,
+        py: Python<'_>,
+        refs: &Refs,
+        tag: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<Builtin>> {
+        let Ok(tag) = tag.cast_exact::<PyBytes>() else {
+            return Ok(None);
+        };
+        let Some(builtin) = Builtin::named(tag.as_bytes()) else {
+            return Ok(None);
+        };
+        Ok(self.check_builtin(py, refs, builtin)?.then_some(builtin))
+    }
+
+    /// True (and remembered, with every other built-in tag found so) if the
+    /// built-in tag `builtin` needs no check now: the taster is a stock one
+    /// that allows it and no registry claims it, as
+    /// [`Frame::begin`](super::frame::Frame::begin) would find. False means
+    /// the general way must decide.
     pub(crate) fn check_builtin(
         &self,
         py: Python<'_>,
         refs: &Refs,
         builtin: Builtin,
     ) -> PyResult<bool> {
-        if !self.remembers_tags() {
+        let Some(plain) = self.policy(py, refs).plain_builtins(py, refs)? else {
             return Ok(false);
-        }
-        let tag = builtin.atom(refs).bind(py);
-        let plain = self.policy.type_allowed(tag, tag)?
-            && !refs.unjellyable_registry.bind(py).contains(tag)?
-            && !refs.factory_registry.bind(py).contains(tag)?;
-        if plain {
-            self.known_builtins
-                .set(self.known_builtins.get() | builtin.bit());
-        }
-        Ok(plain)
-    }
-
-    /// True if checked built-in tags are remembered (a stock taster).
-    pub(crate) fn remembers_tags(&self) -> bool {
-        self.policy.allows_all_type_names()
-    }
-
-    pub(crate) fn remember_tag(&self, tag: &Bound<'_, PyAny>, builtin: Builtin) {
-        if self.policy.allows_all_type_names() && tag.cast_exact::<PyBytes>().is_ok() {
-            self.known_builtins
-                .set(self.known_builtins.get() | builtin.bit());
-        }
+        };
+        self.known_builtins.set(plain);
+        Ok(plain & builtin.bit() != 0)
     }
 
     /// Register `object` under `id` before it is complete (see [`Building`]).
@@ -352,7 +378,8 @@ impl Unjellier {
     ) -> PyResult<Self> {
         let refs = Refs::get(py)?;
         Ok(Unjellier {
-            policy: Taster::new(&taster, refs),
+            policy: std::cell::RefCell::new(Taster::new(&taster, refs)),
+            policy_current: Cell::new(true),
             taster: taster.unbind(),
             persistent_load: persistent_load.unwrap_or_else(|| py.None()),
             invoker: invoker.unwrap_or_else(|| py.None()),

@@ -13,6 +13,7 @@
 //! - [`vocabulary`]: incoming vocabulary symbols as Python objects;
 //! - [`recent`]: caches of recently decoded short strings;
 //! - [`buffer`]: the bytes of any bytes-like object;
+//! - [`watched`]: knowing cheaply that Python dicts have not changed;
 //! - [`gc`]: pausing the cyclic collector while a structure is built;
 //! - [`errors`]: codec errors as the Python exceptions users catch.
 //!
@@ -27,3 +28,4 @@ pub mod gc;
 pub mod output;
 pub mod recent;
 pub mod vocabulary;
+pub mod watched;

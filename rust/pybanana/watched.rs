@@ -1,0 +1,172 @@
+//! Knowing, at the cost of a few loads, that Python dicts have not changed
+//! since something was worked out from them.
+//!
+//! What a call of the codec depends on lives in dicts that any Python code
+//! may change at any moment: the limits in `pbfast.banana`'s globals, a
+//! taster's `allowedTypes`, jelly's two registries.
+//! Reading them afresh at every call (and every time Python code has run
+//! within a call) is what a small message spent most of its time on. A
+//! [`Watched`] records which dicts a result came from and their state; the
+//! result may be used again for as long as [`Watched::holds`] says they are
+//! the same dicts, unchanged. Every way Python changes a dict is seen:
+//! item assignment, deletion, `update`, `clear`, `setdefault`, `pop`, a
+//! module global's assignment. Not an instance's attributes, which CPython
+//! 3.13 may store past the instance's dict: they are not for watching.
+//!
+//! - Python 3.12 and later: a dict watcher (`PyDict_AddWatcher`), which
+//!   CPython calls on every change to a watched dict (and when one is
+//!   freed) and which counts changes. A dict recorded is watched from then
+//!   on; a result holds while the count has not moved.
+//! - Python 3.11: each dict's version tag (PEP 509), which CPython sets to a
+//!   new, never reused value on every change; a result holds while the
+//!   recorded dicts still carry the versions recorded.
+//!
+//! Uses PyO3 only.
+
+#[cfg(not(Py_3_12))]
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Where `N` dicts were, and their state then.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Watched<const N: usize> {
+    dicts: [usize; N],
+    #[cfg(Py_3_12)]
+    changes: u64,
+    #[cfg(not(Py_3_12))]
+    versions: [u64; N],
+}
+
+impl<const N: usize> Watched<N> {
+    /// The state of `dicts` now; `None` if they cannot be watched (no
+    /// dict watcher left), in which case nothing may be kept.
+    pub(crate) fn now(dicts: [&Bound<'_, PyDict>; N]) -> Option<Watched<N>> {
+        #[cfg(Py_3_12)]
+        {
+            for dict in dicts {
+                watcher::watch(dict)?;
+            }
+            Some(Watched {
+                dicts: dicts.map(address),
+                changes: watcher::changes(),
+            })
+        }
+        #[cfg(not(Py_3_12))]
+        {
+            Some(Watched {
+                dicts: dicts.map(address),
+                versions: dicts.map(version),
+            })
+        }
+    }
+
+    /// True if `dicts` are the dicts recorded, and none has changed since.
+    #[inline]
+    pub(crate) fn holds(&self, dicts: [&Bound<'_, PyDict>; N]) -> bool {
+        #[cfg(Py_3_12)]
+        {
+            // A watched dict that is freed counts as a change, so an
+            // address recorded is never another dict's while this holds.
+            self.changes == watcher::changes() && self.dicts == dicts.map(address)
+        }
+        #[cfg(not(Py_3_12))]
+        {
+            // Version tags are never reused, not even by another dict at
+            // the same address.
+            self.versions == dicts.map(version) && self.dicts == dicts.map(address)
+        }
+    }
+}
+
+fn address(dict: &Bound<'_, PyDict>) -> usize {
+    dict.as_ptr() as usize
+}
+
+#[cfg(not(Py_3_12))]
+fn version(dict: &Bound<'_, PyDict>) -> u64 {
+    // SAFETY: `dict` is a live dict (or dict subclass) instance, whose
+    // layout starts with PyDictObject; reading its version tag is a load.
+    unsafe { (*dict.as_ptr().cast::<ffi::PyDictObject>()).ma_version_tag }
+}
+
+#[cfg(Py_3_12)]
+mod watcher {
+    use std::ffi::c_int;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use pyo3::ffi;
+    use pyo3::prelude::*;
+    use pyo3::sync::PyOnceLock;
+    use pyo3::types::PyDict;
+
+    /// Changes seen to watched dicts, all together.
+    static CHANGES: AtomicU64 = AtomicU64::new(0);
+
+    /// This module's dict watcher, or `None` if CPython had none left.
+    static WATCHER: PyOnceLock<Option<c_int>> = PyOnceLock::new();
+
+    type Callback = unsafe extern "C" fn(
+        event: c_int,
+        dict: *mut ffi::PyObject,
+        key: *mut ffi::PyObject,
+        new_value: *mut ffi::PyObject,
+    ) -> c_int;
+
+    extern "C" {
+        // Not among pyo3-ffi's declarations; CPython 3.12's
+        // `int PyDict_AddWatcher(PyDict_WatchCallback callback)`.
+        fn PyDict_AddWatcher(callback: Callback) -> c_int;
+    }
+
+    /// Called by CPython, with the GIL held, on every change to a watched
+    /// dict and when one is freed: counts it. Never fails, never calls back
+    /// into Python.
+    unsafe extern "C" fn changed(
+        _event: c_int,
+        _dict: *mut ffi::PyObject,
+        _key: *mut ffi::PyObject,
+        _new_value: *mut ffi::PyObject,
+    ) -> c_int {
+        CHANGES.fetch_add(1, Ordering::Relaxed);
+        0
+    }
+
+    pub(super) fn changes() -> u64 {
+        CHANGES.load(Ordering::Relaxed)
+    }
+
+    /// Watch `dict` from now on (watching it again changes nothing).
+    pub(super) fn watch(dict: &Bound<'_, PyDict>) -> Option<()> {
+        let py = dict.py();
+        let watcher = (*WATCHER.get_or_init(py, || {
+            // SAFETY: registering a callback with the GIL held; `changed`
+            // has the signature CPython calls it with.
+            let id = unsafe { PyDict_AddWatcher(changed) };
+            if id < 0 {
+                // All of CPython's dict watchers are taken: nothing is kept.
+                // SAFETY: the GIL is held; the error is discarded.
+                unsafe { ffi::PyErr_Clear() };
+                return None;
+            }
+            Some(id)
+        }))?;
+        // SAFETY: `dict` is a live dict and `watcher` a registered watcher.
+        if unsafe { ffi::PyDict_Watch(watcher, dict.as_ptr()) } < 0 {
+            // SAFETY: the GIL is held; the error is discarded.
+            unsafe { ffi::PyErr_Clear() };
+            return None;
+        }
+        Some(())
+    }
+}
+
+/// A cache of results worked out from watched dicts. Its lock is only held
+/// to copy a result in or out, never while Python code may run (which could
+/// switch threads), so it is never contended for long and cannot deadlock
+/// with the GIL; a panic elsewhere cannot leave a result half written.
+pub(crate) fn lock<T>(cache: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
