@@ -24,6 +24,20 @@ pub fn padded_word(bytes: &[u8], start: usize) -> u64 {
         .fold(0u64, |word, &byte| word << 8 | byte as u64)
 }
 
+/// Bytes `start..start + 8` of `bytes` as a little-endian word, zero past
+/// its end: [`padded_word`] for constants.
+pub const fn const_word(bytes: &[u8], start: usize) -> u64 {
+    let mut word = 0u64;
+    let mut index = 0;
+    while index < 8 {
+        if start + index < bytes.len() {
+            word |= (bytes[start + index] as u64) << (8 * index);
+        }
+        index += 1;
+    }
+    word
+}
+
 #[cfg(test)]
 mod tests {
     use super::padded_word;

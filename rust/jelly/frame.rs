@@ -19,6 +19,7 @@ use super::refs::Refs;
 use super::tags::Builtin;
 use super::unjellier::{maybe_post_unjelly, Unjellier};
 use super::values::{boolean, decimal, integer_fields, plain_date_or_time, unicode};
+use crate::pybanana::text::str_from_utf8;
 
 /// How the items after a tag are to be taken.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -624,7 +625,7 @@ fn set_copyable_state<'py>(
     let dict = PyDict::new(py);
     for (key, value) in items.iter() {
         match key.cast_exact::<PyBytes>() {
-            Ok(bytes) => dict.set_item(PyString::from_bytes(py, bytes.as_bytes())?, value)?,
+            Ok(bytes) => dict.set_item(str_from_utf8(py, bytes.as_bytes())?, value)?,
             Err(_) => dict.set_item(key, value)?,
         }
     }

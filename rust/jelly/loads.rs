@@ -32,6 +32,7 @@ use crate::banana::decoder::{
 };
 use crate::banana::error::{DecodeError, ErrorKind};
 use crate::banana::vocabulary::PB_VOCABULARY;
+use crate::banana::words::padded_word;
 use crate::banana::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING, VOCAB};
 use crate::pybanana::buffer::with_bytes;
 use crate::pybanana::decode::PyBuilder;
@@ -53,6 +54,35 @@ use super::values::{boolean, plain_date_or_time, plain_decimal, unicode, PLAIN_E
 use super::{bad_input, with_stack, Depth};
 
 type Result<T> = std::result::Result<T, BuildError>;
+
+/// The expressions jelly writes most, as the bytes they start with (the
+/// same in dialect `pb`, where these tags are no vocabulary symbols, but
+/// for `[b"None"]`): recognised by comparing words, instead of reading
+/// their tokens one at a time. Each has one-digit list and string headers.
+mod shapes {
+    use crate::banana::words::const_word;
+
+    const fn words(bytes: &[u8]) -> (u64, u64) {
+        (const_word(bytes, 0), const_word(bytes, 8))
+    }
+
+    /// `[b"None"]`, whole.
+    pub(super) const NONE: u64 = const_word(b"\x01\x80\x04\x82None", 0);
+    /// `[b"None"]` in dialect `pb`, whole: the tag is vocabulary symbol 1.
+    pub(super) const NONE_SYMBOL: u64 = const_word(b"\x01\x80\x01\x87", 0);
+    pub(super) const NONE_SYMBOL_MASK: u64 = 0xffff_ffff;
+    /// `[b"unicode", ` and `[b"boolean", `: 11 bytes.
+    pub(super) const UNICODE: (u64, u64) = words(b"\x02\x80\x07\x82unicode");
+    pub(super) const BOOLEAN: (u64, u64) = words(b"\x02\x80\x07\x82boolean");
+    pub(super) const HEAD_MASK: u64 = 0xff_ffff;
+    pub(super) const HEAD: usize = 11;
+    /// `[[b"unicode", `: a dictionary item whose key is a str, 13 bytes.
+    pub(super) const TEXT_KEY: (u64, u64) = words(b"\x02\x80\x02\x80\x07\x82unicode");
+    pub(super) const TEXT_KEY_MASK: u64 = 0xff_ffff_ffff;
+    pub(super) const TEXT_KEY_HEAD: usize = 13;
+    /// The longest tag above: the size limit must allow it.
+    pub(super) const LONGEST_TAG: u64 = 7;
+}
 
 /// What an item read to.
 enum Value<'py> {
@@ -117,6 +147,9 @@ struct Reader<'a, 'py> {
     /// Open containers holding reservations.
     reserving: usize,
     keys: Recent,
+    /// True if the limits allow [`shapes`] (one-digit prefixes, the tags'
+    /// length), so that matching one is reading it.
+    shapes: bool,
 }
 
 impl<'a, 'py> Reader<'a, 'py> {
@@ -292,6 +325,64 @@ impl<'a, 'py> Reader<'a, 'py> {
         Some(made)
     }
 
+    /// Room for one more expression inside the open ones, in both limits'
+    /// terms (past them, the general way reports it).
+    #[inline(always)]
+    fn room_for(&self, levels: usize) -> bool {
+        self.lists + levels <= self.limits.depth
+            && self.me.depth.get() + levels <= self.me.max_depth
+    }
+
+    /// The next item if it is `[b"unicode", text]`, `[b"None"]` or
+    /// `[b"boolean", b"true"]` (or `false`) in the shape jelly writes, and
+    /// the tag is known to need no check: read here, from [`shapes`],
+    /// without entering an expression. `None` (nothing read) otherwise.
+    #[inline(always)]
+    fn short_leaf(&mut self) -> Option<Result<Bound<'py, PyAny>>> {
+        if !self.shapes {
+            return None;
+        }
+        let start = self.pos;
+        let input = &self.input[start..];
+        let first = padded_word(input, 0);
+        let builtin = if first == shapes::NONE {
+            Builtin::None
+        } else if first == shapes::UNICODE.0 {
+            Builtin::Unicode
+        } else if first == shapes::BOOLEAN.0 {
+            Builtin::Boolean
+        } else if self.pb_dialect && first & shapes::NONE_SYMBOL_MASK == shapes::NONE_SYMBOL {
+            if !self.me.knows(Builtin::None) || !self.room_for(1) {
+                return None;
+            }
+            self.pos += 4;
+            return Some(Ok(self.py.None().into_bound(self.py)));
+        } else {
+            return None;
+        };
+        if !self.me.knows(builtin) || !self.room_for(1) {
+            return None;
+        }
+        if builtin == Builtin::None {
+            self.pos += 8;
+            return Some(Ok(self.py.None().into_bound(self.py)));
+        }
+        let second = padded_word(input, 8) & shapes::HEAD_MASK;
+        let expected = match builtin {
+            Builtin::Unicode => shapes::UNICODE.1,
+            _ => shapes::BOOLEAN.1,
+        };
+        if second != expected {
+            return None;
+        }
+        let (bytes, used) = self.short_string(start + shapes::HEAD)?;
+        self.pos = start + shapes::HEAD + used;
+        Some(match builtin {
+            Builtin::Unicode => unicode(self.py, bytes).map_err(BuildError::from),
+            _ => boolean(self.py, self.refs, bytes).map_err(BuildError::from),
+        })
+    }
+
     /// The next item, unjellied, once [`Reader::short_scalar`] has said
     /// it is none of the common scalars (its callers try that first, on
     /// the register path).
@@ -318,6 +409,9 @@ impl<'a, 'py> Reader<'a, 'py> {
     fn checked_object(&mut self) -> Result<(Bound<'py, PyAny>, bool)> {
         if let Some(scalar) = self.short_scalar() {
             return Ok((scalar?, false));
+        }
+        if let Some(leaf) = self.short_leaf() {
+            return Ok((leaf?, false));
         }
         Ok(match self.value()? {
             Value::Plain(object) => (object, false),
@@ -675,27 +769,37 @@ impl<'a, 'py> Reader<'a, 'py> {
 
     fn pair_item(&mut self, frame: &mut Frame<'py>, start: usize) -> Result<()> {
         let refs = self.refs;
-        let Some((2, used)) = self.short_list(start) else {
-            // Not a pair as jelly writes one: Twisted unpacks the item as it
-            // is, and so does the frame (or fails as Twisted would).
-            let item = self.raw()?;
-            return Ok(frame.push(item, refs)?);
-        };
-        if self.lists >= self.limits.depth {
-            let limit = self.limits.depth;
-            return Err(DecodeError::new(start as u64, ErrorKind::TooDeep { limit }).into());
-        }
-        self.pos += used;
-        self.lists += 1;
-        let key = match self.text_key() {
+        let key = match self.text_pair_key(start) {
             Some(key) => key?,
             None => {
-                let key = self.object()?;
-                Frame::check_key_of(&key, refs)?;
-                key
+                let Some((2, used)) = self.short_list(start) else {
+                    // Not a pair as jelly writes one: Twisted unpacks the
+                    // item as it is, and so does the frame (or fails as
+                    // Twisted would).
+                    let item = self.raw()?;
+                    return Ok(frame.push(item, refs)?);
+                };
+                if self.lists >= self.limits.depth {
+                    let limit = self.limits.depth;
+                    return Err(DecodeError::new(start as u64, ErrorKind::TooDeep { limit }).into());
+                }
+                self.pos += used;
+                self.lists += 1;
+                match self.text_key() {
+                    Some(key) => key?,
+                    None => {
+                        let key = self.object()?;
+                        Frame::check_key_of(&key, refs)?;
+                        key
+                    }
+                }
             }
         };
         if let Some(value) = self.short_scalar() {
+            self.lists -= 1;
+            return Ok(frame.push_plain_pair(key, value?, refs)?);
+        }
+        if let Some(value) = self.short_leaf() {
             self.lists -= 1;
             return Ok(frame.push_plain_pair(key, value?, refs)?);
         }
@@ -715,6 +819,27 @@ impl<'a, 'py> Reader<'a, 'py> {
             }
         }
         Ok(())
+    }
+
+    /// A dictionary item's header and key, `[[b"unicode", bytes], ` in the
+    /// shape jelly writes (see [`shapes`]), the tag known to need no check:
+    /// read here, the item's list left open. `None` (nothing read)
+    /// otherwise.
+    #[inline(always)]
+    fn text_pair_key(&mut self, start: usize) -> Option<Result<Bound<'py, PyAny>>> {
+        if !self.shapes || !self.me.knows(Builtin::Unicode) || !self.room_for(2) {
+            return None;
+        }
+        let input = &self.input[start..];
+        if padded_word(input, 0) != shapes::TEXT_KEY.0
+            || padded_word(input, 8) & shapes::TEXT_KEY_MASK != shapes::TEXT_KEY.1
+        {
+            return None;
+        }
+        let (body, used) = self.short_string(start + shapes::TEXT_KEY_HEAD)?;
+        self.pos = start + shapes::TEXT_KEY_HEAD + used;
+        self.lists += 1;
+        Some(self.keys.get(self.py, body).map_err(BuildError::from))
     }
 
     /// A dict key that is `[b"unicode", bytes]` as jelly writes it, read
@@ -918,11 +1043,15 @@ fn read_input<'py>(
             reserved: 0,
             reserving: 0,
             keys: Recent::texts(),
+            shapes: limits.prefix >= 1 && limits.size >= shapes::LONGEST_TAG,
         };
         // Jelly's ids count from 1, one per reference of at least 15 bytes:
         // a table of an eighth of the bytes' length holds them all, and
         // bounds what a hostile id can make it allocate.
         me.keep_numbers(input.len() / 8);
+        // What is known of the built-in tags from the start, for the shapes
+        // read without entering an expression.
+        me.check_builtin(py, refs, Builtin::List)?;
         let pause = GcPause::new(py);
         let result = reader.object().and_then(|object| {
             if reader.pos == input.len() {

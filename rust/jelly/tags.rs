@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::refs::Refs;
-use crate::banana::words::padded_word;
+use crate::banana::words::{const_word, padded_word};
 
 /// The built-in tags whose handling only the taster and the registries
 /// could change.
@@ -143,18 +143,4 @@ impl Builtin {
     pub(crate) fn bit(self) -> u32 {
         1 << self as u32
     }
-}
-
-/// Bytes `start..start + 8` of `name` as a little-endian word, zero past
-/// its end: [`padded_word`] for constants.
-const fn const_word(name: &[u8], start: usize) -> u64 {
-    let mut word = 0u64;
-    let mut index = 0;
-    while index < 8 {
-        if start + index < name.len() {
-            word |= (name[start + index] as u64) << (8 * index);
-        }
-        index += 1;
-    }
-    word
 }

@@ -120,6 +120,12 @@ impl Unjellier {
         (self.known_builtins.get() & builtin.bit() != 0).then_some(builtin)
     }
 
+    /// True if the built-in tag `builtin` is known to need no check now.
+    #[inline(always)]
+    pub(crate) fn knows(&self, builtin: Builtin) -> bool {
+        self.known_builtins.get() & builtin.bit() != 0
+    }
+
     /// True if `name` spells the built-in tag `builtin` and that tag is
     /// known to need no check now (for readers that expect one tag).
     #[inline(always)]

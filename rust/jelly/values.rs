@@ -12,8 +12,8 @@
 use pyo3::exceptions::PyNotImplementedError;
 use pyo3::prelude::*;
 use pyo3::types::{
-    PyBytes, PyDate, PyDateAccess, PyDateTime, PyDelta, PyDeltaAccess, PyInt, PyList, PyString,
-    PyTime, PyTimeAccess, PyTzInfoAccess,
+    PyBytes, PyDate, PyDateAccess, PyDateTime, PyDelta, PyDeltaAccess, PyInt, PyList, PyTime,
+    PyTimeAccess, PyTzInfoAccess,
 };
 
 use super::jellier::Jellier;
@@ -165,7 +165,7 @@ fn decimal_parts(text: &str) -> Option<(bool, String, i64)> {
 /// `[b"unicode", data]`: the text whose UTF-8 is `data`.
 #[inline]
 pub(crate) fn unicode<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    Ok(PyString::from_bytes(py, data)?.into_any())
+    crate::pybanana::text::str_from_utf8(py, data)
 }
 
 /// `[b"boolean", data]`: `data` is `b"true"` or `b"false"`.

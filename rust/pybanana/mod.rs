@@ -11,6 +11,7 @@
 //! - [`decode`]: tokens to Python s-expressions ([`decode::PyBuilder`]);
 //! - [`encoded`]: an expression already encoded, carried as one object;
 //! - [`vocabulary`]: incoming vocabulary symbols as Python objects;
+//! - [`text`]: `str`s made from UTF-8 directly;
 //! - [`recent`]: caches of recently decoded short strings;
 //! - [`buffer`]: the bytes of any bytes-like object;
 //! - [`watched`]: knowing cheaply that Python dicts have not changed;
@@ -27,5 +28,6 @@ pub mod errors;
 pub mod gc;
 pub mod output;
 pub mod recent;
+pub mod text;
 pub mod vocabulary;
 pub mod watched;

@@ -6,7 +6,6 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
 
 use crate::banana::words::padded_word;
 
@@ -108,7 +107,7 @@ impl Recent {
     #[inline]
     fn make<'py>(&self, py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         if self.text {
-            return Ok(PyString::from_bytes(py, bytes)?.into_any());
+            return super::text::str_from_utf8(py, bytes);
         }
         // SAFETY: the constructor copies `bytes`; the new reference (or
         // NULL and an exception) is taken at once.
