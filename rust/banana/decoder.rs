@@ -148,11 +148,14 @@ pub fn scan_token<'a>(input: &'a [u8], limits: &Limits) -> Result<Scan<'a>, Erro
 /// [`scan_token`] for the rest.
 #[inline(always)]
 pub fn short_header(input: &[u8], limits: &Limits) -> Option<(u8, u64, usize)> {
-    // Most prefixes have one digit or none.
+    // Most prefixes have two digits or fewer.
     match *input {
         [first, ..] if first & 0x80 != 0 => return Some((first, 0, 1)),
         [first, second, ..] if second & 0x80 != 0 && limits.prefix >= 1 => {
             return Some((second, first as u64, 2))
+        }
+        [first, second, third, ..] if third & 0x80 != 0 && limits.prefix >= 2 => {
+            return Some((third, first as u64 | (second as u64) << 7, 3))
         }
         _ => {}
     }
@@ -169,11 +172,15 @@ pub fn short_header(input: &[u8], limits: &Limits) -> Option<(u8, u64, usize)> {
     if high == 0 || at > limits.prefix || at > 9 {
         return None;
     }
-    let mut value = 0u64;
-    for digit in 0..at {
-        value |= ((word >> (8 * digit)) as u64 & 0x7f) << (7 * digit);
-    }
-    Some((input[at], value, at + 1))
+    // The digits (seven bits a byte, least significant first) packed into
+    // one number: pairs of digits, then fours, then eights, by shifts.
+    let digits = word & ((1u128 << (8 * at)) - 1);
+    let low = digits as u64;
+    let low = (low & 0x007f_007f_007f_007f) | (low & 0x7f00_7f00_7f00_7f00) >> 1;
+    let low = (low & 0x0000_3fff_0000_3fff) | (low & 0x3fff_0000_3fff_0000) >> 2;
+    let low = (low & 0x0000_0000_0fff_ffff) | (low & 0x0fff_ffff_0000_0000) >> 4;
+    let ninth = (digits >> 64) as u64 & 0x7f;
+    Some((input[at], low | ninth << 56, at + 1))
 }
 
 #[inline(always)]

@@ -1,6 +1,8 @@
 //! Decoder and encoder tests on plain Rust values.
 
-use super::decoder::{decode_exact, decode_first, scan_token, scan_token_general, Decoder, Limits};
+use super::decoder::{
+    decode_exact, decode_first, scan_token, scan_token_general, short_header, Decoder, Limits,
+};
 use super::error::{DecodeError, ErrorKind};
 use super::framer::Framer;
 use super::value::{encode_value, EncodeOptions, Value, ValueBuilder};
@@ -449,6 +451,35 @@ fn short_token_path_agrees_with_the_general_one() {
             format!("{:?}", scan_token_general(&input, &limits)),
             "{input:?} {limits:?}"
         );
+    }
+}
+
+#[test]
+fn short_headers_read_every_prefix_length_as_digits_do() {
+    let mut rng = Rng(0x0dd5);
+    for _ in 0..100_000 {
+        let digits: Vec<u8> = (0..rng.below(12)).map(|_| rng.below(128) as u8).collect();
+        let mut input = digits.clone();
+        input.push(0x80 + rng.below(8) as u8);
+        input.extend((0..rng.below(10)).map(|_| rng.next() as u8));
+        let limits = Limits {
+            prefix: rng.below(12) as usize,
+            ..Limits::default()
+        };
+        let expected = (digits.len() <= limits.prefix && digits.len() <= 9).then(|| {
+            let value = digits
+                .iter()
+                .rev()
+                .fold(0u64, |value, &digit| value << 7 | digit as u64);
+            (input[digits.len()], value, digits.len() + 1)
+        });
+        let found = short_header(&input, &limits);
+        // Near the end of the input, longer prefixes may be left to the
+        // general way; never misread.
+        if input.len() < 16 && digits.len() > 2 && found.is_none() {
+            continue;
+        }
+        assert_eq!(found, expected, "{input:?} {limits:?}");
     }
 }
 

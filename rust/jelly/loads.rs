@@ -48,7 +48,7 @@ use super::references::{
 };
 use super::refs::Refs;
 use super::tags::Builtin;
-use super::unjellier::{run_post_callbacks, Unjellier};
+use super::unjellier::{run_post_callbacks, RefId, Unjellier};
 use super::unjelly::too_deep;
 use super::values::{boolean, plain_date_or_time, plain_decimal, unicode, PLAIN_EXPONENT};
 use super::{bad_input, with_stack, Depth};
@@ -906,10 +906,20 @@ impl<'a, 'py> Reader<'a, 'py> {
 
     /// `[b"reference", id, value]`, the tag read.
     fn reference(&mut self) -> Result<Value<'py>> {
-        let id = self.raw()?;
-        if let Some(value) = self.early_reference(&id)? {
-            return Ok(Value::Plain(value));
-        }
+        // A small int id, as jelly writes them, kept in the native table:
+        // no int object is made for it unless it is needed.
+        let start = self.pos;
+        let id = match short_header(&self.input[start..], &self.limits) {
+            Some((INT, number, used)) if self.me.keeps_number(number) => {
+                self.pos += used;
+                RefId::Number(number)
+            }
+            _ => RefId::Object(self.raw()?.unbind()),
+        };
+        let id = match self.early_reference(id)? {
+            Ok(value) => return Ok(Value::Plain(value)),
+            Err(id) => id.object(self.py),
+        };
         let value = self.object()?;
         Ok(Value::Ready(resolve_reference(
             self.slf, self.refs, &id, value,
@@ -917,30 +927,37 @@ impl<'a, 'py> Reader<'a, 'py> {
     }
 
     /// A referenced dictionary or list, registered under `id` before it is
-    /// filled; `None` (nothing read) for any other value, or an id already
-    /// in use (where Twisted's checks apply).
-    fn early_reference(&mut self, id: &Bound<'py, PyAny>) -> Result<Option<Bound<'py, PyAny>>> {
+    /// filled; `Err(id)` (nothing read) for any other value, or an id
+    /// already in use (where Twisted's checks apply).
+    fn early_reference(
+        &mut self,
+        id: RefId,
+    ) -> Result<std::result::Result<Bound<'py, PyAny>, RefId>> {
         let start = self.pos;
         let Some((count @ 1.., header)) = self.short_list(start) else {
-            return Ok(None);
+            return Ok(Err(id));
         };
         let Some((name, tag)) = self.short_tag(start + header) else {
-            return Ok(None);
+            return Ok(Err(id));
         };
         let builtin = match Builtin::named(name) {
             Some(builtin @ (Builtin::Dictionary | Builtin::List)) => builtin,
-            _ => return Ok(None),
+            _ => return Ok(Err(id)),
         };
         if self.me.known_builtin(name).is_none()
             && !self.me.check_builtin(self.py, self.refs, builtin)?
         {
-            return Ok(None);
+            return Ok(Err(id));
         }
         let py = self.py;
-        match self.me.reference_get(py, id) {
+        let known = match &id {
+            RefId::Number(number) => Ok(self.me.numbered(py, *number)),
+            RefId::Object(object) => self.me.reference_get(py, object.bind(py)),
+        };
+        match known {
             Ok(None) => {}
             Ok(Some(known)) if known.is_none() => {}
-            _ => return Ok(None),
+            _ => return Ok(Err(id)),
         }
         self.pos = start + header;
         let (_level, rest) = self.open(count, start)?;
@@ -958,7 +975,10 @@ impl<'a, 'py> Reader<'a, 'py> {
             };
             (list.into_any(), frame)
         };
-        self.me.reference_set(py, id, &object)?;
+        match &id {
+            RefId::Number(number) => self.me.set_numbered(*number as usize, &object)?,
+            RefId::Object(object_id) => self.me.reference_set(py, object_id.bind(py), &object)?,
+        }
         self.me.start_building(id, &object);
         let filled = self.fill(frame, rest);
         self.lists -= 1;
@@ -967,9 +987,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             self.me.finish_building();
             return Err(error);
         }
-        Ok(Some(finish_early_reference(
-            self.slf, self.refs, id, object,
-        )?))
+        Ok(Ok(finish_early_reference(self.slf, self.refs, object)?))
     }
 }
 
@@ -1075,11 +1093,12 @@ fn read_input<'py>(
     // A hook that kept the unjellier (any hook that ran has moved the
     // references already; this is insurance) sees every reference in
     // `references`. Nothing else can see the unjellier.
+    // (Counted once `me`, which holds a reference, is given back.)
+    drop(me);
     // SAFETY: reading the reference count of a live object.
     if unsafe { ffi::Py_REFCNT(slf.as_ptr()) } > 1 {
-        me.keep_in_dict(py)?;
+        slf.borrow().keep_in_dict(py)?;
     }
-    drop(me);
     run_post_callbacks(slf)?;
     Ok(object)
 }

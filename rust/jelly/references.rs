@@ -73,21 +73,24 @@ pub(crate) fn resolve_reference<'py>(
 pub(crate) fn finish_early_reference<'py>(
     slf: &Bound<'py, Unjellier>,
     refs: &Refs,
-    id: &Bound<'py, PyAny>,
     object: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
     let me = slf.borrow();
-    let Some(entry) = me.finish_building() else {
-        return resolve_reference(slf, refs, id, object);
+    let Some((entry, holdings)) = me.finish_building() else {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "no reference being filled",
+        ));
     };
     if entry.materialized {
-        return resolve_reference(slf, refs, id, object);
+        drop(me);
+        return resolve_reference(slf, refs, &entry.id.object(py), object);
     }
     // Not materialized: no hook has run since the object was registered,
     // so the reference table still holds it.
     if entry.replaced {
-        for (dict, key) in entry.holdings {
+        for holding in holdings {
+            let (dict, key) = holding.place();
             dict.bind(py).set_item(key, &object)?;
         }
     }

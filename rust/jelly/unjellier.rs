@@ -45,6 +45,8 @@ pub struct Unjellier {
     /// Objects made before their contents, for `reference` expressions whose
     /// value is a dictionary or a list, while they are being filled.
     building: std::cell::RefCell<Vec<Building>>,
+    /// Where dictionaries hold objects being filled, of all of them.
+    holdings: std::cell::RefCell<Vec<Holding>>,
     /// While `loads` reads (`numbered_limit` > 0): what the int reference
     /// ids below the limit stand for, by id, kept here instead of in
     /// `references` (no int object, no hashing). They move to `references`
@@ -56,6 +58,39 @@ pub struct Unjellier {
     pub(crate) max_depth: usize,
 }
 
+/// A reference id: a small int as jelly writes them, kept without an int
+/// object, or any other object.
+pub(crate) enum RefId {
+    Number(u64),
+    Object(Py<PyAny>),
+}
+
+impl RefId {
+    /// The id as the object Twisted's reference table has it.
+    pub(crate) fn object<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        match self {
+            RefId::Number(number) => pyo3::IntoPyObject::into_pyobject(*number, py)
+                .map_or_else(|e| match e {}, |n| n.into_any()),
+            RefId::Object(object) => object.bind(py).clone(),
+        }
+    }
+}
+
+/// A dictionary that holds an object being filled itself, under `key`
+/// (see [`Building`]): `index` is the object's among those being filled.
+pub(crate) struct Holding {
+    index: usize,
+    dict: Py<PyDict>,
+    key: Py<PyAny>,
+}
+
+impl Holding {
+    /// The dictionary and the key.
+    pub(crate) fn place(&self) -> (&Py<PyDict>, &Py<PyAny>) {
+        (&self.dict, &self.key)
+    }
+}
+
 /// An object registered under its reference id before it is complete.
 ///
 /// Twisted registers a referenced object only once it is complete: a
@@ -63,7 +98,7 @@ pub struct Unjellier {
 /// other holder) keeps until the object is done and the placeholder patches
 /// it. For a dictionary or list value the object can exist at once, so
 /// pbfast registers it before filling it, and a dictionary that meets it
-/// meanwhile holds the object itself, noting where ([`Building::holdings`]);
+/// meanwhile holds the object itself, noting where ([`Holding`]);
 /// when the object is done, those places are set again, as the patching
 /// would set them. Nothing can tell the two apart unless Python code looks
 /// in between: so before any hook or constructor runs, the state is made
@@ -71,11 +106,11 @@ pub struct Unjellier {
 /// places noted and in the reference table. Anything but a dictionary that
 /// meets the object meanwhile gets the placeholder from the start.
 pub(crate) struct Building {
-    pub(crate) id: Py<PyAny>,
+    pub(crate) id: RefId,
     pub(crate) object: Py<PyAny>,
     pub(crate) placeholder: Option<Py<PyAny>>,
-    /// Dictionaries and keys that hold the object itself.
-    pub(crate) holdings: Vec<(Py<PyDict>, Py<PyAny>)>,
+    /// How many [`Holding`]s were noted before it started.
+    holdings_from: usize,
     /// True if a dictionary key was given a second value meanwhile (one
     /// of the holdings may have lost the object).
     pub(crate) replaced: bool,
@@ -176,20 +211,36 @@ impl Unjellier {
     }
 
     /// Register `object` under `id` before it is complete (see [`Building`]).
-    pub(crate) fn start_building(&self, id: &Bound<'_, PyAny>, object: &Bound<'_, PyAny>) {
+    pub(crate) fn start_building(&self, id: RefId, object: &Bound<'_, PyAny>) {
+        let holdings_from = self.holdings.borrow().len();
         self.building.borrow_mut().push(Building {
-            id: id.clone().unbind(),
+            id,
+            holdings_from,
             object: object.clone().unbind(),
             placeholder: None,
-            holdings: Vec::new(),
             replaced: false,
             materialized: false,
         });
     }
 
-    /// The object last given to [`Unjellier::start_building`] is complete.
-    pub(crate) fn finish_building(&self) -> Option<Building> {
-        self.building.borrow_mut().pop()
+    /// The object last given to [`Unjellier::start_building`] is complete:
+    /// its entry, and the places that hold it.
+    pub(crate) fn finish_building(&self) -> Option<(Building, Vec<Holding>)> {
+        let entry = self.building.borrow_mut().pop()?;
+        let index = self.building.borrow().len();
+        let mut holdings = self.holdings.borrow_mut();
+        // Its holdings were noted since it started, among those of the
+        // objects around it: those move to the end, and are taken.
+        let from = entry.holdings_from.min(holdings.len());
+        let mut keep = from;
+        for scan in from..holdings.len() {
+            if holdings[scan].index != index {
+                holdings.swap(keep, scan);
+                keep += 1;
+            }
+        }
+        let held = holdings.split_off(keep);
+        Some((entry, held))
     }
 
     /// Where `object` is among the objects being filled and not yet
@@ -263,29 +314,35 @@ impl Unjellier {
     ) -> PyResult<()> {
         if self.numbered_limit.get() > 0 {
             match self.number(id) {
-                Some(number) => {
-                    let replaced = {
-                        let mut table = self.numbered.borrow_mut();
-                        if table.len() <= number {
-                            let more = number + 1 - table.len();
-                            if table.try_reserve(more).is_err() {
-                                return Err(pyo3::exceptions::PyMemoryError::new_err(
-                                    "out of memory",
-                                ));
-                            }
-                            table.resize_with(number + 1, || None);
-                        }
-                        table[number].replace(object.clone().unbind())
-                    };
-                    // Released only once the table is not borrowed: a
-                    // finalizer may run.
-                    drop(replaced);
-                    return Ok(());
-                }
+                Some(number) => return self.set_numbered(number, object),
                 None => self.keep_in_dict(py)?,
             }
         }
         self.references.bind(py).set_item(id, object)
+    }
+
+    /// True if reference id `number` is kept in the native table.
+    #[inline]
+    pub(crate) fn keeps_number(&self, number: u64) -> bool {
+        number < self.numbered_limit.get() as u64
+    }
+
+    /// `references[number] = object`, for a number [`Unjellier::keeps_number`].
+    pub(crate) fn set_numbered(&self, number: usize, object: &Bound<'_, PyAny>) -> PyResult<()> {
+        let replaced = {
+            let mut table = self.numbered.borrow_mut();
+            if table.len() <= number {
+                let more = number + 1 - table.len();
+                if table.try_reserve(more).is_err() {
+                    return Err(pyo3::exceptions::PyMemoryError::new_err("out of memory"));
+                }
+                table.resize_with(number + 1, || None);
+            }
+            table[number].replace(object.clone().unbind())
+        };
+        // Released only once the table is not borrowed: a finalizer may run.
+        drop(replaced);
+        Ok(())
     }
 
     /// Move the natively kept references into `references`, which holds
@@ -313,11 +370,11 @@ impl Unjellier {
 
     /// `dict[key]` holds the object being filled at `index` itself.
     pub(crate) fn hold(&self, index: usize, dict: &Bound<'_, PyDict>, key: &Bound<'_, PyAny>) {
-        if let Some(entry) = self.building.borrow_mut().get_mut(index) {
-            entry
-                .holdings
-                .push((dict.clone().unbind(), key.clone().unbind()));
-        }
+        self.holdings.borrow_mut().push(Holding {
+            index,
+            dict: dict.clone().unbind(),
+            key: key.clone().unbind(),
+        });
     }
 
     /// Twisted's placeholder for the object being filled at `index`: what
@@ -336,7 +393,7 @@ impl Unjellier {
             if let Some(placeholder) = &entry.placeholder {
                 return Ok(placeholder.bind(py).clone());
             }
-            entry.id.clone_ref(py)
+            entry.id.object(py)
         };
         self.forget_tags();
         let placeholder = refs.dereference.bind(py).call1((id,))?;
@@ -359,15 +416,20 @@ impl Unjellier {
                 continue;
             }
             let placeholder = self.placeholder(py, refs, index)?;
-            let Some((id, holdings)) = self.building.borrow_mut().get_mut(index).map(|entry| {
+            let Some(id) = self.building.borrow_mut().get_mut(index).map(|entry| {
                 entry.materialized = true;
-                (entry.id.clone_ref(py), std::mem::take(&mut entry.holdings))
+                entry.id.object(py)
             }) else {
                 break;
             };
+            let holdings: Vec<Holding> = self
+                .holdings
+                .borrow_mut()
+                .extract_if(.., |holding| holding.index == index)
+                .collect();
             index += 1;
             self.references.bind(py).set_item(id, &placeholder)?;
-            for (dict, key) in holdings {
+            for Holding { dict, key, .. } in holdings {
                 dict.bind(py).set_item(&key, &placeholder)?;
                 placeholder.call_method1(pyo3::intern!(py, "addDependant"), (dict, key))?;
             }
@@ -393,6 +455,7 @@ impl Unjellier {
             post_callbacks: PyList::empty(py).unbind(),
             known_builtins: Cell::new(0),
             building: std::cell::RefCell::new(Vec::new()),
+            holdings: std::cell::RefCell::new(Vec::new()),
             numbered: std::cell::RefCell::new(Vec::new()),
             numbered_limit: Cell::new(0),
             depth: Cell::new(0),
