@@ -72,7 +72,10 @@ struct Seen {
     /// or the `[reference, id, ...]` placeholder made when a cycle reached it
     /// before that.
     preserved: Option<Py<PyAny>>,
-    /// `[b"dereference", id]`, once the object has an id.
+    /// The object's reference id, once it has one.
+    id: Option<i64>,
+    /// `[b"dereference", id]`, one list for every occurrence, once an
+    /// s-expression needs it.
     dereference: Option<Py<PyList>>,
     /// Where the object's encoding starts in a [`BytesSink`](super::sinks::bytes::BytesSink)'s buffer, once
     /// written (or being written) there.
@@ -84,6 +87,7 @@ impl Seen {
         Seen {
             _object: object.clone().unbind(),
             preserved: None,
+            id: None,
             dereference: None,
             offset,
         }
@@ -178,7 +182,7 @@ impl Jellier {
         let entry = seen
             .entry(key(object))
             .or_insert_with(|| Seen::new(object, None));
-        let stands_for = match (&entry.dereference, &entry.preserved) {
+        let stands_for = match (entry.id, &entry.preserved) {
             // Cooked while being built: the placeholder is what was embedded
             // where the object first occurs, and it gets the s-expression.
             (Some(_), Some(placeholder)) => {
@@ -205,8 +209,6 @@ impl Jellier {
         &self,
         object: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
-        let py = object.py();
-        let refs = Refs::get(py)?;
         let mut seen = self.seen.borrow_mut();
         let Some(entry) = seen.get_mut(&key(object)) else {
             return Err(pyo3::exceptions::PyKeyError::new_err(format!(
@@ -214,8 +216,21 @@ impl Jellier {
                 describe(object)
             )));
         };
+        Ok(self.cook(object.py(), entry)?.1)
+    }
+
+    /// [`Jellier::cook_object`] of the object `entry` is for: its id, and
+    /// the list that now stands for it unless it was written as bytes.
+    fn cook<'py>(
+        &self,
+        py: Python<'py>,
+        entry: &mut Seen,
+    ) -> PyResult<(i64, Option<Bound<'py, PyList>>)> {
+        let refs = Refs::get(py)?;
         let id = self.next_id.get();
         self.next_id.set(id + 1);
+        entry.id = Some(id);
+        entry.dereference = None;
         let reference = refs.atoms.reference.bind(py);
         let list = match (entry.offset, &entry.preserved) {
             (Some(offset), _) => {
@@ -247,41 +262,83 @@ impl Jellier {
                 Some(placeholder)
             }
         };
-        let dereference = PyList::new(
+        Ok((id, list))
+    }
+
+    /// For a container about to be jellied: its reference id if it was met
+    /// before (giving it one now if need be), else None after registering
+    /// it as being built (starting at `offset` of a bytes sink's buffer).
+    /// One map lookup.
+    pub(crate) fn reference_or_start(
+        &self,
+        object: &Bound<'_, PyAny>,
+        offset: Option<usize>,
+    ) -> PyResult<Option<i64>> {
+        let mut seen = self.seen.borrow_mut();
+        match seen.entry(key(object)) {
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                vacant.insert(Seen::new(object, offset));
+                Ok(None)
+            }
+            std::collections::hash_map::Entry::Occupied(mut occupied) => {
+                match occupied.get().id {
+                    Some(id) => Ok(Some(id)),
+                    None => Ok(Some(self.cook(object.py(), occupied.get_mut())?.0)),
+                }
+            }
+        }
+    }
+
+    /// The reference id of `object` if it was met before (giving it one now
+    /// if need be), else None.
+    pub(crate) fn reference_id(&self, object: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+        let mut seen = self.seen.borrow_mut();
+        match seen.get_mut(&key(object)) {
+            None => Ok(None),
+            Some(Seen { id: Some(id), .. }) => Ok(Some(*id)),
+            Some(entry) => Ok(Some(self.cook(object.py(), entry)?.0)),
+        }
+    }
+
+    /// `[b"dereference", id]` for `object`, whose id is `id`: one list for
+    /// all its occurrences, as Twisted's `_checkMutable` gives.
+    pub(crate) fn dereference_list<'py>(
+        &self,
+        object: &Bound<'py, PyAny>,
+        id: i64,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let py = object.py();
+        if let Some(Seen {
+            dereference: Some(list),
+            ..
+        }) = self.seen.borrow().get(&key(object))
+        {
+            return Ok(list.bind(py).clone());
+        }
+        let refs = Refs::get(py)?;
+        let list = PyList::new(
             py,
             [
                 refs.atoms.dereference.bind(py).clone().into_any(),
                 id.into_pyobject(py)?.into_any(),
             ],
         )?;
-        entry.dereference = Some(dereference.unbind());
+        if let Some(entry) = self.seen.borrow_mut().get_mut(&key(object)) {
+            entry.dereference = Some(list.clone().unbind());
+        }
         Ok(list)
     }
 
-    /// For a container about to be jellied: its dereference if it was met
-    /// before (giving it an id now if need be), else None after registering
-    /// it as being built (starting at `offset` of a bytes sink's buffer).
-    /// One map lookup in the common case.
-    pub(crate) fn reference_or_start<'py>(
+    /// `[b"dereference", id]` if `object` was met before, else None
+    /// (Twisted's `_checkMutable`).
+    pub(crate) fn reference_to<'py>(
         &self,
         object: &Bound<'py, PyAny>,
-        offset: Option<usize>,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
-        {
-            let mut seen = self.seen.borrow_mut();
-            match seen.entry(key(object)) {
-                std::collections::hash_map::Entry::Vacant(vacant) => {
-                    vacant.insert(Seen::new(object, offset));
-                    return Ok(None);
-                }
-                std::collections::hash_map::Entry::Occupied(occupied) => {
-                    if let Some(dereference) = &occupied.get().dereference {
-                        return Ok(Some(dereference.bind(object.py()).clone()));
-                    }
-                }
-            }
+        match self.reference_id(object)? {
+            Some(id) => Ok(Some(self.dereference_list(object, id)?)),
+            None => Ok(None),
         }
-        self.reference_to(object)
     }
 
     /// A bytes sink starts writing: note where the lists that stand for
@@ -338,33 +395,6 @@ impl Jellier {
             (text.clone().into_any().unbind(), bytes.clone().unbind()),
         );
         Ok(bytes)
-    }
-
-    pub(crate) fn reference_to<'py>(
-        &self,
-        object: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<Bound<'py, PyList>>> {
-        let py = object.py();
-        {
-            let seen = self.seen.borrow();
-            match seen.get(&key(object)) {
-                None => return Ok(None),
-                Some(Seen {
-                    dereference: Some(dereference),
-                    ..
-                }) => {
-                    return Ok(Some(dereference.bind(py).clone()));
-                }
-                Some(_) => {}
-            }
-        }
-        self.cook_object(object)?;
-        let seen = self.seen.borrow();
-        let dereference = seen[&key(object)]
-            .dereference
-            .as_ref()
-            .expect("just cooked");
-        Ok(Some(dereference.bind(py).clone()))
     }
 }
 

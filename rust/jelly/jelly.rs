@@ -209,8 +209,8 @@ fn jelly_jellyable<'py, S: Sink<'py>>(
 ) -> PyResult<S::Out> {
     let py = cx.py();
     let (me, refs) = (cx.me, cx.refs);
-    if let Some(dereference) = me.reference_to(obj)? {
-        return sink.dereference(cx, dereference);
+    if let Some(id) = me.reference_id(obj)? {
+        return sink.dereference(cx, obj, id);
     }
     let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
         return Err(too_deep(py, refs, me.max_depth));
@@ -275,8 +275,8 @@ fn jelly_copyable<'py, S: Sink<'py>>(
     };
     // Registered only now, as Twisted's `prepare` registers it after the
     // hooks ran.
-    if let Some(dereference) = cx.me.reference_or_start(obj, sink.position())? {
-        return sink.dereference(cx, dereference);
+    if let Some(id) = cx.me.reference_or_start(obj, sink.position())? {
+        return sink.dereference(cx, obj, id);
     }
     let mut seq = sink.open(cx, tag, 1)?;
     let state = jelly(cx, sink, &state)?;
@@ -300,8 +300,8 @@ fn jelly_mutable<'py, S: Sink<'py>>(
     // SAFETY: reading the reference count of a live object.
     let unique = unsafe { ffi::Py_REFCNT(obj.as_ptr()) } <= 2;
     if !unique {
-        if let Some(dereference) = me.reference_or_start(obj, sink.position())? {
-            return sink.dereference(cx, dereference);
+        if let Some(id) = me.reference_or_start(obj, sink.position())? {
+            return sink.dereference(cx, obj, id);
         }
     }
     let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {

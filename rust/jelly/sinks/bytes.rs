@@ -12,7 +12,7 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyBytes, PyString};
 
 use super::Sink;
 use crate::banana::encoder::{self, EncodeError};
@@ -174,10 +174,16 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         Ok(())
     }
 
-    fn dereference(&mut self, cx: &Cx<'_, 'py>, list: Bound<'py, PyList>) -> PyResult<()> {
+    fn dereference(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        _object: &Bound<'py, PyAny>,
+        id: i64,
+    ) -> PyResult<()> {
         self.header(cx, 2)?;
         self.write_atom(&cx.refs.atoms.dereference, cx.py())?;
-        self.scalar(cx, &list.get_item(1)?)
+        encoder::write_i64(self.out.buf, id, self.settings.prefix_limit)
+            .map_err(|error| banana_error(cx.py(), error.to_string()))
     }
 
     fn sexp(&mut self, _cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<()> {

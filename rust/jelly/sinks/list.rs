@@ -110,8 +110,14 @@ impl<'py> Sink<'py> for ListSink<'py> {
         Ok(list.into_any())
     }
 
-    fn dereference(&mut self, _cx: &Cx<'_, 'py>, list: Bound<'py, PyList>) -> PyResult<Self::Out> {
-        Ok(list.into_any())
+    fn dereference(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        object: &Bound<'py, PyAny>,
+        id: i64,
+    ) -> PyResult<Self::Out> {
+        // The jellier's list, shared by every occurrence, as Twisted's.
+        Ok(cx.me.dereference_list(object, id)?.into_any())
     }
 
     fn sexp(&mut self, _cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<Self::Out> {

@@ -10,7 +10,7 @@ pub mod bytes;
 pub mod list;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyBytes, PyString};
 
 use super::jelly::Cx;
 
@@ -58,9 +58,14 @@ pub(crate) trait Sink<'py> {
     ) -> PyResult<Self::Out>;
     fn push(&mut self, seq: &mut Self::Seq, item: Self::Out);
     fn close(&mut self, cx: &Cx<'_, 'py>, seq: Self::Seq) -> PyResult<Self::Out>;
-    /// `[b"dereference", id]`: a later occurrence of an object (the list is
-    /// the jellier's, shared by every such occurrence).
-    fn dereference(&mut self, cx: &Cx<'_, 'py>, list: Bound<'py, PyList>) -> PyResult<Self::Out>;
+    /// `[b"dereference", id]`: a later occurrence of `object`, whose
+    /// reference id is `id`.
+    fn dereference(
+        &mut self,
+        cx: &Cx<'_, 'py>,
+        object: &Bound<'py, PyAny>,
+        id: i64,
+    ) -> PyResult<Self::Out>;
     /// An s-expression made in Python: a hook's result, a decimal's, a
     /// persistent id.
     fn sexp(&mut self, cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<Self::Out>;
