@@ -280,12 +280,10 @@ impl Jellier {
                 vacant.insert(Seen::new(object, offset));
                 Ok(None)
             }
-            std::collections::hash_map::Entry::Occupied(mut occupied) => {
-                match occupied.get().id {
-                    Some(id) => Ok(Some(id)),
-                    None => Ok(Some(self.cook(object.py(), occupied.get_mut())?.0)),
-                }
-            }
+            std::collections::hash_map::Entry::Occupied(mut occupied) => match occupied.get().id {
+                Some(id) => Ok(Some(id)),
+                None => Ok(Some(self.cook(object.py(), occupied.get_mut())?.0)),
+            },
         }
     }
 

@@ -70,7 +70,14 @@ mod shapes {
     pub(super) const NONE: u64 = const_word(b"\x01\x80\x04\x82None", 0);
     /// `[b"None"]` in dialect `pb`, whole: the tag is vocabulary symbol 1.
     pub(super) const NONE_SYMBOL: u64 = const_word(b"\x01\x80\x01\x87", 0);
-    pub(super) const NONE_SYMBOL_MASK: u64 = 0xffff_ffff;
+    /// A list header and a tag symbol in dialect `pb`: 4 bytes.
+    pub(super) const SYMBOL_MASK: u64 = 0xffff_ffff;
+    pub(super) const SYMBOL_HEAD: usize = 4;
+    /// `[b"dereference", `: 15 bytes, or 4 in dialect `pb` (symbol 3).
+    pub(super) const DEREFERENCE: (u64, u64) = words(b"\x02\x80\x0b\x82dereference");
+    pub(super) const DEREFERENCE_MASK: u64 = 0xff_ffff_ffff_ffff;
+    pub(super) const DEREFERENCE_HEAD: usize = 15;
+    pub(super) const DEREFERENCE_SYMBOL: u64 = const_word(b"\x02\x80\x03\x87", 0);
     /// `[b"unicode", ` and `[b"boolean", `: 11 bytes.
     pub(super) const UNICODE: (u64, u64) = words(b"\x02\x80\x07\x82unicode");
     pub(super) const BOOLEAN: (u64, u64) = words(b"\x02\x80\x07\x82boolean");
@@ -80,8 +87,16 @@ mod shapes {
     pub(super) const TEXT_KEY: (u64, u64) = words(b"\x02\x80\x02\x80\x07\x82unicode");
     pub(super) const TEXT_KEY_MASK: u64 = 0xff_ffff_ffff;
     pub(super) const TEXT_KEY_HEAD: usize = 13;
+    /// The tags `dictionary` (12 bytes), `list` (6) and `tuple` (7), and
+    /// their symbols in dialect `pb`.
+    pub(super) const DICTIONARY: (u64, u64) = words(b"\x0a\x82dictionary");
+    pub(super) const LIST: u64 = const_word(b"\x04\x82list", 0);
+    pub(super) const TUPLE: u64 = const_word(b"\x05\x82tuple", 0);
+    pub(super) const DICTIONARY_SYMBOL: u8 = 5;
+    pub(super) const LIST_SYMBOL: u8 = 8;
+    pub(super) const TUPLE_SYMBOL: u8 = 11;
     /// The longest tag above: the size limit must allow it.
-    pub(super) const LONGEST_TAG: u64 = 7;
+    pub(super) const LONGEST_TAG: u64 = 11;
 }
 
 /// What an item read to.
@@ -325,6 +340,24 @@ impl<'a, 'py> Reader<'a, 'py> {
         Some(made)
     }
 
+    /// Bytes `at..at + 16` as two little-endian words, zero past the end.
+    #[inline(always)]
+    fn words_at(&self, at: usize) -> (u64, u64) {
+        match self.input.get(at..at + 16) {
+            Some(bytes) => {
+                let (low, high) = bytes.split_at(8);
+                (
+                    u64::from_le_bytes(low.try_into().expect("8 bytes")),
+                    u64::from_le_bytes(high.try_into().expect("8 bytes")),
+                )
+            }
+            None => {
+                let input = self.input.get(at..).unwrap_or(&[]);
+                (padded_word(input, 0), padded_word(input, 8))
+            }
+        }
+    }
+
     /// Room for one more expression inside the open ones, in both limits'
     /// terms (past them, the general way reports it).
     #[inline(always)]
@@ -343,15 +376,14 @@ impl<'a, 'py> Reader<'a, 'py> {
             return None;
         }
         let start = self.pos;
-        let input = &self.input[start..];
-        let first = padded_word(input, 0);
+        let (first, second) = self.words_at(start);
         let builtin = if first == shapes::NONE {
             Builtin::None
         } else if first == shapes::UNICODE.0 {
             Builtin::Unicode
         } else if first == shapes::BOOLEAN.0 {
             Builtin::Boolean
-        } else if self.pb_dialect && first & shapes::NONE_SYMBOL_MASK == shapes::NONE_SYMBOL {
+        } else if self.pb_dialect && first & shapes::SYMBOL_MASK == shapes::NONE_SYMBOL {
             if !self.me.knows(Builtin::None) || !self.room_for(1) {
                 return None;
             }
@@ -367,7 +399,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             self.pos += 8;
             return Some(Ok(self.py.None().into_bound(self.py)));
         }
-        let second = padded_word(input, 8) & shapes::HEAD_MASK;
+        let second = second & shapes::HEAD_MASK;
         let expected = match builtin {
             Builtin::Unicode => shapes::UNICODE.1,
             _ => shapes::BOOLEAN.1,
@@ -413,7 +445,11 @@ impl<'a, 'py> Reader<'a, 'py> {
         if let Some(leaf) = self.short_leaf() {
             return Ok((leaf?, false));
         }
-        Ok(match self.value()? {
+        let value = match self.short_dereference() {
+            Some(value) => value,
+            None => self.value()?,
+        };
+        Ok(match value {
             Value::Plain(object) => (object, false),
             Value::Ready(object) => {
                 let unknown = is_not_known(&object, self.refs)?;
@@ -470,8 +506,41 @@ impl<'a, 'py> Reader<'a, 'py> {
         })
     }
 
+    /// The tag at the position if it is `dictionary`, `list` or `tuple` as
+    /// jelly writes it (see [`shapes`]) and known to need no check: which,
+    /// and its length.
+    #[inline(always)]
+    fn container_tag(&self) -> Option<(Builtin, usize)> {
+        if !self.shapes {
+            return None;
+        }
+        let (first, second) = self.words_at(self.pos);
+        let (builtin, used) = if self.pb_dialect && first & 0x80 == 0 && (first >> 8) as u8 == VOCAB
+        {
+            match first as u8 {
+                shapes::DICTIONARY_SYMBOL => (Builtin::Dictionary, 2),
+                shapes::LIST_SYMBOL => (Builtin::List, 2),
+                shapes::TUPLE_SYMBOL => (Builtin::Tuple, 2),
+                _ => return None,
+            }
+        } else if first == shapes::DICTIONARY.0 && second & 0xffff == shapes::DICTIONARY.1 {
+            (Builtin::Dictionary, 12)
+        } else if first & 0xffff_ffff_ffff == shapes::LIST {
+            (Builtin::List, 6)
+        } else if first & 0xff_ffff_ffff_ffff == shapes::TUPLE {
+            (Builtin::Tuple, 7)
+        } else {
+            return None;
+        };
+        self.me.knows(builtin).then_some((builtin, used))
+    }
+
     /// The tag and `rest` items of an expression.
     fn tagged(&mut self, rest: usize) -> Result<Value<'py>> {
+        if let Some((builtin, used)) = self.container_tag() {
+            self.pos += used;
+            return self.builtin(builtin, rest);
+        }
         if let Some((name, used)) = self.short_tag(self.pos) {
             if let Some(builtin) = self.me.known_builtin(name) {
                 self.pos += used;
@@ -577,9 +646,22 @@ impl<'a, 'py> Reader<'a, 'py> {
     ) -> Result<Value<'py>> {
         let refs = self.refs;
         match frame {
-            Frame::Dictionary(_) => {
+            Frame::Dictionary(ref dict) => {
+                let dict = dict.clone();
                 for index in 0..rest {
-                    self.pair(&mut frame)?;
+                    // A key met twice replaces its value: if that value was
+                    // an object being filled, held as it is, the places
+                    // holding it must be set again when it is done (as
+                    // Twisted's placeholder patches them).
+                    let before = dict.len();
+                    let start = self.pos;
+                    match self.text_pair_key(start) {
+                        Some(key) => self.pair_value(&mut frame, key?)?,
+                        None => self.pair_item(&mut frame, start)?,
+                    }
+                    if dict.len() == before {
+                        self.me.key_replaced();
+                    }
                     if index < slots {
                         self.filled();
                     }
@@ -795,6 +877,14 @@ impl<'a, 'py> Reader<'a, 'py> {
                 }
             }
         };
+        self.pair_value(frame, key)
+    }
+
+    /// The value of a dictionary item whose key was just read (the item's
+    /// list open), and the item added to `frame`.
+    #[inline(always)]
+    fn pair_value(&mut self, frame: &mut Frame<'py>, key: Bound<'py, PyAny>) -> Result<()> {
+        let refs = self.refs;
         if let Some(value) = self.short_scalar() {
             self.lists -= 1;
             return Ok(frame.push_plain_pair(key, value?, refs)?);
@@ -830,13 +920,24 @@ impl<'a, 'py> Reader<'a, 'py> {
         if !self.shapes || !self.me.knows(Builtin::Unicode) || !self.room_for(2) {
             return None;
         }
-        let input = &self.input[start..];
-        if padded_word(input, 0) != shapes::TEXT_KEY.0
-            || padded_word(input, 8) & shapes::TEXT_KEY_MASK != shapes::TEXT_KEY.1
-        {
+        let (first, second) = self.words_at(start);
+        if first != shapes::TEXT_KEY.0 || second & shapes::TEXT_KEY_MASK != shapes::TEXT_KEY.1 {
             return None;
         }
-        let (body, used) = self.short_string(start + shapes::TEXT_KEY_HEAD)?;
+        // The key's own header, most often one digit and the type byte,
+        // already in the second word.
+        let length = (second >> 40) as u8;
+        let (body, used) =
+            if length < 0x80 && (second >> 48) as u8 == STRING && length as u64 <= self.limits.size
+            {
+                let at = start + shapes::TEXT_KEY_HEAD + 2;
+                (
+                    self.input.get(at..at + length as usize)?,
+                    2 + length as usize,
+                )
+            } else {
+                self.short_string(start + shapes::TEXT_KEY_HEAD)?
+            };
         self.pos = start + shapes::TEXT_KEY_HEAD + used;
         self.lists += 1;
         Some(self.keys.get(self.py, body).map_err(BuildError::from))
@@ -885,22 +986,27 @@ impl<'a, 'py> Reader<'a, 'py> {
         Some((value, used))
     }
 
-    /// A `[b"dereference", id]` value as jelly writes it, with its id in
-    /// the native table: read straight off the tokens. `None` (nothing
-    /// read) otherwise.
+    /// A `[b"dereference", id]` value as jelly writes it (see [`shapes`]),
+    /// with its id in the native table: read straight off the bytes. `None`
+    /// (nothing read) otherwise.
     #[inline]
     fn short_dereference(&mut self) -> Option<Value<'py>> {
-        let start = self.pos;
-        let (2, list) = self.short_list(start)? else {
-            return None;
-        };
-        let (tag, tag_length) = self.short_tag(start + list)?;
-        let room = self.lists < self.limits.depth && self.me.depth.get() < self.me.max_depth;
-        if !room || !self.me.is_known(tag, Builtin::Dereference) {
+        if !self.shapes || !self.me.knows(Builtin::Dereference) || !self.room_for(1) {
             return None;
         }
-        let (value, used) = self.numbered_at(start + list + tag_length)?;
-        self.pos = start + list + tag_length + used;
+        let start = self.pos;
+        let (first, second) = self.words_at(start);
+        let head = if first == shapes::DEREFERENCE.0
+            && second & shapes::DEREFERENCE_MASK == shapes::DEREFERENCE.1
+        {
+            shapes::DEREFERENCE_HEAD
+        } else if self.pb_dialect && first & shapes::SYMBOL_MASK == shapes::DEREFERENCE_SYMBOL {
+            shapes::SYMBOL_HEAD
+        } else {
+            return None;
+        };
+        let (value, used) = self.numbered_at(start + head)?;
+        self.pos = start + head + used;
         Some(value)
     }
 
@@ -944,9 +1050,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             Some(builtin @ (Builtin::Dictionary | Builtin::List)) => builtin,
             _ => return Ok(Err(id)),
         };
-        if self.me.known_builtin(name).is_none()
-            && !self.me.check_builtin(self.py, self.refs, builtin)?
-        {
+        if !self.me.knows(builtin) && !self.me.check_builtin(self.py, self.refs, builtin)? {
             return Ok(Err(id));
         }
         let py = self.py;
