@@ -203,24 +203,31 @@ def test_bench_refuses_a_budget_that_means_nothing(budget: str) -> None:
     assert "--budget" in done.stderr and "Traceback" not in done.stderr
 
 
-def fakeRows(times_faster: float) -> list[SuiteRow]:
-    """One payload pbfast runs C{times_faster} than Twisted and as fast as pickle."""
+def fakeRows(times_faster: float, msgspec: float | None = None) -> list[SuiteRow]:
+    """
+    One payload pbfast runs C{times_faster} than Twisted and a little faster
+    than pickle (and C{msgspec} times as fast as msgspec, if given).
+    """
     return [
         SuiteRow(
             payload="small call",
             size=100,
             encode_pbfast=1.0,
             encode_twisted=times_faster,
-            encode_pickle=1.0,
+            encode_pickle=1.1,
             decode_pbfast=1.0,
             decode_twisted=times_faster,
-            decode_pickle=1.0,
+            decode_pickle=1.1,
             encode_vs_twisted=times_faster,
-            encode_vs_pickle=1.0,
+            encode_vs_pickle=1.1,
             decode_vs_twisted=times_faster,
-            decode_vs_pickle=1.0,
+            decode_vs_pickle=1.1,
             spread=0.01,
             decode_extra_memory=10,
+            encode_msgspec=msgspec,
+            decode_msgspec=msgspec,
+            encode_vs_msgspec=msgspec,
+            decode_vs_msgspec=msgspec,
         )
     ]
 
@@ -252,6 +259,41 @@ def test_bench_markdown(
     assert set(table[1]) <= {"|", "-", ":", " "}
     assert table[2].startswith("| small call")
     assert "100.0x" in table[2]
+
+
+@pytest.mark.parametrize(("versus", "met"), [(0.6, True), (0.4, False), (None, None)])
+def test_bench_msgspec_column_where_it_was_measured(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    versus: float | None,
+    met: bool | None,
+) -> None:
+    monkeypatch.setattr(_bench, "measure_suite", lambda *args, **kwargs: fakeRows(100.0, versus))
+    assert cli.main(["bench"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("payload"))
+    target = "within 2x of msgspec where it carries the payload"
+    if met is None:
+        assert "xmsgspec" not in header and target not in out
+        return
+    assert header.split().count("xmsgspec") == 2
+    assert f"{versus:.2f}x" in next(line for line in out.splitlines() if line.startswith("small"))
+    assert f"{'met    ' if met else 'NOT MET'}  {target}" in out
+
+
+def test_msgspec_carries_only_what_it_gives_back() -> None:
+    pytest.importorskip("msgspec")
+    codec = _bench.msgspec_codec()
+    assert codec is not None
+    assert _bench.carries(codec, _bench.SUITE["1k records"]())
+    assert _bench.carries(codec, _bench.SUITE["small call"]())  # its tuple, as a list
+    for name in ("shared refs", "cyclic dicts", "mixed types"):
+        assert not _bench.carries(codec, _bench.SUITE[name]()), name
+
+
+def test_no_msgspec_column_without_msgspec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "msgspec", None)
+    assert _bench.msgspec_codec() is None
 
 
 def test_bench_plot_without_matplotlib(

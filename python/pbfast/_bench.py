@@ -265,28 +265,27 @@ def _timed(
     theirs: Codec,
     budget: float,
     progress: TextIO | None,
+    extra: dict[str, Codec] | None = None,
 ) -> dict[str, Any]:
     """
     The fields of a L{Row}: C{value} encoded and decoded by pbfast (C{ours}:
-    encode, decode), Twisted (C{theirs}) and pickle, after checking that
-    pbfast's bytes are Twisted's. Half the budget each way.
+    encode, decode), Twisted (C{theirs}), pickle and the C{extra} codecs
+    (by name), after checking that pbfast's bytes are Twisted's. Half the
+    budget each way.
     """
     data = ours[0](value)
     assert data == theirs[0](value), name
     pickled = pickle.dumps(value, protocol=5)
     fields: dict[str, Any] = {"payload": name, "size": len(data)}
+    encoders: dict[str, Call] = {"twisted": (theirs[0], value), "pickle": (_pickle_dumps, value)}
+    decoders: dict[str, Call] = {"twisted": (theirs[1], data), "pickle": (pickle.loads, pickled)}
+    for other, (encode, decode) in (extra or {}).items():
+        encoders[other] = (encode, value)
+        decoders[other] = (decode, encode(value))
     spreads = []
     for way, ourCall, others in [
-        (
-            "encode",
-            (ours[0], value),
-            {"twisted": (theirs[0], value), "pickle": (_pickle_dumps, value)},
-        ),
-        (
-            "decode",
-            (ours[1], data),
-            {"twisted": (theirs[1], data), "pickle": (pickle.loads, pickled)},
-        ),
+        ("encode", (ours[0], value), encoders),
+        ("decode", (ours[1], data), decoders),
     ]:
         if progress is not None:
             print(f"  timing {name} ({len(data):,} bytes): {way}...", file=progress, flush=True)
@@ -581,6 +580,12 @@ class SuiteRow(Row):
     """
 
     decode_extra_memory: int
+    encode_msgspec: float | None = None
+    decode_msgspec: float | None = None
+    encode_vs_msgspec: float | None = None
+    decode_vs_msgspec: float | None = None
+    """msgspec's MessagePack codec, where it is installed and carries the
+    payload (see L{msgspec_codec}); None elsewhere."""
 
     def ratios(self) -> dict[str, float]:
         return {
@@ -613,12 +618,65 @@ def measure_suite(
     """Time objects <-> bytes for each payload: pbfast, Twisted, pickle."""
     ours = (pbfast.dumps, pbfast.loads)
     theirs = (_twisted_dumps, _twisted_loads)
+    msgspec = msgspec_codec()
     rows = []
     for name in names or list(SUITE):
-        fields = _timed(name, SUITE[name](), ours, theirs, budget, progress)
+        value = SUITE[name]()
+        extra = {"msgspec": msgspec} if msgspec and carries(msgspec, value) else {}
+        fields = _timed(name, value, ours, theirs, budget, progress, extra)
         memory = decode_extra_memory(pbfast.dumps(SUITE[name]()))
         rows.append(SuiteRow(**fields, decode_extra_memory=memory))
     return rows
+
+
+def msgspec_codec() -> Codec | None:
+    """
+    msgspec's MessagePack encoder and decoder, made once (as its users keep
+    them), if msgspec is installed (C{pip install 'pbfast[compare]'}).
+    """
+    try:
+        import msgspec
+    except ImportError:
+        return None
+    encoder, decoder = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder()
+    return (encoder.encode, decoder.decode)
+
+
+def carries(codec: Codec, value: Any) -> bool:
+    """
+    True if C{codec} gives C{value} back: equal, tuples as lists (MessagePack
+    has one kind of array), and with no object met twice in C{value} (which
+    it would give back as copies: it has no references).
+    """
+    if _shares(value):
+        return False
+    try:
+        back = codec[1](codec[0](value))
+    except Exception:  # any failure means it does not carry it
+        return False
+    return bool(_as_lists(back) == _as_lists(value))
+
+
+def _shares(value: Any) -> bool:
+    """True if a container occurs twice in C{value}'s graph (cycles included)."""
+    seen: set[int] = set()
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list | tuple | dict | set | frozenset):
+            if id(item) in seen:
+                return True
+            seen.add(id(item))
+            pending.extend(item.values() if isinstance(item, dict) else item)
+    return False
+
+
+def _as_lists(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_as_lists(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_lists(item) for key, item in value.items()}
+    return value
 
 
 def suite_summary(rows: list[SuiteRow]) -> dict[str, Any]:
@@ -641,22 +699,58 @@ def suite_summary(rows: list[SuiteRow]) -> dict[str, Any]:
         "never slower than Twisted": figures["slowest_vs_twisted"] >= 1.0,
         "median encode >= 20x Twisted": figures["median_encode_vs_twisted"] >= 20.0,
         "median decode >= 50x Twisted": figures["median_decode_vs_twisted"] >= 50.0,
-        "every payload within 2x of pickle": figures["slowest_vs_pickle"] >= 0.5,
+        "median decode faster than pickle": figures["median_decode_vs_pickle"] > 1.0,
+        "every payload within 1.25x of pickle": figures["slowest_vs_pickle"] >= 0.8,
         "decode memory <= 2x message + result": figures["most_decode_extra_memory_vs_size"] <= 2.0,
     }
+    small = [row for row in rows if row.payload == "small call"]
+    if small:
+        call = small[0]
+        figures["small_call_vs_pickle"] = (call.encode_pickle + call.decode_pickle) / (
+            call.encode_pbfast + call.decode_pbfast
+        )
+        targets["small call both ways within 1.2x of pickle"] = (
+            figures["small_call_vs_pickle"] >= 1 / 1.2
+        )
+    versus_msgspec = [
+        ratio
+        for row in rows
+        for ratio in (row.encode_vs_msgspec, row.decode_vs_msgspec)
+        if ratio is not None
+    ]
+    if versus_msgspec:
+        figures["slowest_vs_msgspec"] = min(versus_msgspec)
+        figures["median_vs_msgspec"] = median(versus_msgspec)
+        targets["within 2x of msgspec where it carries the payload"] = (
+            figures["slowest_vs_msgspec"] >= 0.5
+        )
     return {**figures, "targets": targets}
 
 
 def suite_table(rows: list[SuiteRow], markdown: bool = False) -> str:
     """The speed table of the fused path, with the summary under it."""
-    lines = render(*_time_cells(list(rows), "dumps", "loads", memory=True), markdown=markdown)
+    headers, cells = _time_cells(list(rows), "dumps", "loads", memory=True)
     summary = suite_summary(rows)
+    if "median_vs_msgspec" in summary:
+        headers.insert(5, "xmsgspec")
+        headers.insert(9, "xmsgspec")
+        for row, line in zip(rows, cells, strict=True):
+            for at, ratio in ((5, row.encode_vs_msgspec), (9, row.decode_vs_msgspec)):
+                line.insert(at, "-" if ratio is None else f"{ratio:.2f}x")
+    lines = render(headers, cells, markdown=markdown)
     lines += [
         "",
         "xTwisted: Twisted's time / pbfast's (banana.encode(jelly.jelly(x)),",
         "jelly.unjelly(banana.decode(b), globalSecurity)); xpickle: pickle protocol 5's /",
         "pbfast's; ±: how far the ratios moved between rounds; mem: loads' peak memory",
         "beyond its result, per message byte (tracemalloc).",
+    ]
+    if "median_vs_msgspec" in summary:
+        lines += [
+            "xmsgspec: msgspec's MessagePack time / pbfast's, where it carries the payload",
+            "(equal values back, tuples as lists; no sharing, cycles, dates, decimals or sets).",
+        ]
+    lines += [
         "",
         f"median dumps {summary['median_encode_vs_twisted']:.1f}x Twisted, "
         f"{summary['median_encode_vs_pickle']:.2f}x pickle; median loads "
@@ -664,6 +758,15 @@ def suite_table(rows: list[SuiteRow], markdown: bool = False) -> str:
         f"{summary['median_decode_vs_pickle']:.2f}x pickle; slowest: "
         f"{summary['slowest_vs_twisted']:.1f}x Twisted, {summary['slowest_vs_pickle']:.2f}x pickle",
     ]
+    if "small_call_vs_pickle" in summary:
+        lines.append(
+            f"small call, dumps + loads: {summary['small_call_vs_pickle']:.2f}x pickle's speed"
+        )
+    if "median_vs_msgspec" in summary:
+        lines.append(
+            f"against msgspec: median {summary['median_vs_msgspec']:.2f}x, "
+            f"slowest {summary['slowest_vs_msgspec']:.2f}x"
+        )
     lines += target_lines(summary["targets"], markdown)
     return "\n".join(lines)
 
