@@ -455,6 +455,32 @@ fn short_token_path_agrees_with_the_general_one() {
 }
 
 #[test]
+fn headers_are_written_digit_by_digit_at_every_length() {
+    let mut rng = Rng(0x4ead);
+    for round in 0..50_000u64 {
+        let value = match round {
+            0..=63 => 1u64 << round,
+            64..=127 => (1u64 << (round - 64)) - 1,
+            _ => rng.next() >> rng.below(64),
+        };
+        let mut expected = Vec::new();
+        let mut rest = value;
+        loop {
+            expected.push((rest & 0x7f) as u8);
+            rest >>= 7;
+            if rest == 0 {
+                break;
+            }
+        }
+        expected.push(crate::banana::LIST);
+        let mut out = vec![0xee; rng.below(5) as usize];
+        let before = out.len();
+        super::encoder::write_list_header(&mut out, value);
+        assert_eq!(&out[before..], &expected[..], "{value}");
+    }
+}
+
+#[test]
 fn short_headers_read_every_prefix_length_as_digits_do() {
     let mut rng = Rng(0x0dd5);
     for _ in 0..100_000 {
