@@ -6,7 +6,7 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyList, PyModule, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString};
 
 use super::banana::OutgoingVocabulary;
 use crate::banana::decoder::Limits;
@@ -136,6 +136,18 @@ impl Unjellier {
         jel: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         unjelly::unjelly_into(slf, obj, loc, jel)
+    }
+
+    /// Reference id to object (or to its placeholder, until resolved).
+    #[getter(references)]
+    fn py_references<'py>(&self, py: Python<'py>) -> Bound<'py, PyDict> {
+        self.references(py).clone()
+    }
+
+    /// The `postUnjelly` methods to call once the whole graph exists.
+    #[getter(postCallbacks)]
+    fn py_post_callbacks<'py>(&self, py: Python<'py>) -> Bound<'py, PyList> {
+        self.post_callbacks(py).clone()
     }
 
     #[pyo3(name = "_maybePostUnjelly")]

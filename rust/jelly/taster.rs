@@ -78,10 +78,20 @@ impl Taster {
         .ok()
         .and_then(|own| own.cast_into::<PyDict>().ok());
         let dict = |name: &Bound<'_, pyo3::types::PyString>| -> Option<Py<PyDict>> {
-            let value = match own
-                .as_ref()
-                .and_then(|own| own.get_item(name).ok().flatten())
-            {
+            let found = own.as_ref().and_then(|own| {
+                // SAFETY: a borrowed reference (or NULL, with or without an
+                // exception, cleared) from a dict the caller holds, taken
+                // as a new reference at once.
+                unsafe {
+                    let item = pyo3::ffi::PyDict_GetItemWithError(own.as_ptr(), name.as_ptr());
+                    if item.is_null() {
+                        pyo3::ffi::PyErr_Clear();
+                        return None;
+                    }
+                    Some(Bound::from_borrowed_ptr(py, item))
+                }
+            });
+            let value = match found {
                 Some(value) => value,
                 None => taster.getattr(name).ok()?,
             };

@@ -25,12 +25,12 @@ pub struct Unjellier {
     pub(crate) persistent_load: Py<PyAny>,
     #[pyo3(get)]
     pub(crate) invoker: Py<PyAny>,
-    /// Reference id to object (or to its placeholder, until resolved).
-    #[pyo3(get)]
-    pub(crate) references: Py<PyDict>,
-    /// `postUnjelly` methods to call once the whole graph exists.
-    #[pyo3(get, name = "postCallbacks")]
-    post_callbacks: Py<PyList>,
+    /// Reference id to object (or to its placeholder, until resolved);
+    /// made when first needed (see [`Unjellier::references`]).
+    references: std::cell::OnceCell<Py<PyDict>>,
+    /// `postUnjelly` methods to call once the whole graph exists; made when
+    /// first needed (see [`Unjellier::post_callbacks`]).
+    post_callbacks: std::cell::OnceCell<Py<PyList>>,
     /// How `taster` is consulted, as its attributes were when last read:
     /// read again (see [`Unjellier::policy`]) once Python code has run.
     policy: std::cell::RefCell<Taster>,
@@ -302,7 +302,7 @@ impl Unjellier {
                 None => self.keep_in_dict(py)?,
             }
         }
-        self.references.bind(py).get_item(id)
+        self.references(py).get_item(id)
     }
 
     /// `references[id] = object`, wherever it is kept.
@@ -318,7 +318,7 @@ impl Unjellier {
                 None => self.keep_in_dict(py)?,
             }
         }
-        self.references.bind(py).set_item(id, object)
+        self.references(py).set_item(id, object)
     }
 
     /// True if reference id `number` is kept in the native table.
@@ -352,7 +352,7 @@ impl Unjellier {
             return Ok(());
         }
         let table = std::mem::take(&mut *self.numbered.borrow_mut());
-        let references = self.references.bind(py);
+        let references = self.references(py);
         for (number, object) in table.into_iter().enumerate() {
             if let Some(object) = object {
                 references.set_item(number, object)?;
@@ -428,13 +428,29 @@ impl Unjellier {
                 .extract_if(.., |holding| holding.index == index)
                 .collect();
             index += 1;
-            self.references.bind(py).set_item(id, &placeholder)?;
+            self.references(py).set_item(id, &placeholder)?;
             for Holding { dict, key, .. } in holdings {
                 dict.bind(py).set_item(&key, &placeholder)?;
                 placeholder.call_method1(pyo3::intern!(py, "addDependant"), (dict, key))?;
             }
         }
         Ok(())
+    }
+
+    /// `references`: reference id to object (or to its placeholder, until
+    /// resolved). A message that needs none (most small ones) makes none.
+    pub(crate) fn references<'py>(&self, py: Python<'py>) -> &Bound<'py, PyDict> {
+        self.references
+            .get_or_init(|| PyDict::new(py).unbind())
+            .bind(py)
+    }
+
+    /// `postCallbacks`: the `postUnjelly` methods to call once the whole
+    /// graph exists, in order.
+    pub(crate) fn post_callbacks<'py>(&self, py: Python<'py>) -> &Bound<'py, PyList> {
+        self.post_callbacks
+            .get_or_init(|| PyList::empty(py).unbind())
+            .bind(py)
     }
 
     pub(crate) fn create(
@@ -451,8 +467,8 @@ impl Unjellier {
             taster: taster.unbind(),
             persistent_load: persistent_load.unwrap_or_else(|| py.None()),
             invoker: invoker.unwrap_or_else(|| py.None()),
-            references: PyDict::new(py).unbind(),
-            post_callbacks: PyList::empty(py).unbind(),
+            references: std::cell::OnceCell::new(),
+            post_callbacks: std::cell::OnceCell::new(),
             known_builtins: Cell::new(0),
             building: std::cell::RefCell::new(Vec::new()),
             holdings: std::cell::RefCell::new(Vec::new()),
@@ -468,7 +484,10 @@ impl Unjellier {
 /// included), now that the whole graph exists.
 pub(crate) fn run_post_callbacks(slf: &Bound<'_, Unjellier>) -> PyResult<()> {
     let py = slf.py();
-    let callbacks = slf.borrow().post_callbacks.clone_ref(py).into_bound(py);
+    let Some(callbacks) = slf.borrow().post_callbacks.get().map(|c| c.clone_ref(py)) else {
+        return Ok(());
+    };
+    let callbacks = callbacks.into_bound(py);
     let mut index = 0;
     while index < callbacks.len() {
         callbacks.get_item(index)?.call0()?;
@@ -482,7 +501,7 @@ pub(crate) fn maybe_post_unjelly<'py>(
     unjellied: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     if let Some(hook) = unjellied.getattr_opt(pyo3::intern!(slf.py(), "postUnjelly"))? {
-        slf.borrow().post_callbacks.bind(slf.py()).append(hook)?;
+        slf.borrow().post_callbacks(slf.py()).append(hook)?;
     }
     Ok(unjellied)
 }
