@@ -41,8 +41,13 @@ pub fn dumps<'py>(
         out.watch_lists(&watch);
         let mut sink = BytesSink::new(&mut out, settings);
         jelly(&cx, &mut sink, obj)?;
-        let mut header = Vec::with_capacity(output::HEADER_BYTES);
-        for (offset, id) in me.take_splices() {
+        let splices = me.take_splices();
+        let mut header = Vec::with_capacity(if splices.is_empty() {
+            0
+        } else {
+            output::HEADER_BYTES
+        });
+        for (offset, id) in splices {
             header.clear();
             encoder::write_list_header(&mut header, 3);
             match vocabulary.and_then(|v| v.lookup(b"reference")) {

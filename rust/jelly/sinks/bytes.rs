@@ -33,7 +33,8 @@ pub(crate) struct BytesSink<'o, 'a, 'py> {
 
 impl<'o, 'a, 'py> BytesSink<'o, 'a, 'py> {
     pub(crate) fn new(out: &'o mut Output<'a, 'py>, settings: EncodeSettings<'a>) -> Self {
-        let mut head = Vec::with_capacity(16);
+        // Room for the header and the tag as written (up to 18 bytes).
+        let mut head = Vec::with_capacity(32);
         encoder::write_list_header(&mut head, 2);
         match settings.vocabulary.and_then(|v| v.lookup(b"unicode")) {
             Some(symbol) => encoder::write_vocab(&mut head, symbol),
