@@ -18,10 +18,16 @@ pub fn padded_word(bytes: &[u8], start: usize) -> u64 {
         let last = u64::from_le_bytes(bytes[len - 8..].try_into().expect("8 bytes"));
         return last >> (8 * (8 - left));
     }
-    bytes
-        .iter()
-        .rev()
-        .fold(0u64, |word, &byte| word << 8 | byte as u64)
+    // Fewer than eight bytes in all: two loads that overlap (or meet)
+    // cover them, their shared bytes equal.
+    let rest = &bytes[start..];
+    let u32_at = |at: usize| u32::from_le_bytes(rest[at..at + 4].try_into().expect("4 bytes"));
+    let u16_at = |at: usize| u16::from_le_bytes(rest[at..at + 2].try_into().expect("2 bytes"));
+    match left {
+        4.. => u32_at(0) as u64 | (u32_at(left - 4) as u64) << (8 * (left - 4)),
+        2.. => u16_at(0) as u64 | (u16_at(left - 2) as u64) << (8 * (left - 2)),
+        _ => rest[0] as u64,
+    }
 }
 
 /// Bytes `start..start + 8` of `bytes` as a little-endian word, zero past
