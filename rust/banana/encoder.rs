@@ -100,6 +100,28 @@ unsafe fn write_header_at(mut at: *mut u8, mut value: u64, type_byte: u8) -> *mu
 #[inline]
 pub fn write_i64(out: &mut Vec<u8>, value: i64, prefix_limit: usize) -> Result<(), EncodeError> {
     let magnitude = value.unsigned_abs();
+    // Most integers have one or two digits: written without the search.
+    if magnitude < 1 << 14 && prefix_limit >= 2 {
+        let type_byte = if value >= 0 { INT } else { NEG };
+        out.reserve(3);
+        let len = out.len();
+        // SAFETY: three bytes of spare capacity (reserved above); the bytes
+        // below the new length are written before `set_len`.
+        unsafe {
+            let at = out.as_mut_ptr().add(len);
+            if magnitude < 1 << 7 {
+                *at = magnitude as u8;
+                *at.add(1) = type_byte;
+                out.set_len(len + 2);
+            } else {
+                *at = (magnitude & 0x7f) as u8;
+                *at.add(1) = (magnitude >> 7) as u8;
+                *at.add(2) = type_byte;
+                out.set_len(len + 3);
+            }
+        }
+        return Ok(());
+    }
     let bits = (u64::BITS - magnitude.leading_zeros()) as usize;
     if !magnitude_fits(bits, prefix_limit) {
         return Err(EncodeError::IntTooLarge);

@@ -481,6 +481,44 @@ fn headers_are_written_digit_by_digit_at_every_length() {
 }
 
 #[test]
+fn integers_are_written_as_twisted_writes_them() {
+    use crate::banana::{INT, INT_TOKEN_BOUND, LONGINT, LONGNEG, NEG};
+    let mut rng = Rng(0x1e64);
+    let values = (-20_000i64..20_000)
+        .chain((0..20_000).map(|_| rng.next() as i64 >> rng.below(64)))
+        .chain([i64::MIN, i64::MAX, 1 << 31, -(1 << 31), (1 << 31) - 1, -(1 << 31) - 1]);
+    for value in values {
+        let magnitude = value.unsigned_abs();
+        let type_byte = match (value >= 0, magnitude) {
+            (true, m) if m < INT_TOKEN_BOUND => INT,
+            (true, _) => LONGINT,
+            (false, m) if m <= INT_TOKEN_BOUND => NEG,
+            (false, _) => LONGNEG,
+        };
+        let mut expected = Vec::new();
+        let mut rest = magnitude;
+        loop {
+            expected.push((rest & 0x7f) as u8);
+            rest >>= 7;
+            if rest == 0 {
+                break;
+            }
+        }
+        expected.push(type_byte);
+        for prefix_limit in [1, 2, 3, 64] {
+            let mut out = Vec::new();
+            let written = super::encoder::write_i64(&mut out, value, prefix_limit);
+            if expected.len() - 1 <= prefix_limit {
+                assert!(written.is_ok(), "{value} {prefix_limit}");
+                assert_eq!(out, expected, "{value} {prefix_limit}");
+            } else {
+                assert!(written.is_err(), "{value} {prefix_limit}");
+            }
+        }
+    }
+}
+
+#[test]
 fn short_headers_read_every_prefix_length_as_digits_do() {
     let mut rng = Rng(0x0dd5);
     for _ in 0..100_000 {

@@ -55,7 +55,28 @@ pub(crate) fn jelly_to_sexp<'py>(
 }
 
 /// The s-expression for `obj`: Twisted's `_Jellier.jelly`.
+#[inline(always)]
 pub(crate) fn jelly<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<S::Out> {
+    // The scalars that fill most containers, without the call below (a
+    // large frame to set up, for the general dispatch).
+    let ty_ptr = obj.get_type_ptr();
+    if (ty_ptr == &raw mut ffi::PyLong_Type
+        || ty_ptr == &raw mut ffi::PyFloat_Type
+        || ty_ptr == &raw mut ffi::PyBytes_Type)
+        && cx.me.policy.allows_all_type_names()
+    {
+        return sink.scalar(cx, obj);
+    }
+    jelly_any(cx, sink, obj)
+}
+
+/// [`jelly`] of any object.
+#[inline(never)]
+fn jelly_any<'py, S: Sink<'py>>(
     cx: &Cx<'_, 'py>,
     sink: &mut S,
     obj: &Bound<'py, PyAny>,
