@@ -486,7 +486,14 @@ fn integers_are_written_as_twisted_writes_them() {
     let mut rng = Rng(0x1e64);
     let values = (-20_000i64..20_000)
         .chain((0..20_000).map(|_| rng.next() as i64 >> rng.below(64)))
-        .chain([i64::MIN, i64::MAX, 1 << 31, -(1 << 31), (1 << 31) - 1, -(1 << 31) - 1]);
+        .chain([
+            i64::MIN,
+            i64::MAX,
+            1 << 31,
+            -(1 << 31),
+            (1 << 31) - 1,
+            -(1 << 31) - 1,
+        ]);
     for value in values {
         let magnitude = value.unsigned_abs();
         let type_byte = match (value >= 0, magnitude) {
