@@ -48,7 +48,7 @@ use super::references::{
 };
 use super::refs::Refs;
 use super::tags::Builtin;
-use super::unjellier::{run_post_callbacks, RefId, Unjellier};
+use super::unjellier::{run_post_callbacks, Holding, RefId, Unjellier};
 use super::unjelly::too_deep;
 use super::values::{boolean, plain_date_or_time, plain_decimal, unicode, PLAIN_EXPONENT};
 use super::{bad_input, with_stack, Depth};
@@ -95,6 +95,9 @@ mod shapes {
     pub(super) const DICTIONARY_SYMBOL: u8 = 5;
     pub(super) const LIST_SYMBOL: u8 = 8;
     pub(super) const TUPLE_SYMBOL: u8 = 11;
+    /// The tag `reference` (11 bytes), and its symbol in dialect `pb`.
+    pub(super) const REFERENCE: (u64, u64) = words(b"\x09\x82reference");
+    pub(super) const REFERENCE_SYMBOL: u8 = 4;
     /// The longest tag above: the size limit must allow it.
     pub(super) const LONGEST_TAG: u64 = 11;
 }
@@ -162,6 +165,9 @@ struct Reader<'a, 'py> {
     /// Open containers holding reservations.
     reserving: usize,
     keys: Recent,
+    /// Where dictionaries held the reference being finished (see
+    /// [`Unjellier::finish_building`]), reused.
+    held: Vec<Holding>,
     /// True if the limits allow [`shapes`] (one-digit prefixes, the tags'
     /// length), so that matching one is reading it.
     shapes: bool,
@@ -506,21 +512,28 @@ impl<'a, 'py> Reader<'a, 'py> {
         })
     }
 
-    /// The tag at the position if it is `dictionary`, `list` or `tuple` as
+    /// The tag at the position if it is `dictionary`, `list`, `tuple` or `reference` as
     /// jelly writes it (see [`shapes`]) and known to need no check: which,
     /// and its length.
     #[inline(always)]
     fn container_tag(&self) -> Option<(Builtin, usize)> {
+        self.container_tag_at(self.pos)
+    }
+
+    /// [`Reader::container_tag`] at `at`; `reference` too.
+    #[inline(always)]
+    fn container_tag_at(&self, at: usize) -> Option<(Builtin, usize)> {
         if !self.shapes {
             return None;
         }
-        let (first, second) = self.words_at(self.pos);
+        let (first, second) = self.words_at(at);
         let (builtin, used) = if self.pb_dialect && first & 0x80 == 0 && (first >> 8) as u8 == VOCAB
         {
             match first as u8 {
                 shapes::DICTIONARY_SYMBOL => (Builtin::Dictionary, 2),
                 shapes::LIST_SYMBOL => (Builtin::List, 2),
                 shapes::TUPLE_SYMBOL => (Builtin::Tuple, 2),
+                shapes::REFERENCE_SYMBOL => (Builtin::Reference, 2),
                 _ => return None,
             }
         } else if first == shapes::DICTIONARY.0 && second & 0xffff == shapes::DICTIONARY.1 {
@@ -529,6 +542,8 @@ impl<'a, 'py> Reader<'a, 'py> {
             (Builtin::List, 6)
         } else if first & 0xff_ffff_ffff_ffff == shapes::TUPLE {
             (Builtin::Tuple, 7)
+        } else if first == shapes::REFERENCE.0 && second & 0xff_ffff == shapes::REFERENCE.1 {
+            (Builtin::Reference, 11)
         } else {
             return None;
         };
@@ -1043,16 +1058,23 @@ impl<'a, 'py> Reader<'a, 'py> {
         let Some((count @ 1.., header)) = self.short_list(start) else {
             return Ok(Err(id));
         };
-        let Some((name, tag)) = self.short_tag(start + header) else {
-            return Ok(Err(id));
+        let (builtin, tag) = match self.container_tag_at(start + header) {
+            Some(found @ (Builtin::Dictionary | Builtin::List, _)) => found,
+            Some(_) => return Ok(Err(id)),
+            None => {
+                let Some((name, tag)) = self.short_tag(start + header) else {
+                    return Ok(Err(id));
+                };
+                let builtin = match Builtin::named(name) {
+                    Some(builtin @ (Builtin::Dictionary | Builtin::List)) => builtin,
+                    _ => return Ok(Err(id)),
+                };
+                if !self.me.knows(builtin) && !self.me.check_builtin(self.py, self.refs, builtin)? {
+                    return Ok(Err(id));
+                }
+                (builtin, tag)
+            }
         };
-        let builtin = match Builtin::named(name) {
-            Some(builtin @ (Builtin::Dictionary | Builtin::List)) => builtin,
-            _ => return Ok(Err(id)),
-        };
-        if !self.me.knows(builtin) && !self.me.check_builtin(self.py, self.refs, builtin)? {
-            return Ok(Err(id));
-        }
         let py = self.py;
         let known = match &id {
             RefId::Number(number) => Ok(self.me.numbered(py, *number)),
@@ -1088,10 +1110,13 @@ impl<'a, 'py> Reader<'a, 'py> {
         self.lists -= 1;
         if let Err(error) = filled {
             // Forget it, for a hook that goes on using this unjellier.
-            self.me.finish_building();
+            self.me.finish_building(&mut self.held);
+            self.held.clear();
             return Err(error);
         }
-        Ok(Ok(finish_early_reference(self.slf, self.refs, object)?))
+        let finished = finish_early_reference(self.slf, self.refs, object, &mut self.held);
+        self.held.clear();
+        Ok(Ok(finished?))
     }
 }
 
@@ -1165,6 +1190,7 @@ fn read_input<'py>(
             reserved: 0,
             reserving: 0,
             keys: Recent::texts(),
+            held: Vec::new(),
             shapes: limits.prefix >= 1 && limits.size >= shapes::LONGEST_TAG,
         };
         // Jelly's ids count from 1, one per reference of at least 15 bytes:

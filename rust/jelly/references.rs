@@ -15,7 +15,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use super::refs::Refs;
-use super::unjellier::Unjellier;
+use super::unjellier::{Holding, Unjellier};
 
 /// True if `value` is one of Twisted's forward-reference placeholders.
 #[inline]
@@ -74,26 +74,29 @@ pub(crate) fn finish_early_reference<'py>(
     slf: &Bound<'py, Unjellier>,
     refs: &Refs,
     object: Bound<'py, PyAny>,
+    held: &mut Vec<Holding>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
     let me = slf.borrow();
-    let Some((entry, holdings)) = me.finish_building() else {
+    let Some(entry) = me.finish_building(held) else {
         return Err(pyo3::exceptions::PyRuntimeError::new_err(
             "no reference being filled",
         ));
     };
     if entry.materialized {
+        held.clear();
         drop(me);
         return resolve_reference(slf, refs, &entry.id.object(py), object);
     }
     // Not materialized: no hook has run since the object was registered,
     // so the reference table still holds it.
     if entry.replaced {
-        for holding in holdings {
+        for holding in held.iter() {
             let (dict, key) = holding.place();
             dict.bind(py).set_item(key, &object)?;
         }
     }
+    held.clear();
     if let Some(placeholder) = entry.placeholder {
         me.forget_tags();
         placeholder.call_method1(py, pyo3::intern!(py, "resolveDependants"), (&object,))?;

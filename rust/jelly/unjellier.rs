@@ -224,8 +224,10 @@ impl Unjellier {
     }
 
     /// The object last given to [`Unjellier::start_building`] is complete:
-    /// its entry, and the places that hold it.
-    pub(crate) fn finish_building(&self) -> Option<(Building, Vec<Holding>)> {
+    /// its entry; the places that hold it are moved to `held` (the
+    /// caller's, so that nothing is allocated here, and nothing released
+    /// while the list of holdings is borrowed).
+    pub(crate) fn finish_building(&self, held: &mut Vec<Holding>) -> Option<Building> {
         let entry = self.building.borrow_mut().pop()?;
         let index = self.building.borrow().len();
         let mut holdings = self.holdings.borrow_mut();
@@ -239,8 +241,8 @@ impl Unjellier {
                 keep += 1;
             }
         }
-        let held = holdings.split_off(keep);
-        Some((entry, held))
+        held.extend(holdings.drain(keep..));
+        Some(entry)
     }
 
     /// Where `object` is among the objects being filled and not yet
