@@ -336,10 +336,17 @@ impl<'a, 'py> Reader<'a, 'py> {
                 self.owned(unsafe { ffi::PyFloat_FromDouble(value) })
             }
             STRING => {
+                // A byte string here is a value, not a tag (tags are read
+                // as shapes or by the general way): made as it is, without
+                // the cache of recent strings that tags repeat through.
                 let (bytes, used) = self.short_string(start)?;
                 self.pos += used;
-                decoder::Builder::string(&mut self.scalars, bytes)
-                    .map(|value| value.into_bound(self.py))
+                self.owned(unsafe {
+                    ffi::PyBytes_FromStringAndSize(
+                        bytes.as_ptr().cast(),
+                        bytes.len() as ffi::Py_ssize_t,
+                    )
+                })
             }
             _ => return None,
         };
