@@ -3,11 +3,14 @@
 //!
 //! The reader walks the bytes once, recursing per jelly expression the way
 //! Twisted's unjelly recurses per list. A list's first item is its jelly tag:
-//! a built-in tag already checked in this call (the taster allows it, no
-//! registry claims it, no Python code has run since) is recognised from its
-//! bytes, without a Python object; any other tag goes through
-//! [`Frame::begin`], the same checks in the same order as the recursive
-//! unjelly. The items are then read as the tag's [`Frame`] asks: unjellied,
+//! a built-in tag known to need no check (the taster allows it, no registry
+//! claims it: see [`super::taster::Taster::plain_builtins`], asked again
+//! whenever Python code has run) is recognised from its bytes, without a
+//! Python object; any other tag goes through [`Frame::begin`], the same
+//! checks in the same order as the recursive unjelly. The expressions jelly
+//! writes most (`[b"unicode", text]` and str dictionary keys, `[b"None"]`,
+//! booleans, dereferences, the container tags) are matched as whole byte
+//! [`shapes`], a word at a time. The items are then read as the tag's [`Frame`] asks: unjellied,
 //! as `[key, value]` pairs, or raw — as the s-expressions they are, for the
 //! hooks and Twisted's own methods that take them so.
 //!
