@@ -454,6 +454,22 @@ fn short_token_path_agrees_with_the_general_one() {
     }
 }
 
+/// A token header as the protocol defines it: `value`'s base-128 digits,
+/// least significant first (one, 0, for zero), then `type_byte`.
+fn digits_then(value: u64, type_byte: u8) -> Vec<u8> {
+    let mut header = Vec::new();
+    let mut rest = value;
+    loop {
+        header.push((rest & 0x7f) as u8);
+        rest >>= 7;
+        if rest == 0 {
+            break;
+        }
+    }
+    header.push(type_byte);
+    header
+}
+
 #[test]
 fn headers_are_written_digit_by_digit_at_every_length() {
     let mut rng = Rng(0x4ead);
@@ -463,16 +479,7 @@ fn headers_are_written_digit_by_digit_at_every_length() {
             64..=127 => (1u64 << (round - 64)) - 1,
             _ => rng.next() >> rng.below(64),
         };
-        let mut expected = Vec::new();
-        let mut rest = value;
-        loop {
-            expected.push((rest & 0x7f) as u8);
-            rest >>= 7;
-            if rest == 0 {
-                break;
-            }
-        }
-        expected.push(crate::banana::LIST);
+        let expected = digits_then(value, crate::banana::LIST);
         let mut out = vec![0xee; rng.below(5) as usize];
         let before = out.len();
         super::encoder::write_list_header(&mut out, value);
@@ -502,16 +509,7 @@ fn integers_are_written_as_twisted_writes_them() {
             (false, m) if m <= INT_TOKEN_BOUND => NEG,
             (false, _) => LONGNEG,
         };
-        let mut expected = Vec::new();
-        let mut rest = magnitude;
-        loop {
-            expected.push((rest & 0x7f) as u8);
-            rest >>= 7;
-            if rest == 0 {
-                break;
-            }
-        }
-        expected.push(type_byte);
+        let expected = digits_then(magnitude, type_byte);
         for prefix_limit in [1, 2, 3, 64] {
             let mut out = Vec::new();
             let written = super::encoder::write_i64(&mut out, value, prefix_limit);

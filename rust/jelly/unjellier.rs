@@ -69,8 +69,10 @@ impl RefId {
     /// The id as the object Twisted's reference table has it.
     pub(crate) fn object<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
         match self {
-            RefId::Number(number) => pyo3::IntoPyObject::into_pyobject(*number, py)
-                .map_or_else(|e| match e {}, |n| n.into_any()),
+            RefId::Number(number) => {
+                let Ok(number) = pyo3::IntoPyObject::into_pyobject(*number, py);
+                number.into_any()
+            }
             RefId::Object(object) => object.bind(py).clone(),
         }
     }
@@ -130,8 +132,7 @@ impl Unjellier {
     /// How the taster is consulted now. Twisted asks the taster's methods
     /// each time, which read its attributes each time: after Python code
     /// has run (a hook may have given the taster another `allowedTypes`),
-    /// they are read again, which costs little while they are unchanged
-    /// (see [`Taster::new`]).
+    /// they are read again: a dict lookup each (see [`Taster::new`]).
     pub(crate) fn policy(&self, py: Python<'_>, refs: &Refs) -> std::cell::Ref<'_, Taster> {
         if !self.policy_current.get() {
             let fresh = Taster::new(self.taster.bind(py), refs);
