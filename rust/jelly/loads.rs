@@ -43,6 +43,7 @@ use crate::pybanana::encoded::Encoded;
 use crate::pybanana::errors::BuildError;
 use crate::pybanana::gc::GcPause;
 use crate::pybanana::recent::Recent;
+use crate::pybanana::text::bytes_object;
 use crate::pybanana::vocabulary::IncomingVocabulary;
 
 use super::frame::{Frame, Mode, Sequence};
@@ -344,12 +345,7 @@ impl<'a, 'py> Reader<'a, 'py> {
                 // the cache of recent strings that tags repeat through.
                 let (bytes, used) = self.short_string(start)?;
                 self.pos += used;
-                self.owned(unsafe {
-                    ffi::PyBytes_FromStringAndSize(
-                        bytes.as_ptr().cast(),
-                        bytes.len() as ffi::Py_ssize_t,
-                    )
-                })
+                bytes_object(self.py, bytes).map_err(BuildError::from)
             }
             _ => return None,
         };

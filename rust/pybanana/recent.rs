@@ -4,7 +4,6 @@
 //!
 //! Uses [`crate::banana::words`] and PyO3.
 
-use pyo3::ffi;
 use pyo3::prelude::*;
 
 use crate::banana::words::padded_word;
@@ -109,17 +108,7 @@ impl Recent {
         if self.text {
             return super::text::str_from_utf8(py, bytes);
         }
-        // SAFETY: the constructor copies `bytes`; the new reference (or
-        // NULL and an exception) is taken at once.
-        unsafe {
-            Bound::from_owned_ptr_or_err(
-                py,
-                ffi::PyBytes_FromStringAndSize(
-                    bytes.as_ptr().cast(),
-                    bytes.len() as ffi::Py_ssize_t,
-                ),
-            )
-        }
+        super::text::bytes_object(py, bytes)
     }
 }
 

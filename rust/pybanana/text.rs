@@ -1,13 +1,27 @@
-//! Python `str`s from UTF-8, made directly in the representation CPython
-//! keeps them in (PEP 393: one, two or four bytes a character), for the
-//! text that all but the rarest messages carry: ASCII, and Latin-1 beyond
-//! it. CPython's own decoder, which any other text goes to, works through a
-//! general writer, and is most of what a short str costs.
+//! Python strings from bytes read off the wire: `bytes` objects, and `str`s
+//! from UTF-8 made directly in the representation CPython keeps them in
+//! (PEP 393: one, two or four bytes a character), for the text that all but
+//! the rarest messages carry: ASCII, and Latin-1 beyond it. CPython's own
+//! decoder, which any other text goes to, works through a general writer,
+//! and is most of what a short str costs.
 //!
 //! Uses PyO3 only.
 
 use pyo3::ffi;
 use pyo3::prelude::*;
+
+/// A `bytes` object holding a copy of `bytes`.
+#[inline]
+pub(crate) fn bytes_object<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: the constructor copies `bytes`; the new reference (or NULL
+    // and an exception) is taken at once.
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyBytes_FromStringAndSize(bytes.as_ptr().cast(), bytes.len() as ffi::Py_ssize_t),
+        )
+    }
+}
 
 /// The str whose UTF-8 encoding is `bytes`; invalid UTF-8 raises what
 /// CPython's decoder raises (`UnicodeDecodeError`).
