@@ -389,18 +389,15 @@ impl<'a, 'py> Reader<'a, 'py> {
         }
         let start = self.pos;
         let (first, second) = self.words_at(start);
-        let builtin = if first == shapes::NONE {
-            Builtin::None
-        } else if first == shapes::UNICODE.0 {
-            Builtin::Unicode
-        } else if first == shapes::BOOLEAN.0 {
-            Builtin::Boolean
+        // `[b"None"]` is whole in its first 8 bytes (4 as a symbol).
+        let (builtin, none_length) = if first == shapes::NONE {
+            (Builtin::None, 8)
         } else if self.pb_dialect && first & shapes::SYMBOL_MASK == shapes::NONE_SYMBOL {
-            if !self.me.knows(Builtin::None) || !self.room_for(1) {
-                return None;
-            }
-            self.pos += 4;
-            return Some(Ok(self.py.None().into_bound(self.py)));
+            (Builtin::None, shapes::SYMBOL_HEAD)
+        } else if first == shapes::UNICODE.0 {
+            (Builtin::Unicode, 0)
+        } else if first == shapes::BOOLEAN.0 {
+            (Builtin::Boolean, 0)
         } else {
             return None;
         };
@@ -408,7 +405,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             return None;
         }
         if builtin == Builtin::None {
-            self.pos += 8;
+            self.pos += none_length;
             return Some(Ok(self.py.None().into_bound(self.py)));
         }
         let second = second & shapes::HEAD_MASK;
@@ -1205,7 +1202,7 @@ fn read_input<'py>(
         me.keep_numbers(input.len() / 8);
         // What is known of the built-in tags from the start, for the shapes
         // read without entering an expression.
-        me.check_builtin(py, refs, Builtin::List)?;
+        me.learn_builtins(py, refs)?;
         let pause = GcPause::new(py);
         let result = reader.object().and_then(|object| {
             if reader.pos == input.len() {

@@ -188,8 +188,14 @@ impl Taster {
         }
         // Recorded before asking: a change meanwhile (a key's __eq__ may run
         // Python code) makes the next check work it out again.
-        let watched_dummy = Watched::now([registry, factories]);
-        let watched_security = types.and_then(|types| Watched::now([types, registry, factories]));
+        enum Recorded {
+            Dummy(Option<Watched<2>>),
+            Security(Option<Watched<3>>),
+        }
+        let recorded = match types {
+            None => Recorded::Dummy(Watched::now([registry, factories])),
+            Some(types) => Recorded::Security(Watched::now([types, registry, factories])),
+        };
         let mut plain = 0;
         for builtin in Builtin::ALL {
             let tag = builtin.atom(refs).bind(py);
@@ -202,16 +208,15 @@ impl Taster {
             }
         }
         let mut kept = lock(&PLAIN_BUILTINS);
-        match types {
-            None => kept.dummy = watched_dummy.map(|watched| (watched, plain)),
-            Some(_) => {
-                if let Some(watched) = watched_security {
-                    if kept.security.len() == SECURITY_KEPT {
-                        kept.security.remove(0);
-                    }
-                    kept.security.push((watched, plain));
+        match recorded {
+            Recorded::Dummy(watched) => kept.dummy = watched.map(|watched| (watched, plain)),
+            Recorded::Security(Some(watched)) => {
+                if kept.security.len() == SECURITY_KEPT {
+                    kept.security.remove(0);
                 }
+                kept.security.push((watched, plain));
             }
+            Recorded::Security(None) => {}
         }
         Ok(Some(plain))
     }

@@ -204,11 +204,15 @@ impl Unjellier {
         refs: &Refs,
         builtin: Builtin,
     ) -> PyResult<bool> {
-        let Some(plain) = self.policy(py, refs).plain_builtins(py, refs)? else {
-            return Ok(false);
-        };
+        Ok(self.learn_builtins(py, refs)? & builtin.bit() != 0)
+    }
+
+    /// Learn which built-in tags need no check now (none, with a custom
+    /// taster), and return them.
+    pub(crate) fn learn_builtins(&self, py: Python<'_>, refs: &Refs) -> PyResult<u32> {
+        let plain = self.policy(py, refs).plain_builtins(py, refs)?.unwrap_or(0);
         self.known_builtins.set(plain);
-        Ok(plain & builtin.bit() != 0)
+        Ok(plain)
     }
 
     /// Register `object` under `id` before it is complete (see [`Building`]).
