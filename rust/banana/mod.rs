@@ -27,6 +27,7 @@ pub mod decoder;
 pub mod encoder;
 pub mod error;
 pub mod framer;
+pub mod shapes;
 pub mod value;
 pub mod vocabulary;
 pub mod words;

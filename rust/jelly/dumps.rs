@@ -12,6 +12,7 @@ use super::jellier::Jellier;
 use super::jelly::{jelly, Cx};
 use super::refs::Refs;
 use super::sinks::bytes::BytesSink;
+use super::Stack;
 use crate::banana::encoder;
 use crate::pybanana::encode::EncodeSettings;
 use crate::pybanana::encoded::Encoded;
@@ -32,6 +33,7 @@ pub fn dumps<'py>(
         slf,
         me: &me,
         refs: Refs::get(py)?,
+        stack: Stack::new(),
     };
     me.start_bytes();
     let vocabulary = settings.vocabulary;

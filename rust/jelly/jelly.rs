@@ -19,7 +19,7 @@ use super::refs::Refs;
 use super::sinks::list::ListSink;
 use super::sinks::Sink;
 use super::values::jelly_value_type;
-use super::{qual, with_stack, Depth};
+use super::{qual, Depth, Stack};
 use crate::pybanana::gc::GcPause;
 
 /// One traversal's view of its jellier, borrowed once at the top.
@@ -27,6 +27,7 @@ pub(crate) struct Cx<'a, 'py> {
     pub(crate) slf: &'a Bound<'py, Jellier>,
     pub(crate) me: &'a Jellier,
     pub(crate) refs: &'static Refs,
+    pub(crate) stack: Stack,
 }
 
 impl<'py> Cx<'_, 'py> {
@@ -50,6 +51,7 @@ pub(crate) fn jelly_to_sexp<'py>(
         slf,
         me: &me,
         refs: Refs::get(slf.py())?,
+        stack: Stack::new(),
     };
     jelly(&cx, &mut ListSink::default(), obj)
 }
@@ -103,7 +105,7 @@ fn jelly_any<'py, S: Sink<'py>>(
             || ty_ptr == &raw mut ffi::PySet_Type
             || ty_ptr == &raw mut ffi::PyFrozenSet_Type
         {
-            return with_stack(|| jelly_mutable(cx, sink, obj));
+            return cx.stack.level(|| jelly_mutable(cx, sink, obj));
         }
         if obj.is_none() {
             return sink.single(cx, &refs.atoms.none);
@@ -120,7 +122,7 @@ fn jelly_any<'py, S: Sink<'py>>(
 
     let me = cx.me;
     if obj.is_instance(refs.jellyable.bind(py))? {
-        return with_stack(|| jelly_jellyable(cx, sink, obj));
+        return cx.stack.level(|| jelly_jellyable(cx, sink, obj));
     }
     let ty = obj.get_type();
     if !me.policy.allows_all_type_names() {
@@ -185,7 +187,7 @@ fn jelly_any<'py, S: Sink<'py>>(
             PyBytes::new(py, qual(obj)?.as_bytes()).into_any(),
         );
     }
-    with_stack(|| jelly_mutable(cx, sink, obj))
+    cx.stack.level(|| jelly_mutable(cx, sink, obj))
 }
 
 fn jelly_str<'py, S: Sink<'py>>(

@@ -34,6 +34,7 @@ use crate::banana::decoder::{
     self, float_body, scan_token, short_header, Limits, Scan, Token, Validate,
 };
 use crate::banana::error::{DecodeError, ErrorKind};
+use crate::banana::shapes;
 use crate::banana::vocabulary::PB_VOCABULARY;
 use crate::banana::words::padded_word;
 use crate::banana::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING, VOCAB};
@@ -55,56 +56,9 @@ use super::tags::Builtin;
 use super::unjellier::{run_post_callbacks, Holding, RefId, Unjellier};
 use super::unjelly::too_deep;
 use super::values::{boolean, plain_date_or_time, plain_decimal, unicode, PLAIN_EXPONENT};
-use super::{bad_input, with_stack, Depth};
+use super::{bad_input, Depth, Stack};
 
 type Result<T> = std::result::Result<T, BuildError>;
-
-/// The expressions jelly writes most, as the bytes they start with (the
-/// same in dialect `pb`, where these tags are no vocabulary symbols, but
-/// for `[b"None"]`): recognised by comparing words, instead of reading
-/// their tokens one at a time. Each has one-digit list and string headers.
-mod shapes {
-    use crate::banana::words::const_word;
-
-    const fn words(bytes: &[u8]) -> (u64, u64) {
-        (const_word(bytes, 0), const_word(bytes, 8))
-    }
-
-    /// `[b"None"]`, whole.
-    pub(super) const NONE: u64 = const_word(b"\x01\x80\x04\x82None", 0);
-    /// `[b"None"]` in dialect `pb`, whole: the tag is vocabulary symbol 1.
-    pub(super) const NONE_SYMBOL: u64 = const_word(b"\x01\x80\x01\x87", 0);
-    /// A list header and a tag symbol in dialect `pb`: 4 bytes.
-    pub(super) const SYMBOL_MASK: u64 = 0xffff_ffff;
-    pub(super) const SYMBOL_HEAD: usize = 4;
-    /// `[b"dereference", `: 15 bytes, or 4 in dialect `pb` (symbol 3).
-    pub(super) const DEREFERENCE: (u64, u64) = words(b"\x02\x80\x0b\x82dereference");
-    pub(super) const DEREFERENCE_MASK: u64 = 0xff_ffff_ffff_ffff;
-    pub(super) const DEREFERENCE_HEAD: usize = 15;
-    pub(super) const DEREFERENCE_SYMBOL: u64 = const_word(b"\x02\x80\x03\x87", 0);
-    /// `[b"unicode", ` and `[b"boolean", `: 11 bytes.
-    pub(super) const UNICODE: (u64, u64) = words(b"\x02\x80\x07\x82unicode");
-    pub(super) const BOOLEAN: (u64, u64) = words(b"\x02\x80\x07\x82boolean");
-    pub(super) const HEAD_MASK: u64 = 0xff_ffff;
-    pub(super) const HEAD: usize = 11;
-    /// `[[b"unicode", `: a dictionary item whose key is a str, 13 bytes.
-    pub(super) const TEXT_KEY: (u64, u64) = words(b"\x02\x80\x02\x80\x07\x82unicode");
-    pub(super) const TEXT_KEY_MASK: u64 = 0xff_ffff_ffff;
-    pub(super) const TEXT_KEY_HEAD: usize = 13;
-    /// The tags `dictionary` (12 bytes), `list` (6) and `tuple` (7), and
-    /// their symbols in dialect `pb`.
-    pub(super) const DICTIONARY: (u64, u64) = words(b"\x0a\x82dictionary");
-    pub(super) const LIST: u64 = const_word(b"\x04\x82list", 0);
-    pub(super) const TUPLE: u64 = const_word(b"\x05\x82tuple", 0);
-    pub(super) const DICTIONARY_SYMBOL: u8 = 5;
-    pub(super) const LIST_SYMBOL: u8 = 8;
-    pub(super) const TUPLE_SYMBOL: u8 = 11;
-    /// The tag `reference` (11 bytes), and its symbol in dialect `pb`.
-    pub(super) const REFERENCE: (u64, u64) = words(b"\x09\x82reference");
-    pub(super) const REFERENCE_SYMBOL: u8 = 4;
-    /// The longest tag above: the size limit must allow it.
-    pub(super) const LONGEST_TAG: u64 = 11;
-}
 
 /// What an item read to.
 enum Value<'py> {
@@ -175,6 +129,7 @@ struct Reader<'a, 'py> {
     /// True if the limits allow [`shapes`] (one-digit prefixes, the tags'
     /// length), so that matching one is reading it.
     shapes: bool,
+    stack: &'a Stack,
 }
 
 impl<'a, 'py> Reader<'a, 'py> {
@@ -390,14 +345,14 @@ impl<'a, 'py> Reader<'a, 'py> {
         let start = self.pos;
         let (first, second) = self.words_at(start);
         // `[b"None"]` is whole in its first 8 bytes (4 as a symbol).
-        let (builtin, none_length) = if first == shapes::NONE {
-            (Builtin::None, 8)
-        } else if self.pb_dialect && first & shapes::SYMBOL_MASK == shapes::NONE_SYMBOL {
-            (Builtin::None, shapes::SYMBOL_HEAD)
-        } else if first == shapes::UNICODE.0 {
-            (Builtin::Unicode, 0)
-        } else if first == shapes::BOOLEAN.0 {
-            (Builtin::Boolean, 0)
+        let (builtin, shape) = if shapes::NONE.starts(first, second) {
+            (Builtin::None, &shapes::NONE)
+        } else if self.pb_dialect && shapes::NONE_SYMBOL.starts(first, second) {
+            (Builtin::None, &shapes::NONE_SYMBOL)
+        } else if shapes::UNICODE.starts(first, second) {
+            (Builtin::Unicode, &shapes::UNICODE)
+        } else if shapes::BOOLEAN.starts(first, second) {
+            (Builtin::Boolean, &shapes::BOOLEAN)
         } else {
             return None;
         };
@@ -405,19 +360,11 @@ impl<'a, 'py> Reader<'a, 'py> {
             return None;
         }
         if builtin == Builtin::None {
-            self.pos += none_length;
+            self.pos += shape.len;
             return Some(Ok(self.py.None().into_bound(self.py)));
         }
-        let second = second & shapes::HEAD_MASK;
-        let expected = match builtin {
-            Builtin::Unicode => shapes::UNICODE.1,
-            _ => shapes::BOOLEAN.1,
-        };
-        if second != expected {
-            return None;
-        }
-        let (bytes, used) = self.short_string(start + shapes::HEAD)?;
-        self.pos = start + shapes::HEAD + used;
+        let (bytes, used) = self.short_string(start + shape.len)?;
+        self.pos = start + shape.len + used;
         Some(match builtin {
             Builtin::Unicode => unicode(self.py, bytes).map_err(BuildError::from),
             _ => boolean(self.py, self.refs, bytes).map_err(BuildError::from),
@@ -507,7 +454,8 @@ impl<'a, 'py> Reader<'a, 'py> {
 
     /// A list of `count` items, the list header just read at `start`.
     fn expression(&mut self, count: u64, start: usize) -> Result<Value<'py>> {
-        with_stack(|| {
+        let stack = self.stack;
+        stack.level(|| {
             let (_level, rest) = self.open(count, start)?;
             let value = self.tagged(rest);
             self.lists -= 1;
@@ -539,14 +487,14 @@ impl<'a, 'py> Reader<'a, 'py> {
                 shapes::REFERENCE_SYMBOL => (Builtin::Reference, 2),
                 _ => return None,
             }
-        } else if first == shapes::DICTIONARY.0 && second & 0xffff == shapes::DICTIONARY.1 {
-            (Builtin::Dictionary, 12)
-        } else if first & 0xffff_ffff_ffff == shapes::LIST {
-            (Builtin::List, 6)
-        } else if first & 0xff_ffff_ffff_ffff == shapes::TUPLE {
-            (Builtin::Tuple, 7)
-        } else if first == shapes::REFERENCE.0 && second & 0xff_ffff == shapes::REFERENCE.1 {
-            (Builtin::Reference, 11)
+        } else if shapes::DICTIONARY.starts(first, second) {
+            (Builtin::Dictionary, shapes::DICTIONARY.len)
+        } else if shapes::LIST.starts(first, second) {
+            (Builtin::List, shapes::LIST.len)
+        } else if shapes::TUPLE.starts(first, second) {
+            (Builtin::Tuple, shapes::TUPLE.len)
+        } else if shapes::REFERENCE.starts(first, second) {
+            (Builtin::Reference, shapes::REFERENCE.len)
         } else {
             return None;
         };
@@ -939,7 +887,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             return None;
         }
         let (first, second) = self.words_at(start);
-        if first != shapes::TEXT_KEY.0 || second & shapes::TEXT_KEY_MASK != shapes::TEXT_KEY.1 {
+        if !shapes::TEXT_KEY.starts(first, second) {
             return None;
         }
         // The key's own header, most often one digit and the type byte,
@@ -948,15 +896,15 @@ impl<'a, 'py> Reader<'a, 'py> {
         let (body, used) =
             if length < 0x80 && (second >> 48) as u8 == STRING && length as u64 <= self.limits.size
             {
-                let at = start + shapes::TEXT_KEY_HEAD + 2;
+                let at = start + shapes::TEXT_KEY.len + 2;
                 (
                     self.input.get(at..at + length as usize)?,
                     2 + length as usize,
                 )
             } else {
-                self.short_string(start + shapes::TEXT_KEY_HEAD)?
+                self.short_string(start + shapes::TEXT_KEY.len)?
             };
-        self.pos = start + shapes::TEXT_KEY_HEAD + used;
+        self.pos = start + shapes::TEXT_KEY.len + used;
         self.lists += 1;
         Some(self.keys.get(self.py, body).map_err(BuildError::from))
     }
@@ -1014,12 +962,10 @@ impl<'a, 'py> Reader<'a, 'py> {
         }
         let start = self.pos;
         let (first, second) = self.words_at(start);
-        let head = if first == shapes::DEREFERENCE.0
-            && second & shapes::DEREFERENCE_MASK == shapes::DEREFERENCE.1
-        {
-            shapes::DEREFERENCE_HEAD
-        } else if self.pb_dialect && first & shapes::SYMBOL_MASK == shapes::DEREFERENCE_SYMBOL {
-            shapes::SYMBOL_HEAD
+        let head = if shapes::DEREFERENCE.starts(first, second) {
+            shapes::DEREFERENCE.len
+        } else if self.pb_dialect && shapes::DEREFERENCE_SYMBOL.starts(first, second) {
+            shapes::DEREFERENCE_SYMBOL.len
         } else {
             return None;
         };
@@ -1179,6 +1125,7 @@ fn read_input<'py>(
             };
             return Err(BuildError::from(DecodeError::new(0, kind)).into_pyerr(py));
         }
+        let stack = Stack::new();
         let mut reader = Reader {
             py,
             slf,
@@ -1195,6 +1142,7 @@ fn read_input<'py>(
             keys: Recent::texts(),
             held: Vec::new(),
             shapes: limits.prefix >= 1 && limits.size >= shapes::LONGEST_TAG,
+            stack: &stack,
         };
         // Jelly's ids count from 1, one per reference of at least 15 bytes:
         // a table of an eighth of the bytes' length holds them all, and

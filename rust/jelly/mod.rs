@@ -77,6 +77,75 @@ pub(crate) fn with_stack<R>(f: impl FnOnce() -> R) -> R {
     stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, f)
 }
 
+/// [`with_stack`] for a traversal that goes through many levels in one
+/// call: where the stack in use has [`RED_ZONE`] left is worked out once
+/// per stack, so that a level compares the stack's position with it
+/// instead of asking the thread how much stack it has (a thread-local read
+/// and a call, per level).
+pub(crate) struct Stack {
+    /// The lowest address a level may start at on the stack in use with
+    /// [`RED_ZONE`] still below it; `usize::MAX` until known (every level
+    /// asks), 0 where the thread's stack cannot be known (as [`with_stack`],
+    /// no level grows it then).
+    floor: std::cell::Cell<usize>,
+}
+
+impl Stack {
+    pub(crate) const fn new() -> Stack {
+        Stack {
+            floor: std::cell::Cell::new(usize::MAX),
+        }
+    }
+
+    /// Run `f` as [`with_stack`] does.
+    #[inline(always)]
+    pub(crate) fn level<R>(&self, f: impl FnOnce() -> R) -> R {
+        if position() > self.floor.get() {
+            return f();
+        }
+        self.grow(f)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow<R>(&self, f: impl FnOnce() -> R) -> R {
+        // Stacks that grow down only (all this builds for): elsewhere,
+        // every level asks.
+        if psm::StackDirection::new() != psm::StackDirection::Descending {
+            return with_stack(f);
+        }
+        match stacker::remaining_stack() {
+            None => {
+                self.floor.set(0);
+                f()
+            }
+            Some(left) if left > RED_ZONE => {
+                self.floor.set(position() - (left - RED_ZONE));
+                f()
+            }
+            Some(_) => {
+                let outer = self.floor.get();
+                let result = stacker::grow(STACK_SEGMENT, || {
+                    // The segment's own floor, for the levels inside it.
+                    let left = stacker::remaining_stack().unwrap_or(0);
+                    self.floor
+                        .set(position().saturating_sub(left.saturating_sub(RED_ZONE)));
+                    f()
+                });
+                self.floor.set(outer);
+                result
+            }
+        }
+    }
+}
+
+/// Where on the stack the caller is (an address in its frame).
+#[inline(always)]
+fn position() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
 /// An error from making objects out of bytes or s-expressions from
 /// elsewhere, as `loads`, `unjelly` and a broker's `unserialize` report it:
 /// their own two types as they are; anything else a value's constructor or
