@@ -40,7 +40,8 @@ impl Shape {
 }
 
 /// The low `count` bytes of a word.
-const fn low_bytes(count: usize) -> u64 {
+#[inline(always)]
+pub const fn low_bytes(count: usize) -> u64 {
     if count >= 8 {
         u64::MAX
     } else {

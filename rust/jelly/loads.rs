@@ -892,18 +892,26 @@ impl<'a, 'py> Reader<'a, 'py> {
         }
         // The key's own header, most often one digit and the type byte,
         // already in the second word.
-        let length = (second >> 40) as u8;
-        let (body, used) =
-            if length < 0x80 && (second >> 48) as u8 == STRING && length as u64 <= self.limits.size
-            {
-                let at = start + shapes::TEXT_KEY.len + 2;
-                (
-                    self.input.get(at..at + length as usize)?,
-                    2 + length as usize,
-                )
-            } else {
-                self.short_string(start + shapes::TEXT_KEY.len)?
-            };
+        let length = (second >> 40) as u8 as usize;
+        if length < 0x80 && (second >> 48) as u8 == STRING && length as u64 <= self.limits.size {
+            let at = start + shapes::TEXT_KEY.len + 2;
+            let body = self.input.get(at..at + length)?;
+            self.pos = at + length;
+            self.lists += 1;
+            // A short key (most are) read as one word, what follows it
+            // masked off.
+            if let Some(word) = self.input.get(at..at + 8).filter(|_| length <= 8) {
+                let word = u64::from_le_bytes(word.try_into().expect("8 bytes"))
+                    & shapes::low_bytes(length);
+                return Some(
+                    self.keys
+                        .get_short(self.py, body, word)
+                        .map_err(BuildError::from),
+                );
+            }
+            return Some(self.keys.get(self.py, body).map_err(BuildError::from));
+        }
+        let (body, used) = self.short_string(start + shapes::TEXT_KEY.len)?;
         self.pos = start + shapes::TEXT_KEY.len + used;
         self.lists += 1;
         Some(self.keys.get(self.py, body).map_err(BuildError::from))
@@ -1059,12 +1067,14 @@ impl<'a, 'py> Reader<'a, 'py> {
         self.lists -= 1;
         if let Err(error) = filled {
             // Forget it, for a hook that goes on using this unjellier.
-            self.me.finish_building(&mut self.held);
-            self.held.clear();
+            if let Some(entry) = self.me.finish_building(&mut self.held) {
+                entry.release(py);
+            }
+            Holding::release_all(py, &mut self.held);
             return Err(error);
         }
         let finished = finish_early_reference(self.slf, self.refs, object, &mut self.held);
-        self.held.clear();
+        Holding::release_all(py, &mut self.held);
         Ok(Ok(finished?))
     }
 }

@@ -84,9 +84,11 @@ pub(crate) fn finish_early_reference<'py>(
         ));
     };
     if entry.materialized {
-        held.clear();
+        Holding::release_all(py, held);
         drop(me);
-        return resolve_reference(slf, refs, &entry.id.object(py), object);
+        let id = entry.id.object(py);
+        entry.release(py);
+        return resolve_reference(slf, refs, &id, object);
     }
     // Not materialized: no hook has run since the object was registered,
     // so the reference table still holds it.
@@ -96,10 +98,15 @@ pub(crate) fn finish_early_reference<'py>(
             dict.bind(py).set_item(key, &object)?;
         }
     }
-    held.clear();
-    if let Some(placeholder) = entry.placeholder {
+    Holding::release_all(py, held);
+    let placeholder = entry
+        .placeholder
+        .as_ref()
+        .map(|placeholder| placeholder.bind(py).clone());
+    entry.release(py);
+    if let Some(placeholder) = placeholder {
         me.forget_tags();
-        placeholder.call_method1(py, pyo3::intern!(py, "resolveDependants"), (&object,))?;
+        placeholder.call_method1(pyo3::intern!(py, "resolveDependants"), (&object,))?;
     }
     Ok(object)
 }

@@ -91,6 +91,15 @@ impl Holding {
     pub(crate) fn place(&self) -> (&Py<PyDict>, &Py<PyAny>) {
         (&self.dict, &self.key)
     }
+
+    /// Let go of `held`'s references, the GIL held (a `Py` dropped on its
+    /// own asks the thread whether it is).
+    pub(crate) fn release_all(py: Python<'_>, held: &mut Vec<Holding>) {
+        for Holding { dict, key, .. } in held.drain(..) {
+            drop(dict.into_bound(py));
+            drop(key.into_bound(py));
+        }
+    }
 }
 
 /// An object registered under its reference id before it is complete.
@@ -118,6 +127,26 @@ pub(crate) struct Building {
     pub(crate) replaced: bool,
     /// True once the placeholder stands for the object everywhere.
     pub(crate) materialized: bool,
+}
+
+impl Building {
+    /// Let go of the entry's references, the GIL held (as
+    /// [`Holding::release_all`]).
+    pub(crate) fn release(self, py: Python<'_>) {
+        let Building {
+            id,
+            object,
+            placeholder,
+            ..
+        } = self;
+        if let RefId::Object(id) = id {
+            drop(id.into_bound(py));
+        }
+        drop(object.into_bound(py));
+        if let Some(placeholder) = placeholder {
+            drop(placeholder.into_bound(py));
+        }
+    }
 }
 
 impl Unjellier {

@@ -85,6 +85,29 @@ impl Recent {
             padded_word(bytes, 8),
             padded_word(bytes, 16),
         ];
+        self.lookup(py, bytes, words)
+    }
+
+    /// [`Recent::get`] for at most 8 bytes, whose little-endian word (zero
+    /// past them) the caller has read already.
+    #[inline(always)]
+    pub(crate) fn get_short<'py>(
+        &mut self,
+        py: Python<'py>,
+        bytes: &[u8],
+        word: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        debug_assert!(bytes.len() <= 8 && word == padded_word(bytes, 0));
+        self.lookup(py, bytes, [word, 0, 0])
+    }
+
+    #[inline(always)]
+    fn lookup<'py>(
+        &mut self,
+        py: Python<'py>,
+        bytes: &[u8],
+        words: [u64; RECENT_BYTES / 8],
+    ) -> PyResult<Bound<'py, PyAny>> {
         let mixed =
             (words[0] ^ words[1].rotate_left(21) ^ words[2].rotate_left(42) ^ bytes.len() as u64)
                 .wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -94,6 +117,17 @@ impl Recent {
                 return Ok(entry.object.bind(py).clone());
             }
         }
+        self.miss(py, bytes, words, index)
+    }
+
+    #[inline(never)]
+    fn miss<'py>(
+        &mut self,
+        py: Python<'py>,
+        bytes: &[u8],
+        words: [u64; RECENT_BYTES / 8],
+        index: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let object = self.make(py, bytes)?;
         self.slots[index] = Some(RecentEntry {
             words,
