@@ -70,6 +70,70 @@ def test_large_strings_and_references_together() -> None:
     assert pbfast.dumps(value) == _two_steps(value)
 
 
+class _Key(str):
+    """A str subclass: jellied by the general way, never as a plain key."""
+
+
+def keys_of_every_kind(count: int) -> list[dict[Any, Any]]:
+    shared = ["id", "peer", "x" * 31, "y" * 40, "clé", "鍵", "\U0001f511", ""]
+    records = []
+    for index in range(count):
+        record: dict[Any, Any] = {key: index for key in shared}
+        # Equal keys that are other objects, made anew for each record.
+        record["".join(["fre", "sh"])] = index
+        record[str(index)] = -index
+        record[_Key("sub")] = index
+        record[index] = "int key"
+        records.append(record)
+    return records
+
+
+@pytest.mark.parametrize("count", [1, 3, 40, 300])
+def test_dictionary_keys_met_again(count: int) -> None:
+    """
+    Dict keys written again as they were written the first time (keys
+    repeat): the bytes are still Twisted's whatever the keys (shared or
+    equal objects, long, non-ASCII, a subclass, an int).
+    """
+    value = keys_of_every_kind(count)
+    assert pbfast.dumps(value) == _two_steps(value)
+    taster = twisted_jelly.SecurityOptions()
+    taster.allowBasicTypes()
+    assert pbfast.dumps(value, taster=taster) == _two_steps(value, taster=taster)
+
+
+_OLD_KEYS = [b"o%03d" % index for index in range(40)]
+_NEW_KEYS = [b"n%03d" % index for index in range(40)]
+
+
+class _Swapper(twisted_jelly.Jellyable):
+    """Empties the dictionary written before it, freeing its keys, and puts
+    a new one, its keys made then (where the freed ones were, as the
+    allocator goes), where the traversal goes next."""
+
+    def __init__(self, written: dict[str, int], next: list[Any]) -> None:
+        self.written = written
+        self.next = next
+
+    def jellyFor(self, jellier: Any) -> Any:
+        self.written.clear()
+        self.next.append({key.decode(): index for index, key in enumerate(_NEW_KEYS)})
+        return [b"swapped"]
+
+
+def _swapping() -> list[Any]:
+    written = {key.decode(): index for index, key in enumerate(_OLD_KEYS)}
+    following: list[Any] = []
+    return [written, _Swapper(written, following), following]
+
+
+def test_dictionary_keys_freed_meanwhile() -> None:
+    """A key written, then freed by a hook, its address taken by another
+    str: the other is written as it is."""
+    for _ in range(5):
+        assert pbfast.dumps(_swapping()) == _two_steps(_swapping())
+
+
 def test_taster_and_persistent_store() -> None:
     taster = jelly.SecurityOptions()
     taster.allowBasicTypes()

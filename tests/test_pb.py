@@ -119,6 +119,19 @@ def test_encoded_reads_as_its_sexp() -> None:
     assert fast.unserialize(sexp) == value
 
 
+def test_dictionary_keys_met_again_in_dialect_pb() -> None:
+    # Keys written again as first written (see test_dumps), with the tag a
+    # vocabulary symbol.
+    from test_dumps import keys_of_every_kind
+
+    fast, _ = connectedBroker(fast_pb)
+    stock, _ = connectedBroker(twisted_pb)
+    for count in (3, 300):
+        value = keys_of_every_kind(count)
+        encoded = fast.serialize(value)
+        assert encoded.sexp() == stock.serialize(value)
+
+
 def test_custom_remote_message_received_sees_sexps() -> None:
     class Inspecting(fast_pb.Referenceable):
         def remoteMessageReceived(self, broker: Any, message: Any, args: Any, kw: Any) -> Any:

@@ -415,7 +415,16 @@ fn jelly_dict<'py, S: Sink<'py>>(
             )
         };
         sink.open_item(cx)?;
-        let key = jelly(cx, sink, &key)?;
+        // An exact str key, where any type is allowed: what `jelly` would
+        // write (see `jelly_str`).
+        let key = if key.get_type_ptr() == &raw mut ffi::PyUnicode_Type
+            && cx.me.policy.allows_all_type_names()
+        {
+            // SAFETY: an exact str, checked above.
+            sink.key_text(cx, unsafe { key.cast_unchecked::<PyString>() })?
+        } else {
+            jelly(cx, sink, &key)?
+        };
         let value = jelly(cx, sink, &value)?;
         let item = sink.close_item(cx, key, value)?;
         sink.push(&mut seq, item);

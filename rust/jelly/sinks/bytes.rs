@@ -29,6 +29,34 @@ pub(crate) struct BytesSink<'o, 'a, 'py> {
     /// The bytes every str's encoding starts with (`[b"unicode", ...`: a
     /// list header and the tag, or its symbol), made once.
     text_head: ([u8; 16], usize),
+    /// Dictionary keys written, and once there have been a few, the last
+    /// ones by address with the bytes they were written as.
+    keys_written: usize,
+    keys: Option<Box<[WrittenKey<'py>]>>,
+}
+
+/// Slots of [`BytesSink`]'s written keys (a power of two).
+const KEY_SLOTS: usize = 64;
+/// The longest encoding of a key kept there.
+const KEY_BYTES: usize = 32;
+/// Keys written before the slots are made (a small message has no use
+/// for them).
+const KEYS_BEFORE_SLOTS: usize = 16;
+
+/// A dictionary key as written: the str held (so that no other object
+/// takes its address while it is here; a str is immutable, so the same
+/// object is written the same way), and the bytes.
+struct WrittenKey<'py> {
+    address: usize,
+    text: Option<Bound<'py, PyString>>,
+    len: usize,
+    bytes: [u8; KEY_BYTES],
+}
+
+/// Which slot a key's address goes in.
+#[inline(always)]
+fn key_slot(address: usize) -> usize {
+    (address >> 4 ^ address >> 11) & (KEY_SLOTS - 1)
 }
 
 impl<'o, 'a, 'py> BytesSink<'o, 'a, 'py> {
@@ -46,6 +74,8 @@ impl<'o, 'a, 'py> BytesSink<'o, 'a, 'py> {
             out,
             settings,
             text_head: (text_head, head.len()),
+            keys_written: 0,
+            keys: None,
         }
     }
 }
@@ -133,6 +163,53 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         let utf8 = text.to_str()?;
         encoder::write_string(self.out.buf, utf8.as_bytes(), self.settings.size_limit)
             .map_err(|error| banana_error(cx.py(), error.to_string()))
+    }
+
+    fn key_text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<()> {
+        let address = text.as_ptr() as usize;
+        let slot = key_slot(address);
+        if let Some(keys) = &self.keys {
+            let key = &keys[slot];
+            if key.address == address {
+                let buf = &mut *self.out.buf;
+                buf.reserve(KEY_BYTES);
+                // SAFETY: `KEY_BYTES` bytes are reserved past the length;
+                // the first `key.len` (at most `KEY_BYTES`) of them, which
+                // the copy initializes, become part of it.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        key.bytes.as_ptr(),
+                        buf.as_mut_ptr().add(buf.len()),
+                        KEY_BYTES,
+                    );
+                    buf.set_len(buf.len() + key.len);
+                }
+                return Ok(());
+            }
+        }
+        let start = self.out.buf.len();
+        self.text(cx, text)?;
+        self.keys_written += 1;
+        let written = &self.out.buf[start..];
+        if written.len() > KEY_BYTES || self.keys_written < KEYS_BEFORE_SLOTS {
+            return Ok(());
+        }
+        let keys = self.keys.get_or_insert_with(|| {
+            (0..KEY_SLOTS)
+                .map(|_| WrittenKey {
+                    address: 0,
+                    text: None,
+                    len: 0,
+                    bytes: [0; KEY_BYTES],
+                })
+                .collect()
+        });
+        let key = &mut keys[slot];
+        key.bytes[..written.len()].copy_from_slice(written);
+        key.len = written.len();
+        key.address = address;
+        key.text = Some(text.clone());
+        Ok(())
     }
 
     fn single(&mut self, cx: &Cx<'_, 'py>, tag: &Py<PyBytes>) -> PyResult<()> {

@@ -38,6 +38,11 @@ pub(crate) trait Sink<'py> {
     ) -> PyResult<Self::Out>;
     /// `[b"unicode", <UTF-8 of text>]`.
     fn text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<Self::Out>;
+    /// [`Sink::text`] for a dictionary key: keys repeat, so a sink may
+    /// write one met before again as it wrote it.
+    fn key_text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<Self::Out> {
+        self.text(cx, text)
+    }
     /// `[tag]`.
     fn single(&mut self, cx: &Cx<'_, 'py>, tag: &Py<PyBytes>) -> PyResult<Self::Out>;
     /// Start `[tag, ...]` with `items` items after the tag.
