@@ -23,6 +23,27 @@ pub(crate) fn bytes_object<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound
     }
 }
 
+/// The characters of `text` as bytes, if it is a compact ASCII str (most
+/// are): then they are its UTF-8 too, read where CPython keeps them, with
+/// no call and no check for surrogates.
+#[inline(always)]
+pub(crate) fn ascii_bytes<'a>(text: &'a Bound<'_, pyo3::types::PyString>) -> Option<&'a [u8]> {
+    let pointer = text.as_ptr();
+    // SAFETY: `pointer` is a live str. A compact ASCII one keeps its
+    // `length` one-byte characters right after its header, where
+    // `PyUnicode_DATA` points, immutable and alive as long as the str,
+    // which the borrow of `text` outlives the slice by.
+    unsafe {
+        if ffi::PyUnicode_IS_COMPACT_ASCII(pointer) == 0 {
+            return None;
+        }
+        Some(std::slice::from_raw_parts(
+            ffi::PyUnicode_DATA(pointer).cast::<u8>(),
+            ffi::PyUnicode_GET_LENGTH(pointer) as usize,
+        ))
+    }
+}
+
 /// The str whose UTF-8 encoding is `bytes`; invalid UTF-8 raises what
 /// CPython's decoder raises (`UnicodeDecodeError`).
 #[inline]

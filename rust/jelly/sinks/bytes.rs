@@ -20,6 +20,7 @@ use crate::jelly::jelly::Cx;
 use crate::pybanana::encode::{self as banana, EncodeSettings};
 use crate::pybanana::errors::banana_error;
 use crate::pybanana::output::Output;
+use crate::pybanana::text::ascii_bytes;
 
 /// Writes the Banana encoding (`banana.encode(jelly(obj))`) into one
 /// buffer as the traversal goes.
@@ -61,19 +62,23 @@ fn key_slot(address: usize) -> usize {
 
 impl<'o, 'a, 'py> BytesSink<'o, 'a, 'py> {
     pub(crate) fn new(out: &'o mut Output<'a, 'py>, settings: EncodeSettings<'a>) -> Self {
-        // Room for the header and the tag as written (up to 18 bytes).
-        let mut head = Vec::with_capacity(32);
-        encoder::write_list_header(&mut head, 2);
+        // Written where the output goes next, kept, and taken back (no
+        // buffer of its own to allocate): the header and the tag as
+        // written, 16 bytes at most.
+        let mark = out.buf.len();
+        encoder::write_list_header(out.buf, 2);
         match settings.vocabulary.and_then(|v| v.lookup(b"unicode")) {
-            Some(symbol) => encoder::write_vocab(&mut head, symbol),
-            None => encoder::write_string(&mut head, b"unicode", u64::MAX).expect("no limit"),
+            Some(symbol) => encoder::write_vocab(out.buf, symbol),
+            None => encoder::write_string(out.buf, b"unicode", u64::MAX).expect("no limit"),
         }
         let mut text_head = [0u8; 16];
-        text_head[..head.len()].copy_from_slice(&head);
+        let length = out.buf.len() - mark;
+        text_head[..length].copy_from_slice(&out.buf[mark..]);
+        out.buf.truncate(mark);
         BytesSink {
             out,
             settings,
-            text_head: (text_head, head.len()),
+            text_head: (text_head, length),
             keys_written: 0,
             keys: None,
         }
@@ -159,9 +164,12 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
             self.write_atom(&cx.refs.atoms.unicode, cx.py())?;
         }
         // Strict, like str.encode("UTF-8"): a lone surrogate raises
-        // UnicodeEncodeError.
-        let utf8 = text.to_str()?;
-        encoder::write_string(self.out.buf, utf8.as_bytes(), self.settings.size_limit)
+        // UnicodeEncodeError (ASCII has none).
+        let utf8 = match ascii_bytes(text) {
+            Some(ascii) => ascii,
+            None => text.to_str()?.as_bytes(),
+        };
+        encoder::write_string(self.out.buf, utf8, self.settings.size_limit)
             .map_err(|error| banana_error(cx.py(), error.to_string()))
     }
 
