@@ -204,13 +204,7 @@ fn jelly_bool<'py, S: Sink<'py>>(
     sink: &mut S,
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<S::Out> {
-    let atoms = &cx.refs.atoms;
-    let value = if obj.is_truthy()? {
-        &atoms.r#true
-    } else {
-        &atoms.r#false
-    };
-    sink.pair(cx, &atoms.boolean, cx.atom(value))
+    sink.boolean(cx, obj.is_truthy()?)
 }
 
 fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {

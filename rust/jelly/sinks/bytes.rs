@@ -34,7 +34,13 @@ pub(crate) struct BytesSink<'o, 'a, 'py> {
     /// ones by address with the bytes they were written as.
     keys_written: usize,
     keys: Option<Box<[WrittenKey<'py>]>>,
+    /// `[b"boolean", b"false"]` and `[b"boolean", b"true"]` as written the
+    /// first time (they are the same every time).
+    booleans: [Option<([u8; BOOLEAN_BYTES], usize)>; 2],
 }
+
+/// The longest encoding of a boolean kept by [`BytesSink`].
+const BOOLEAN_BYTES: usize = 24;
 
 /// Slots of [`BytesSink`]'s written keys (a power of two).
 const KEY_SLOTS: usize = 64;
@@ -81,6 +87,7 @@ impl<'o, 'a, 'py> BytesSink<'o, 'a, 'py> {
             text_head: (text_head, length),
             keys_written: 0,
             keys: None,
+            booleans: [None, None],
         }
     }
 }
@@ -171,6 +178,24 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         };
         encoder::write_string(self.out.buf, utf8, self.settings.size_limit)
             .map_err(|error| banana_error(cx.py(), error.to_string()))
+    }
+
+    fn boolean(&mut self, cx: &Cx<'_, 'py>, value: bool) -> PyResult<()> {
+        if let Some((bytes, len)) = &self.booleans[value as usize] {
+            self.out.buf.extend_from_slice(&bytes[..*len]);
+            return Ok(());
+        }
+        let start = self.out.buf.len();
+        let atoms = &cx.refs.atoms;
+        let atom = if value { &atoms.r#true } else { &atoms.r#false };
+        self.pair(cx, &atoms.boolean, cx.atom(atom))?;
+        let written = &self.out.buf[start..];
+        if written.len() <= BOOLEAN_BYTES {
+            let mut bytes = [0; BOOLEAN_BYTES];
+            bytes[..written.len()].copy_from_slice(written);
+            self.booleans[value as usize] = Some((bytes, written.len()));
+        }
+        Ok(())
     }
 
     fn key_text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<()> {

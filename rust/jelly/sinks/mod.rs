@@ -38,6 +38,12 @@ pub(crate) trait Sink<'py> {
     ) -> PyResult<Self::Out>;
     /// `[b"unicode", <UTF-8 of text>]`.
     fn text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<Self::Out>;
+    /// `[b"boolean", b"true"]`, or `b"false"`.
+    fn boolean(&mut self, cx: &Cx<'_, 'py>, value: bool) -> PyResult<Self::Out> {
+        let atoms = &cx.refs.atoms;
+        let atom = if value { &atoms.r#true } else { &atoms.r#false };
+        self.pair(cx, &atoms.boolean, cx.atom(atom))
+    }
     /// [`Sink::text`] for a dictionary key: keys repeat, so a sink may
     /// write one met before again as it wrote it.
     fn key_text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<Self::Out> {
