@@ -366,9 +366,25 @@ impl<'a, 'py> Reader<'a, 'py> {
         let (bytes, used) = self.short_string(start + shape.len)?;
         self.pos = start + shape.len + used;
         Some(match builtin {
-            Builtin::Unicode => unicode(self.py, bytes).map_err(BuildError::from),
+            Builtin::Unicode => self.short_text(bytes, self.pos - bytes.len()),
             _ => boolean(self.py, self.refs, bytes).map_err(BuildError::from),
         })
+    }
+
+    /// A str value, its UTF-8 `bytes` read at `at`. One of at most 8
+    /// bytes (a word, a name, a state: the values that repeat, as in a
+    /// thousand records tagged `"alpha"`) is shared with the equal one read
+    /// last, as keys are: read as one word, what follows it masked off.
+    /// Longer ones are made as they are (they repeat less, and would pay
+    /// for the cache for nothing).
+    #[inline(always)]
+    fn short_text(&mut self, bytes: &[u8], at: usize) -> Result<Bound<'py, PyAny>> {
+        if let Some(word) = self.input.get(at..at + 8).filter(|_| bytes.len() <= 8) {
+            let word = u64::from_le_bytes(word.try_into().expect("8 bytes"))
+                & shapes::low_bytes(bytes.len());
+            return Ok(self.keys.get_short(self.py, bytes, word)?);
+        }
+        Ok(unicode(self.py, bytes)?)
     }
 
     /// The next item, unjellied, once [`Reader::short_scalar`] has said
