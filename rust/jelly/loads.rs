@@ -122,7 +122,8 @@ struct Reader<'a, 'py> {
     reserved: usize,
     /// Open containers holding reservations.
     reserving: usize,
-    keys: Recent,
+    /// Recent short strs (dict keys, short values), shared with equal ones.
+    texts: Recent,
     /// Where dictionaries held the reference being finished (see
     /// [`Unjellier::finish_building`]), reused.
     held: Vec<Holding>,
@@ -379,12 +380,18 @@ impl<'a, 'py> Reader<'a, 'py> {
     /// for the cache for nothing).
     #[inline(always)]
     fn short_text(&mut self, bytes: &[u8], at: usize) -> Result<Bound<'py, PyAny>> {
-        if let Some(word) = self.input.get(at..at + 8).filter(|_| bytes.len() <= 8) {
-            let word = u64::from_le_bytes(word.try_into().expect("8 bytes"))
-                & shapes::low_bytes(bytes.len());
-            return Ok(self.keys.get_short(self.py, bytes, word)?);
+        if let Some(word) = self.short_word(at, bytes.len()) {
+            return Ok(self.texts.get_short(self.py, bytes, word)?);
         }
         Ok(unicode(self.py, bytes)?)
+    }
+
+    /// The `len` bytes at `at`, if at most 8, as the little-endian word
+    /// they make (zero past them), read in one load where 8 bytes are left.
+    #[inline(always)]
+    fn short_word(&self, at: usize, len: usize) -> Option<u64> {
+        let word = self.input.get(at..at + 8).filter(|_| len <= 8)?;
+        Some(u64::from_le_bytes(word.try_into().expect("8 bytes")) & shapes::low_bytes(len))
     }
 
     /// The next item, unjellied, once [`Reader::short_scalar`] has said
@@ -916,21 +923,16 @@ impl<'a, 'py> Reader<'a, 'py> {
             self.lists += 1;
             // A short key (most are) read as one word, what follows it
             // masked off.
-            if let Some(word) = self.input.get(at..at + 8).filter(|_| length <= 8) {
-                let word = u64::from_le_bytes(word.try_into().expect("8 bytes"))
-                    & shapes::low_bytes(length);
-                return Some(
-                    self.keys
-                        .get_short(self.py, body, word)
-                        .map_err(BuildError::from),
-                );
+            if let Some(word) = self.short_word(at, length) {
+                let key = self.texts.get_short(self.py, body, word);
+                return Some(key.map_err(BuildError::from));
             }
-            return Some(self.keys.get(self.py, body).map_err(BuildError::from));
+            return Some(self.texts.get(self.py, body).map_err(BuildError::from));
         }
         let (body, used) = self.short_string(start + shapes::TEXT_KEY.len)?;
         self.pos = start + shapes::TEXT_KEY.len + used;
         self.lists += 1;
-        Some(self.keys.get(self.py, body).map_err(BuildError::from))
+        Some(self.texts.get(self.py, body).map_err(BuildError::from))
     }
 
     /// A dict key that is `[b"unicode", bytes]` as jelly writes it, read
@@ -949,7 +951,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             return None;
         }
         self.pos = start + list + tag_length + body_length;
-        Some(self.keys.get(self.py, body).map_err(BuildError::from))
+        Some(self.texts.get(self.py, body).map_err(BuildError::from))
     }
 
     /// What the id at `at` stands for, if it is a small int found in the
@@ -1165,7 +1167,7 @@ fn read_input<'py>(
             lists: 0,
             reserved: 0,
             reserving: 0,
-            keys: Recent::texts(),
+            texts: Recent::texts(),
             held: Vec::new(),
             shapes: limits.prefix >= 1 && limits.size >= shapes::LONGEST_TAG,
             stack: &stack,

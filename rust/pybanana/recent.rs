@@ -1,6 +1,6 @@
-//! Caches of recently decoded short strings (jelly tags, dict keys), one of
-//! text and one of bytes per thread, so that equal strings in a message
-//! share one object.
+//! Caches of recently decoded short strings (jelly tags, dict keys, short
+//! str values), one of text and one of bytes per thread, so that equal
+//! strings in a message share one object.
 //!
 //! Uses [`crate::banana::words`] and PyO3.
 
