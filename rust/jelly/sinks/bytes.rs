@@ -36,16 +36,49 @@ pub(crate) struct BytesSink<'o, 'a, 'py> {
     keys: Option<Box<[WrittenKey<'py>]>>,
     /// `[b"boolean", b"false"]` and `[b"boolean", b"true"]` as written the
     /// first time (they are the same every time).
-    booleans: [Option<([u8; BOOLEAN_BYTES], usize)>; 2],
+    booleans: [Option<Written>; 2],
 }
 
-/// The longest encoding of a boolean kept by [`BytesSink`].
-const BOOLEAN_BYTES: usize = 24;
+/// The longest encoding [`Written`] keeps (a key's, a boolean's).
+const WRITTEN_BYTES: usize = 32;
+
+/// An encoding as first written, to be written again as it is.
+struct Written {
+    len: usize,
+    bytes: [u8; WRITTEN_BYTES],
+}
+
+impl Written {
+    /// `written`, if it is short enough to keep.
+    fn of(written: &[u8]) -> Option<Written> {
+        let mut bytes = [0; WRITTEN_BYTES];
+        bytes.get_mut(..written.len())?.copy_from_slice(written);
+        Some(Written {
+            len: written.len(),
+            bytes,
+        })
+    }
+
+    /// The bytes appended to `buf`, in one fixed-size copy.
+    #[inline(always)]
+    fn write_to(&self, buf: &mut Vec<u8>) {
+        buf.reserve(WRITTEN_BYTES);
+        // SAFETY: `WRITTEN_BYTES` bytes are reserved past the length; the
+        // first `len` (at most `WRITTEN_BYTES`) of them, which the copy
+        // initializes, become part of it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.bytes.as_ptr(),
+                buf.as_mut_ptr().add(buf.len()),
+                WRITTEN_BYTES,
+            );
+            buf.set_len(buf.len() + self.len);
+        }
+    }
+}
 
 /// Slots of [`BytesSink`]'s written keys (a power of two).
 const KEY_SLOTS: usize = 64;
-/// The longest encoding of a key kept there.
-const KEY_BYTES: usize = 32;
 /// Keys written before the slots are made (a small message has no use
 /// for them).
 const KEYS_BEFORE_SLOTS: usize = 16;
@@ -56,8 +89,7 @@ const KEYS_BEFORE_SLOTS: usize = 16;
 struct WrittenKey<'py> {
     address: usize,
     text: Option<Bound<'py, PyString>>,
-    len: usize,
-    bytes: [u8; KEY_BYTES],
+    written: Written,
 }
 
 /// Which slot a key's address goes in.
@@ -181,20 +213,15 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
     }
 
     fn boolean(&mut self, cx: &Cx<'_, 'py>, value: bool) -> PyResult<()> {
-        if let Some((bytes, len)) = &self.booleans[value as usize] {
-            self.out.buf.extend_from_slice(&bytes[..*len]);
+        if let Some(written) = &self.booleans[value as usize] {
+            written.write_to(self.out.buf);
             return Ok(());
         }
         let start = self.out.buf.len();
         let atoms = &cx.refs.atoms;
         let atom = if value { &atoms.r#true } else { &atoms.r#false };
         self.pair(cx, &atoms.boolean, cx.atom(atom))?;
-        let written = &self.out.buf[start..];
-        if written.len() <= BOOLEAN_BYTES {
-            let mut bytes = [0; BOOLEAN_BYTES];
-            bytes[..written.len()].copy_from_slice(written);
-            self.booleans[value as usize] = Some((bytes, written.len()));
-        }
+        self.booleans[value as usize] = Written::of(&self.out.buf[start..]);
         Ok(())
     }
 
@@ -204,42 +231,33 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         if let Some(keys) = &self.keys {
             let key = &keys[slot];
             if key.address == address {
-                let buf = &mut *self.out.buf;
-                buf.reserve(KEY_BYTES);
-                // SAFETY: `KEY_BYTES` bytes are reserved past the length;
-                // the first `key.len` (at most `KEY_BYTES`) of them, which
-                // the copy initializes, become part of it.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        key.bytes.as_ptr(),
-                        buf.as_mut_ptr().add(buf.len()),
-                        KEY_BYTES,
-                    );
-                    buf.set_len(buf.len() + key.len);
-                }
+                key.written.write_to(self.out.buf);
                 return Ok(());
             }
         }
         let start = self.out.buf.len();
         self.text(cx, text)?;
         self.keys_written += 1;
-        let written = &self.out.buf[start..];
-        if written.len() > KEY_BYTES || self.keys_written < KEYS_BEFORE_SLOTS {
+        if self.keys_written < KEYS_BEFORE_SLOTS {
             return Ok(());
         }
+        let Some(written) = Written::of(&self.out.buf[start..]) else {
+            return Ok(());
+        };
         let keys = self.keys.get_or_insert_with(|| {
             (0..KEY_SLOTS)
                 .map(|_| WrittenKey {
                     address: 0,
                     text: None,
-                    len: 0,
-                    bytes: [0; KEY_BYTES],
+                    written: Written {
+                        len: 0,
+                        bytes: [0; WRITTEN_BYTES],
+                    },
                 })
                 .collect()
         });
         let key = &mut keys[slot];
-        key.bytes[..written.len()].copy_from_slice(written);
-        key.len = written.len();
+        key.written = written;
         key.address = address;
         key.text = Some(text.clone());
         Ok(())
