@@ -53,7 +53,7 @@ use super::references::{
 };
 use super::refs::Refs;
 use super::tags::Builtin;
-use super::unjellier::{run_post_callbacks, Holding, RefId, Unjellier};
+use super::unjellier::{run_post_callbacks, RefId, Unjellier};
 use super::unjelly::too_deep;
 use super::values::{boolean, plain_date_or_time, plain_decimal, unicode, PLAIN_EXPONENT};
 use super::{bad_input, Depth, Stack};
@@ -124,9 +124,6 @@ struct Reader<'a, 'py> {
     reserving: usize,
     /// Recent short strs (dict keys, short values), shared with equal ones.
     texts: Recent,
-    /// Where dictionaries held the reference being finished (see
-    /// [`Unjellier::finish_building`]), reused.
-    held: Vec<Holding>,
     /// True if the limits allow [`shapes`] (one-digit prefixes, the tags'
     /// length), so that matching one is reading it.
     shapes: bool,
@@ -334,41 +331,161 @@ impl<'a, 'py> Reader<'a, 'py> {
             && self.me.depth.get() + levels <= self.me.max_depth
     }
 
-    /// The next item if it is `[b"unicode", text]`, `[b"None"]` or
-    /// `[b"boolean", b"true"]` (or `false`) in the shape jelly writes, and
-    /// the tag is known to need no check: read here, from [`shapes`],
-    /// without entering an expression. `None` (nothing read) otherwise.
+    /// The next item, unjellied. Its first two words say at once what
+    /// most items are (see [`Reader::shaped`]); the rest take the general
+    /// way ([`Reader::short_scalar`], then [`Reader::value`]).
     #[inline(always)]
-    fn short_leaf(&mut self) -> Option<Result<Bound<'py, PyAny>>> {
-        if !self.shapes {
-            return None;
+    fn item(&mut self) -> Result<Value<'py>> {
+        if self.shapes {
+            let start = self.pos;
+            let (first, second) = self.words_at(start);
+            if let Some(value) = self.shaped(first, second, start) {
+                return value;
+            }
         }
-        let start = self.pos;
-        let (first, second) = self.words_at(start);
-        // `[b"None"]` is whole in its first 8 bytes (4 as a symbol).
-        let (builtin, shape) = if shapes::NONE.starts(first, second) {
-            (Builtin::None, &shapes::NONE)
-        } else if self.pb_dialect && shapes::NONE_SYMBOL.starts(first, second) {
-            (Builtin::None, &shapes::NONE_SYMBOL)
-        } else if shapes::UNICODE.starts(first, second) {
-            (Builtin::Unicode, &shapes::UNICODE)
-        } else if shapes::BOOLEAN.starts(first, second) {
-            (Builtin::Boolean, &shapes::BOOLEAN)
-        } else {
-            return None;
+        if let Some(scalar) = self.short_scalar() {
+            return Ok(Value::Plain(scalar?));
+        }
+        self.value()
+    }
+
+    /// The item at `start`, whose first bytes are the words `(first,
+    /// second)`, if it is one of the [`shapes`] jelly writes most: a scalar
+    /// with a one-digit header, or a list with one whose tag is a built-in
+    /// known to need no check — `[b"None"]`, `[b"unicode", text]`,
+    /// `[b"boolean", ...]`, `[b"dereference", id]`, or a `dictionary`,
+    /// `list`, `tuple` or `reference` expression. One dispatch on the type
+    /// byte, one on the tag's header, one comparison of the tag. `None`
+    /// (nothing read) otherwise: the general way reads it, with its checks.
+    #[inline(always)]
+    fn shaped(&mut self, first: u64, second: u64, start: usize) -> Option<Result<Value<'py>>> {
+        // SAFETY (constructors below): plain C API constructors; `owned`
+        // takes the new reference. Two digits are below 2**14.
+        let (type_byte, number, header) = match first & 0x80_8080 {
+            // One digit, then the type byte.
+            0x8000 | 0x80_8000 => ((first >> 8) as u8, first & 0x7f, 2),
+            // Two digits (an int up to 16383), if the limits allow them.
+            0x80_0000 if self.limits.prefix >= 2 => {
+                ((first >> 16) as u8, first & 0x7f | (first >> 1) & 0x3f80, 3)
+            }
+            _ => return None,
+        };
+        match type_byte {
+            INT | LONGINT => {
+                self.pos = start + header;
+                let made = self.owned(unsafe { ffi::PyLong_FromLongLong(number as i64) });
+                Some(made.map(Value::Plain))
+            }
+            NEG | LONGNEG => {
+                self.pos = start + header;
+                let made = self.owned(unsafe { ffi::PyLong_FromLongLong(-(number as i64)) });
+                Some(made.map(Value::Plain))
+            }
+            LIST if header == 2 && number > 0 => self.shaped_expression(first, second, start),
+            _ => None,
+        }
+    }
+
+    /// [`Reader::shaped`] for a list of one-digit item count.
+    #[inline(always)]
+    fn shaped_expression(
+        &mut self,
+        first: u64,
+        second: u64,
+        start: usize,
+    ) -> Option<Result<Value<'py>>> {
+        let count = first & 0x7f;
+        // The tag's header (a one-digit string length, or in dialect `pb` a
+        // symbol) says which tag it can be; one comparison says if it is.
+        let tag_header = (first >> 16) as u16;
+        let (builtin, tag_end) = match tag_header.to_le_bytes() {
+            [4, STRING] if shapes::NONE.starts(first, second) => (Builtin::None, shapes::NONE.len),
+            [7, STRING] if shapes::UNICODE.starts(first, second) => {
+                (Builtin::Unicode, shapes::UNICODE.len)
+            }
+            [7, STRING] if shapes::BOOLEAN.starts(first, second) => {
+                (Builtin::Boolean, shapes::BOOLEAN.len)
+            }
+            [11, STRING] if shapes::DEREFERENCE.starts(first, second) => {
+                (Builtin::Dereference, shapes::DEREFERENCE.len)
+            }
+            [length @ (4 | 5 | 9 | 10), STRING] => {
+                let tag = match length {
+                    4 => &shapes::LIST,
+                    5 => &shapes::TUPLE,
+                    9 => &shapes::REFERENCE,
+                    _ => &shapes::DICTIONARY,
+                };
+                let (first, second) = (first >> 16 | second << 48, second >> 16);
+                if !tag.starts(first, second) {
+                    return None;
+                }
+                let builtin = match length {
+                    4 => Builtin::List,
+                    5 => Builtin::Tuple,
+                    9 => Builtin::Reference,
+                    _ => Builtin::Dictionary,
+                };
+                (builtin, 2 + tag.len)
+            }
+            [_, VOCAB] if self.pb_dialect => {
+                if shapes::NONE_SYMBOL.starts(first, second) {
+                    (Builtin::None, shapes::NONE_SYMBOL.len)
+                } else if shapes::DEREFERENCE_SYMBOL.starts(first, second) {
+                    (Builtin::Dereference, shapes::DEREFERENCE_SYMBOL.len)
+                } else {
+                    let (builtin, used) = self.container_tag_at(start + 2)?;
+                    (builtin, 2 + used)
+                }
+            }
+            _ => return None,
         };
         if !self.me.knows(builtin) || !self.room_for(1) {
             return None;
         }
-        if builtin == Builtin::None {
-            self.pos += shape.len;
-            return Some(Ok(self.py.None().into_bound(self.py)));
+        let body = start + tag_end;
+        match builtin {
+            Builtin::None => {
+                self.pos = body;
+                Some(Ok(Value::Plain(self.py.None().into_bound(self.py))))
+            }
+            Builtin::Unicode | Builtin::Boolean => {
+                let (bytes, used) = self.short_string(body)?;
+                self.pos = body + used;
+                Some(match builtin {
+                    Builtin::Unicode => self
+                        .short_text(bytes, self.pos - bytes.len())
+                        .map(Value::Plain),
+                    _ => boolean(self.py, self.refs, bytes)
+                        .map(Value::Plain)
+                        .map_err(BuildError::from),
+                })
+            }
+            Builtin::Dereference => {
+                let (value, used) = self.numbered_at(body)?;
+                self.pos = body + used;
+                Some(Ok(value))
+            }
+            _ => Some(self.shaped_container(builtin, count, start, body)),
         }
-        let (bytes, used) = self.short_string(start + shape.len)?;
-        self.pos = start + shape.len + used;
-        Some(match builtin {
-            Builtin::Unicode => self.short_text(bytes, self.pos - bytes.len()),
-            _ => boolean(self.py, self.refs, bytes).map_err(BuildError::from),
+    }
+
+    /// A `dictionary`, `list`, `tuple` or `reference` expression of
+    /// `count` items (the tag included) at `start`, its items at `body`.
+    fn shaped_container(
+        &mut self,
+        builtin: Builtin,
+        count: u64,
+        start: usize,
+        body: usize,
+    ) -> Result<Value<'py>> {
+        let stack = self.stack;
+        stack.level(|| {
+            let (_level, rest) = self.open(count, start)?;
+            self.pos = body;
+            let value = self.builtin(builtin, rest);
+            self.lists -= 1;
+            value
         })
     }
 
@@ -394,9 +511,8 @@ impl<'a, 'py> Reader<'a, 'py> {
         Some(u64::from_le_bytes(word.try_into().expect("8 bytes")) & shapes::low_bytes(len))
     }
 
-    /// The next item, unjellied, once [`Reader::short_scalar`] has said
-    /// it is none of the common scalars (its callers try that first, on
-    /// the register path).
+    /// The next item, unjellied, the general way: what
+    /// [`Reader::item`] does not read from its shape.
     fn value(&mut self) -> Result<Value<'py>> {
         let start = self.pos;
         if let Some((count, header)) = self.short_list(start) {
@@ -418,17 +534,7 @@ impl<'a, 'py> Reader<'a, 'py> {
     /// and whether it is a forward-reference placeholder.
     #[inline]
     fn checked_object(&mut self) -> Result<(Bound<'py, PyAny>, bool)> {
-        if let Some(scalar) = self.short_scalar() {
-            return Ok((scalar?, false));
-        }
-        if let Some(leaf) = self.short_leaf() {
-            return Ok((leaf?, false));
-        }
-        let value = match self.short_dereference() {
-            Some(value) => value,
-            None => self.value()?,
-        };
-        Ok(match value {
+        Ok(match self.item()? {
             Value::Plain(object) => (object, false),
             Value::Ready(object) => {
                 let unknown = is_not_known(&object, self.refs)?;
@@ -874,18 +980,7 @@ impl<'a, 'py> Reader<'a, 'py> {
     #[inline(always)]
     fn pair_value(&mut self, frame: &mut Frame<'py>, key: Bound<'py, PyAny>) -> Result<()> {
         let refs = self.refs;
-        if let Some(value) = self.short_scalar() {
-            self.lists -= 1;
-            return Ok(frame.push_plain_pair(key, value?, refs)?);
-        }
-        if let Some(value) = self.short_leaf() {
-            self.lists -= 1;
-            return Ok(frame.push_plain_pair(key, value?, refs)?);
-        }
-        let value = match self.short_dereference() {
-            Some(value) => value,
-            None => self.value()?,
-        };
+        let value = self.item()?;
         self.lists -= 1;
         match value {
             Value::Plain(value) => frame.push_plain_pair(key, value, refs)?,
@@ -978,28 +1073,6 @@ impl<'a, 'py> Reader<'a, 'py> {
         Some((value, used))
     }
 
-    /// A `[b"dereference", id]` value as jelly writes it (see [`shapes`]),
-    /// with its id in the native table: read straight off the bytes. `None`
-    /// (nothing read) otherwise.
-    #[inline]
-    fn short_dereference(&mut self) -> Option<Value<'py>> {
-        if !self.shapes || !self.me.knows(Builtin::Dereference) || !self.room_for(1) {
-            return None;
-        }
-        let start = self.pos;
-        let (first, second) = self.words_at(start);
-        let head = if shapes::DEREFERENCE.starts(first, second) {
-            shapes::DEREFERENCE.len
-        } else if self.pb_dialect && shapes::DEREFERENCE_SYMBOL.starts(first, second) {
-            shapes::DEREFERENCE_SYMBOL.len
-        } else {
-            return None;
-        };
-        let (value, used) = self.numbered_at(start + head)?;
-        self.pos = start + head + used;
-        Some(value)
-    }
-
     /// `[b"reference", id, value]`, the tag read.
     fn reference(&mut self) -> Result<Value<'py>> {
         // A small int id, as jelly writes them, kept in the native table:
@@ -1085,15 +1158,12 @@ impl<'a, 'py> Reader<'a, 'py> {
         self.lists -= 1;
         if let Err(error) = filled {
             // Forget it, for a hook that goes on using this unjellier.
-            if let Some(entry) = self.me.finish_building(&mut self.held) {
-                entry.release(py);
+            if let Some(entry) = self.me.finish_building() {
+                entry.release(py, self.me);
             }
-            Holding::release_all(py, &mut self.held);
             return Err(error);
         }
-        let finished = finish_early_reference(self.slf, self.refs, object, &mut self.held);
-        Holding::release_all(py, &mut self.held);
-        Ok(Ok(finished?))
+        Ok(Ok(finish_early_reference(self.slf, self.refs, object)?))
     }
 }
 
@@ -1168,7 +1238,6 @@ fn read_input<'py>(
             reserved: 0,
             reserving: 0,
             texts: Recent::texts(),
-            held: Vec::new(),
             shapes: limits.prefix >= 1 && limits.size >= shapes::LONGEST_TAG,
             stack: &stack,
         };

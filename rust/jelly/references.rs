@@ -15,7 +15,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use super::refs::Refs;
-use super::unjellier::{Holding, Unjellier};
+use super::unjellier::Unjellier;
 
 /// True if `value` is one of Twisted's forward-reference placeholders.
 #[inline]
@@ -74,36 +74,32 @@ pub(crate) fn finish_early_reference<'py>(
     slf: &Bound<'py, Unjellier>,
     refs: &Refs,
     object: Bound<'py, PyAny>,
-    held: &mut Vec<Holding>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
     let me = slf.borrow();
-    let Some(entry) = me.finish_building(held) else {
+    let Some(entry) = me.finish_building() else {
         return Err(pyo3::exceptions::PyRuntimeError::new_err(
             "no reference being filled",
         ));
     };
     if entry.materialized {
-        Holding::release_all(py, held);
-        drop(me);
         let id = entry.id.object(py);
-        entry.release(py);
+        entry.release(py, &me);
+        drop(me);
         return resolve_reference(slf, refs, &id, object);
     }
     // Not materialized: no hook has run since the object was registered,
     // so the reference table still holds it.
     if entry.replaced {
-        for holding in held.iter() {
-            let (dict, key) = holding.place();
-            dict.bind(py).set_item(key, &object)?;
+        for place in &entry.places {
+            place.dict.bind(py).set_item(&place.key, &object)?;
         }
     }
-    Holding::release_all(py, held);
     let placeholder = entry
         .placeholder
         .as_ref()
         .map(|placeholder| placeholder.bind(py).clone());
-    entry.release(py);
+    entry.release(py, &me);
     if let Some(placeholder) = placeholder {
         me.forget_tags();
         placeholder.call_method1(pyo3::intern!(py, "resolveDependants"), (&object,))?;

@@ -45,8 +45,9 @@ pub struct Unjellier {
     /// Objects made before their contents, for `reference` expressions whose
     /// value is a dictionary or a list, while they are being filled.
     building: std::cell::RefCell<Vec<Building>>,
-    /// Where dictionaries hold objects being filled, of all of them.
-    holdings: std::cell::RefCell<Vec<Holding>>,
+    /// Emptied lists of [`Building::places`], kept for the next entries
+    /// (a message with many references allocates none per reference).
+    spare_places: std::cell::RefCell<Vec<Vec<Place>>>,
     /// While `loads` reads (`numbered_limit` > 0): what the int reference
     /// ids below the limit stand for, by id, kept here instead of in
     /// `references` (no int object, no hashing). They move to `references`
@@ -78,28 +79,11 @@ impl RefId {
     }
 }
 
-/// A dictionary that holds an object being filled itself, under `key`
-/// (see [`Building`]): `index` is the object's among those being filled.
-pub(crate) struct Holding {
-    index: usize,
-    dict: Py<PyDict>,
-    key: Py<PyAny>,
-}
-
-impl Holding {
-    /// The dictionary and the key.
-    pub(crate) fn place(&self) -> (&Py<PyDict>, &Py<PyAny>) {
-        (&self.dict, &self.key)
-    }
-
-    /// Let go of `held`'s references, the GIL held (a `Py` dropped on its
-    /// own asks the thread whether it is).
-    pub(crate) fn release_all(py: Python<'_>, held: &mut Vec<Holding>) {
-        for Holding { dict, key, .. } in held.drain(..) {
-            drop(dict.into_bound(py));
-            drop(key.into_bound(py));
-        }
-    }
+/// A dictionary that holds an object being filled itself, and the key it
+/// holds it under (see [`Building`]).
+pub(crate) struct Place {
+    pub(crate) dict: Py<PyDict>,
+    pub(crate) key: Py<PyAny>,
 }
 
 /// An object registered under its reference id before it is complete.
@@ -109,7 +93,7 @@ impl Holding {
 /// other holder) keeps until the object is done and the placeholder patches
 /// it. For a dictionary or list value the object can exist at once, so
 /// pbfast registers it before filling it, and a dictionary that meets it
-/// meanwhile holds the object itself, noting where ([`Holding`]);
+/// meanwhile holds the object itself, noting where ([`Place`]);
 /// when the object is done, those places are set again, as the patching
 /// would set them. Nothing can tell the two apart unless Python code looks
 /// in between: so before any hook or constructor runs, the state is made
@@ -120,23 +104,25 @@ pub(crate) struct Building {
     pub(crate) id: RefId,
     pub(crate) object: Py<PyAny>,
     pub(crate) placeholder: Option<Py<PyAny>>,
-    /// How many [`Holding`]s were noted before it started.
-    holdings_from: usize,
+    /// Where dictionaries hold the object itself (not a placeholder).
+    pub(crate) places: Vec<Place>,
     /// True if a dictionary key was given a second value meanwhile (one
-    /// of the holdings may have lost the object).
+    /// of the places may have lost the object).
     pub(crate) replaced: bool,
     /// True once the placeholder stands for the object everywhere.
     pub(crate) materialized: bool,
 }
 
 impl Building {
-    /// Let go of the entry's references, the GIL held (as
-    /// [`Holding::release_all`]).
-    pub(crate) fn release(self, py: Python<'_>) {
+    /// Let go of the entry's references, the GIL held (a `Py` dropped on
+    /// its own asks the thread whether it is); its emptied list of places
+    /// goes back to `me`'s spares.
+    pub(crate) fn release(self, py: Python<'_>, me: &Unjellier) {
         let Building {
             id,
             object,
             placeholder,
+            mut places,
             ..
         } = self;
         if let RefId::Object(id) = id {
@@ -146,6 +132,11 @@ impl Building {
         if let Some(placeholder) = placeholder {
             drop(placeholder.into_bound(py));
         }
+        for Place { dict, key } in places.drain(..) {
+            drop(dict.into_bound(py));
+            drop(key.into_bound(py));
+        }
+        me.spare_places.borrow_mut().push(places);
     }
 }
 
@@ -246,37 +237,22 @@ impl Unjellier {
 
     /// Register `object` under `id` before it is complete (see [`Building`]).
     pub(crate) fn start_building(&self, id: RefId, object: &Bound<'_, PyAny>) {
-        let holdings_from = self.holdings.borrow().len();
+        let places = self.spare_places.borrow_mut().pop().unwrap_or_default();
         self.building.borrow_mut().push(Building {
             id,
-            holdings_from,
             object: object.clone().unbind(),
             placeholder: None,
+            places,
             replaced: false,
             materialized: false,
         });
     }
 
     /// The object last given to [`Unjellier::start_building`] is complete:
-    /// its entry; the places that hold it are moved to `held` (the
-    /// caller's, so that nothing is allocated here, and nothing released
-    /// while the list of holdings is borrowed).
-    pub(crate) fn finish_building(&self, held: &mut Vec<Holding>) -> Option<Building> {
-        let entry = self.building.borrow_mut().pop()?;
-        let index = self.building.borrow().len();
-        let mut holdings = self.holdings.borrow_mut();
-        // Its holdings were noted since it started, among those of the
-        // objects around it: those move to the end, and are taken.
-        let from = entry.holdings_from.min(holdings.len());
-        let mut keep = from;
-        for scan in from..holdings.len() {
-            if holdings[scan].index != index {
-                holdings.swap(keep, scan);
-                keep += 1;
-            }
-        }
-        held.extend(holdings.drain(keep..));
-        Some(entry)
+    /// its entry, with the places that hold it (to be let go of with
+    /// [`Building::release`], once nothing is borrowed).
+    pub(crate) fn finish_building(&self) -> Option<Building> {
+        self.building.borrow_mut().pop()
     }
 
     /// Where `object` is among the objects being filled and not yet
@@ -406,11 +382,12 @@ impl Unjellier {
 
     /// `dict[key]` holds the object being filled at `index` itself.
     pub(crate) fn hold(&self, index: usize, dict: &Bound<'_, PyDict>, key: &Bound<'_, PyAny>) {
-        self.holdings.borrow_mut().push(Holding {
-            index,
-            dict: dict.clone().unbind(),
-            key: key.clone().unbind(),
-        });
+        if let Some(entry) = self.building.borrow_mut().get_mut(index) {
+            entry.places.push(Place {
+                dict: dict.clone().unbind(),
+                key: key.clone().unbind(),
+            });
+        }
     }
 
     /// Twisted's placeholder for the object being filled at `index`: what
@@ -452,20 +429,15 @@ impl Unjellier {
                 continue;
             }
             let placeholder = self.placeholder(py, refs, index)?;
-            let Some(id) = self.building.borrow_mut().get_mut(index).map(|entry| {
+            let Some((id, places)) = self.building.borrow_mut().get_mut(index).map(|entry| {
                 entry.materialized = true;
-                entry.id.object(py)
+                (entry.id.object(py), std::mem::take(&mut entry.places))
             }) else {
                 break;
             };
-            let holdings: Vec<Holding> = self
-                .holdings
-                .borrow_mut()
-                .extract_if(.., |holding| holding.index == index)
-                .collect();
             index += 1;
             self.references(py).set_item(id, &placeholder)?;
-            for Holding { dict, key, .. } in holdings {
+            for Place { dict, key } in places {
                 dict.bind(py).set_item(&key, &placeholder)?;
                 placeholder.call_method1(pyo3::intern!(py, "addDependant"), (dict, key))?;
             }
@@ -507,7 +479,7 @@ impl Unjellier {
             post_callbacks: std::cell::OnceCell::new(),
             known_builtins: Cell::new(0),
             building: std::cell::RefCell::new(Vec::new()),
-            holdings: std::cell::RefCell::new(Vec::new()),
+            spare_places: std::cell::RefCell::new(Vec::new()),
             numbered: std::cell::RefCell::new(Vec::new()),
             numbered_limit: Cell::new(0),
             depth: Cell::new(0),
