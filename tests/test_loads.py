@@ -448,3 +448,65 @@ def test_the_shared_empty_tuple_is_left_alone() -> None:
     tracked = gc.is_tracked(empty)
     assert pbfast.loads(pbfast.dumps([(), ((),), []])) == [(), ((),), []]
     assert gc.is_tracked(empty) == tracked
+
+
+def _int_token(value: int, type_byte: int, digits: int) -> bytes:
+    """C{value} in C{digits} base-128 digits (zeros at the top if it needs
+    fewer: Twisted reads those too), then C{type_byte}."""
+    out = bytearray()
+    for _ in range(digits):
+        out.append(value & 0x7F)
+        value >>= 7
+    assert value == 0
+    return bytes(out) + bytes([type_byte])
+
+
+@pytest.mark.parametrize("prefix_limit", [1, 2, 3, 64])
+def test_ints_of_every_header_width_and_type_as_twisted_reads_them(
+    prefix_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ints are read from their first bytes where the header is short: each
+    width (none, one, two and three digits), each int type byte, as items
+    of a list, a tuple and as dictionary values, under each prefix limit."""
+    from twisted.spread import banana as twisted_banana
+
+    monkeypatch.setattr(banana, "_PREFIX_LIMIT", prefix_limit)
+
+    def twisted(data: bytes) -> tuple[str, Any]:
+        def run() -> Any:
+            received: list[Any] = []
+            protocol = twisted_banana.Banana()
+            protocol.expressionReceived = received.append  # type: ignore[method-assign]
+            protocol.setPrefixLimit(prefix_limit)
+            protocol._selectDialect(b"none")
+            protocol.dataReceived(data)
+            return twisted_jelly.unjelly(received[0], taster=twisted_jelly.globalSecurity)
+
+        return _outcome(run)
+
+    tokens = [b"\x81", b"\x83"]  # empty prefixes: 0 and -0
+    for type_byte in (0x81, 0x83, 0x85, 0x86):  # INT, NEG, LONGINT, LONGNEG
+        for value, digits in [(0, 1), (5, 1), (127, 1), (0, 2), (128, 2), (16383, 2)]:
+            tokens.append(_int_token(value, type_byte, digits))
+        tokens.append(_int_token(16384, type_byte, 3))
+    tag = banana.encode(b"list")
+    outcomes = set()
+    for token in tokens:
+        for data in (
+            _list_header(3) + tag + token + token,
+            _list_header(2) + banana.encode(b"tuple") + token,
+            _list_header(2)
+            + banana.encode(b"dictionary")
+            + _list_header(2)
+            + banana.encode([b"unicode", b"k"])
+            + token,
+        ):
+            got, expected = _loads(data, jelly.globalSecurity), twisted(data)
+            assert got[0] == expected[0], (token, data, got, expected)
+            if got[0] == "value":
+                assert got[1] == expected[1], (token, data)
+                assert [type(item) for item in got[1]] == [type(item) for item in expected[1]]
+            else:
+                assert isinstance(got[1], banana.BananaError)
+            outcomes.add(got[0])
+    assert outcomes == ({"value"} if prefix_limit >= 3 else {"value", "error"})
