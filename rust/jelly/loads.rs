@@ -41,7 +41,7 @@ use crate::banana::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING, VOCAB};
 use crate::pybanana::buffer::with_bytes;
 use crate::pybanana::decode::PyBuilder;
 use crate::pybanana::encoded::Encoded;
-use crate::pybanana::errors::BuildError;
+use crate::pybanana::errors::{decode_error, BuildError, Failure};
 use crate::pybanana::gc::GcPause;
 use crate::pybanana::recent::Recent;
 use crate::pybanana::text::bytes_object;
@@ -498,7 +498,7 @@ impl<'a, 'py> Reader<'a, 'py> {
     #[inline(always)]
     fn short_text(&mut self, bytes: &[u8], at: usize) -> Result<Bound<'py, PyAny>> {
         if let Some(word) = self.short_word(at, bytes.len()) {
-            return Ok(self.texts.get_short(self.py, bytes, word)?);
+            return self.texts.get_short(self.py, bytes, word);
         }
         Ok(unicode(self.py, bytes)?)
     }
@@ -1020,14 +1020,14 @@ impl<'a, 'py> Reader<'a, 'py> {
             // masked off.
             if let Some(word) = self.short_word(at, length) {
                 let key = self.texts.get_short(self.py, body, word);
-                return Some(key.map_err(BuildError::from));
+                return Some(key);
             }
-            return Some(self.texts.get(self.py, body).map_err(BuildError::from));
+            return Some(self.texts.get(self.py, body));
         }
         let (body, used) = self.short_string(start + shapes::TEXT_KEY.len)?;
         self.pos = start + shapes::TEXT_KEY.len + used;
         self.lists += 1;
-        Some(self.texts.get(self.py, body).map_err(BuildError::from))
+        Some(self.texts.get(self.py, body))
     }
 
     /// A dict key that is `[b"unicode", bytes]` as jelly writes it, read
@@ -1046,7 +1046,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             return None;
         }
         self.pos = start + list + tag_length + body_length;
-        Some(self.texts.get(self.py, body).map_err(BuildError::from))
+        Some(self.texts.get(self.py, body))
     }
 
     /// What the id at `at` stands for, if it is a small int found in the
@@ -1258,11 +1258,11 @@ fn read_input<'py>(
             Err(DecodeError::new(reader.pos as u64, kind).into())
         });
         drop(pause);
-        result.map_err(|error| match error {
-            BuildError::Banana(error) => BuildError::Banana(error).into_pyerr(py),
-            BuildError::Python(error) => {
+        result.map_err(|error| match error.failure() {
+            Failure::Banana(error) => decode_error(py, &error),
+            Failure::Python(error) => {
                 match decoder::decode_exact(input, &mut Validate { pb_dialect }, limits) {
-                    Err(malformed) => BuildError::Banana(malformed).into_pyerr(py),
+                    Err(malformed) => decode_error(py, &malformed),
                     Ok(()) => error,
                 }
             }

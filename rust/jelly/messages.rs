@@ -25,7 +25,7 @@ use crate::banana::vocabulary::PB_VOCABULARY;
 use crate::banana::{LIST, STRING, VOCAB};
 use crate::pybanana::decode::PyBuilder;
 use crate::pybanana::encoded::Encoded;
-use crate::pybanana::errors::BuildError;
+use crate::pybanana::errors::{BuildError, Failure};
 use crate::pybanana::gc::GcPause;
 use crate::pybanana::vocabulary::IncomingVocabulary;
 
@@ -85,9 +85,11 @@ pub(crate) fn read_message<'py>(
         None => (0, &[][..]),
     };
     if jellied.is_empty() {
-        return decoder::decode_exact(frame, &mut builder, limits).map_err(|error| match error {
-            BuildError::Banana(error) => offset_error(error),
-            BuildError::Python(error) => error,
+        return decoder::decode_exact(frame, &mut builder, limits).map_err(|error| {
+            match error.failure() {
+                Failure::Banana(error) => offset_error(error),
+                Failure::Python(error) => error,
+            }
         });
     }
     let (_, _, header) = short_header(frame, limits).expect("read by message_name");
@@ -106,9 +108,9 @@ pub(crate) fn read_message<'py>(
             Bound::new(py, Encoded::new(data.clone().unbind(), part, pb_dialect))?.into_any()
         } else {
             decoder::decode_at(frame, &mut pos, &mut builder, limits)
-                .map_err(|error| match error {
-                    BuildError::Banana(error) => offset_error(error),
-                    BuildError::Python(error) => error,
+                .map_err(|error| match error.failure() {
+                    Failure::Banana(error) => offset_error(error),
+                    Failure::Python(error) => error,
                 })?
                 .into_bound(py)
         };

@@ -102,28 +102,41 @@ pub fn encode_error(py: Python<'_>, error: &EncodeError, culprit: &Bound<'_, PyA
 }
 
 /// Errors inside a decode: the stream's, or Python's own (out of memory).
-pub enum BuildError {
+/// One pointer, the error itself kept on the heap (made only when one
+/// happens), so that a result on the decoding paths is two words, returned
+/// in registers, instead of the size of a `PyErr`.
+pub struct BuildError(Box<Failure>);
+
+/// What a [`BuildError`] is.
+pub enum Failure {
     Banana(DecodeError),
     Python(PyErr),
 }
 
 impl From<DecodeError> for BuildError {
+    #[cold]
     fn from(error: DecodeError) -> Self {
-        BuildError::Banana(error)
+        BuildError(Box::new(Failure::Banana(error)))
     }
 }
 
 impl From<PyErr> for BuildError {
+    #[cold]
     fn from(error: PyErr) -> Self {
-        BuildError::Python(error)
+        BuildError(Box::new(Failure::Python(error)))
     }
 }
 
 impl BuildError {
+    /// What the error is.
+    pub fn failure(self) -> Failure {
+        *self.0
+    }
+
     pub fn into_pyerr(self, py: Python<'_>) -> PyErr {
-        match self {
-            BuildError::Banana(error) => decode_error(py, &error),
-            BuildError::Python(error) => error,
+        match self.failure() {
+            Failure::Banana(error) => decode_error(py, &error),
+            Failure::Python(error) => error,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use pyo3::prelude::*;
 
+use super::errors::BuildError;
 use crate::banana::words::padded_word;
 
 /// Strings up to this many bytes are shared with equal recent ones.
@@ -76,9 +77,9 @@ impl Recent {
         &mut self,
         py: Python<'py>,
         bytes: &[u8],
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> Result<Bound<'py, PyAny>, BuildError> {
         if bytes.len() > RECENT_BYTES {
-            return self.make(py, bytes);
+            return Ok(self.make(py, bytes)?);
         }
         let words = [
             padded_word(bytes, 0),
@@ -96,7 +97,7 @@ impl Recent {
         py: Python<'py>,
         bytes: &[u8],
         word: u64,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> Result<Bound<'py, PyAny>, BuildError> {
         debug_assert!(bytes.len() <= 8 && word == padded_word(bytes, 0));
         self.lookup(py, bytes, [word, 0, 0])
     }
@@ -107,7 +108,7 @@ impl Recent {
         py: Python<'py>,
         bytes: &[u8],
         words: [u64; RECENT_BYTES / 8],
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> Result<Bound<'py, PyAny>, BuildError> {
         let mixed =
             (words[0] ^ words[1].rotate_left(21) ^ words[2].rotate_left(42) ^ bytes.len() as u64)
                 .wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -127,7 +128,7 @@ impl Recent {
         bytes: &[u8],
         words: [u64; RECENT_BYTES / 8],
         index: usize,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> Result<Bound<'py, PyAny>, BuildError> {
         let object = self.make(py, bytes)?;
         self.slots[index] = Some(RecentEntry {
             words,
