@@ -751,7 +751,7 @@ impl<'a, 'py> Reader<'a, 'py> {
                     let before = dict.len();
                     let start = self.pos;
                     match self.text_pair_key(start) {
-                        Some(key) => self.pair_value(&mut frame, key?)?,
+                        Some(key) => self.dict_value(&dict, key?)?,
                         None => self.pair_item(&mut frame, start)?,
                     }
                     if dict.len() == before {
@@ -761,7 +761,7 @@ impl<'a, 'py> Reader<'a, 'py> {
                         self.filled();
                     }
                 }
-                return Ok(Value::Plain(frame.finish(self.slf, refs)?));
+                return Ok(Value::Plain(dict.into_any()));
             }
             Frame::Sequence { .. } => {
                 for index in 0..rest {
@@ -991,6 +991,34 @@ impl<'a, 'py> Reader<'a, 'py> {
                 }
                 frame.push_plain_pair(key, value, refs)?;
             }
+        }
+        Ok(())
+    }
+
+    /// The value of an item of `dict` whose key was just read (the item's
+    /// list open), and the item set in `dict`: [`Reader::pair_value`]
+    /// without a frame in between.
+    #[inline(always)]
+    fn dict_value(&mut self, dict: &Bound<'py, PyDict>, key: Bound<'py, PyAny>) -> Result<()> {
+        let value = match self.item()? {
+            Value::Plain(value) => value,
+            Value::Ready(value) => {
+                if is_not_known(&value, self.refs)? {
+                    self.me.forget_tags();
+                    value.call_method1(pyo3::intern!(self.py, "addDependant"), (dict, &key))?;
+                }
+                value
+            }
+            Value::Building(value, index) => {
+                self.me.hold(index, dict, &key);
+                value
+            }
+        };
+        self.lists -= 1;
+        // SAFETY: `dict`, `key` and `value` are live objects; PyDict_SetItem
+        // takes references of its own (ours are dropped after).
+        if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) } < 0 {
+            return Err(PyErr::fetch(self.py).into());
         }
         Ok(())
     }
