@@ -22,12 +22,12 @@ struct RecentEntry {
     object: Py<PyAny>,
 }
 
-type RecentSlots = Vec<Option<RecentEntry>>;
+type RecentSlots = Box<[Option<RecentEntry>; RECENT_SLOTS]>;
 
 thread_local! {
-    static RECENT_TEXTS: std::cell::Cell<RecentSlots> = const { std::cell::Cell::new(Vec::new()) };
-    static RECENT_BYTES_OBJECTS: std::cell::Cell<RecentSlots> =
-        const { std::cell::Cell::new(Vec::new()) };
+    static RECENT_TEXTS: std::cell::Cell<Option<RecentSlots>> = const { std::cell::Cell::new(None) };
+    static RECENT_BYTES_OBJECTS: std::cell::Cell<Option<RecentSlots>> =
+        const { std::cell::Cell::new(None) };
 }
 
 /// Recently decoded short strings, by a hash of their bytes: jelly tags
@@ -41,7 +41,8 @@ thread_local! {
 /// (so that each string costs no thread-local lookup) and gives it back
 /// when dropped. A decode nested in a hook gets an empty one.
 pub(crate) struct Recent {
-    slots: RecentSlots,
+    /// Given back to the thread when dropped (see [`Recent::drop`]).
+    slots: std::mem::ManuallyDrop<RecentSlots>,
     /// Text (dict keys) or bytes.
     text: bool,
 }
@@ -53,11 +54,20 @@ impl Recent {
         } else {
             &RECENT_BYTES_OBJECTS
         };
-        let mut slots = store.with(|cache| cache.take());
-        if slots.is_empty() {
+        let slots = store.with(|cache| cache.take()).unwrap_or_else(|| {
+            // Made on the heap (not moved there from the stack: a 20 KiB
+            // array is too much for a small thread stack).
+            let mut slots = Vec::with_capacity(RECENT_SLOTS);
             slots.resize_with(RECENT_SLOTS, || None);
+            slots
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("RECENT_SLOTS slots"))
+        });
+        Recent {
+            slots: std::mem::ManuallyDrop::new(slots),
+            text,
         }
-        Recent { slots, text }
     }
 
     /// This thread's cache of text dict keys.
@@ -148,16 +158,19 @@ impl Recent {
 }
 
 impl Drop for Recent {
+    /// The slots go back to the thread, unless a decode nested in this one
+    /// (in a hook) gave its own back already: those are kept.
     fn drop(&mut self) {
-        let slots = std::mem::take(&mut self.slots);
+        // SAFETY: `slots` is taken once, here, and not used after.
+        let slots = unsafe { std::mem::ManuallyDrop::take(&mut self.slots) };
         let store = if self.text {
             &RECENT_TEXTS
         } else {
             &RECENT_BYTES_OBJECTS
         };
         store.with(|cache| {
-            let spare = cache.take();
-            cache.set(if spare.is_empty() { slots } else { spare });
+            let kept = cache.take().unwrap_or(slots);
+            cache.set(Some(kept));
         });
     }
 }
