@@ -687,7 +687,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             }
             (Builtin::Reference, 2) => return self.reference(),
             (Builtin::List, _) => return self.fill_list(rest),
-            (Builtin::Dictionary, _) => return self.fill(Frame::Dictionary(PyDict::new(py)), rest),
+            (Builtin::Dictionary, _) => return self.fill_dict(PyDict::new(py), rest),
             (Builtin::Tuple, _) => return self.fill_tuple(rest),
             (Builtin::DateTime | Builtin::Date | Builtin::Time | Builtin::TimeDelta, 1) => {
                 if let Some((field, used)) = self.short_string(self.pos) {
@@ -733,6 +733,39 @@ impl<'a, 'py> Reader<'a, 'py> {
         self.reserving(slots, |this| this.fill_frame(frame, rest, slots))
     }
 
+    /// `[b"dictionary", ...]`: `rest` items set in `dict`.
+    fn fill_dict(&mut self, dict: Bound<'py, PyDict>, rest: usize) -> Result<Value<'py>> {
+        let slots = self.capacity(rest);
+        self.reserving(slots, |this| this.fill_dict_items(dict, rest, slots))
+    }
+
+    fn fill_dict_items(
+        &mut self,
+        dict: Bound<'py, PyDict>,
+        rest: usize,
+        slots: usize,
+    ) -> Result<Value<'py>> {
+        for index in 0..rest {
+            // A key met twice replaces its value: if that value was an
+            // object being filled, held as it is, the places holding it
+            // must be set again when it is done (as Twisted's placeholder
+            // patches them).
+            let before = dict.len();
+            let start = self.pos;
+            match self.text_pair_key(start) {
+                Some(key) => self.dict_value(&dict, key?)?,
+                None => self.pair_item(&mut Frame::Dictionary(dict.clone()), start)?,
+            }
+            if dict.len() == before {
+                self.me.key_replaced();
+            }
+            if index < slots {
+                self.filled();
+            }
+        }
+        Ok(Value::Plain(dict.into_any()))
+    }
+
     fn fill_frame(
         &mut self,
         mut frame: Frame<'py>,
@@ -741,28 +774,7 @@ impl<'a, 'py> Reader<'a, 'py> {
     ) -> Result<Value<'py>> {
         let refs = self.refs;
         match frame {
-            Frame::Dictionary(ref dict) => {
-                let dict = dict.clone();
-                for index in 0..rest {
-                    // A key met twice replaces its value: if that value was
-                    // an object being filled, held as it is, the places
-                    // holding it must be set again when it is done (as
-                    // Twisted's placeholder patches them).
-                    let before = dict.len();
-                    let start = self.pos;
-                    match self.text_pair_key(start) {
-                        Some(key) => self.dict_value(&dict, key?)?,
-                        None => self.pair_item(&mut frame, start)?,
-                    }
-                    if dict.len() == before {
-                        self.me.key_replaced();
-                    }
-                    if index < slots {
-                        self.filled();
-                    }
-                }
-                return Ok(Value::Plain(dict.into_any()));
-            }
+            Frame::Dictionary(dict) => return self.fill_dict_items(dict, rest, slots),
             Frame::Sequence { .. } => {
                 for index in 0..rest {
                     let item = self.object()?;
@@ -1164,25 +1176,36 @@ impl<'a, 'py> Reader<'a, 'py> {
         self.pos = start + header;
         let (_level, rest) = self.open(count, start)?;
         self.pos += tag;
-        let (object, frame) = if builtin == Builtin::Dictionary {
+        // The object exists from the start: a dictionary is filled in
+        // place, a list appended to as its items come.
+        enum Early<'py> {
+            Dictionary(Bound<'py, PyDict>),
+            List(Bound<'py, PyList>),
+        }
+        let (object, early) = if builtin == Builtin::Dictionary {
             let dict = PyDict::new(py);
-            (dict.clone().into_any(), Frame::Dictionary(dict))
+            (dict.clone().into_any(), Early::Dictionary(dict))
         } else {
             let list = PyList::empty(py);
-            let frame = Frame::Sequence {
-                kind: Sequence::List,
-                items: Vec::new(),
-                holder: Some(list.clone()),
-                count: 0,
-            };
-            (list.into_any(), frame)
+            (list.clone().into_any(), Early::List(list))
         };
         match &id {
             RefId::Number(number) => self.me.set_numbered(*number as usize, &object)?,
             RefId::Object(object_id) => self.me.reference_set(py, object_id.bind(py), &object)?,
         }
         self.me.start_building(id, &object);
-        let filled = self.fill(frame, rest);
+        let filled = match early {
+            Early::Dictionary(dict) => self.fill_dict(dict, rest),
+            Early::List(list) => {
+                let frame = Frame::Sequence {
+                    kind: Sequence::List,
+                    items: Vec::new(),
+                    holder: Some(list),
+                    count: 0,
+                };
+                self.fill(frame, rest)
+            }
+        };
         self.lists -= 1;
         if let Err(error) = filled {
             // Forget it, for a hook that goes on using this unjellier.
@@ -1191,7 +1214,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             }
             return Err(error);
         }
-        Ok(Ok(finish_early_reference(self.slf, self.refs, object)?))
+        Ok(Ok(finish_early_reference(self.slf, self.me, self.refs, object)?))
     }
 }
 

@@ -72,11 +72,11 @@ pub(crate) fn resolve_reference<'py>(
 /// patching does. Once materialized, it is Twisted's own resolution.
 pub(crate) fn finish_early_reference<'py>(
     slf: &Bound<'py, Unjellier>,
+    me: &Unjellier,
     refs: &Refs,
     object: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
-    let me = slf.borrow();
     let Some(entry) = me.finish_building() else {
         return Err(pyo3::exceptions::PyRuntimeError::new_err(
             "no reference being filled",
@@ -84,8 +84,7 @@ pub(crate) fn finish_early_reference<'py>(
     };
     if entry.materialized {
         let id = entry.id.object(py);
-        entry.release(py, &me);
-        drop(me);
+        entry.release(py, me);
         return resolve_reference(slf, refs, &id, object);
     }
     // Not materialized: no hook has run since the object was registered,
@@ -99,7 +98,7 @@ pub(crate) fn finish_early_reference<'py>(
         .placeholder
         .as_ref()
         .map(|placeholder| placeholder.bind(py).clone());
-    entry.release(py, &me);
+    entry.release(py, me);
     if let Some(placeholder) = placeholder {
         me.forget_tags();
         placeholder.call_method1(pyo3::intern!(py, "resolveDependants"), (&object,))?;

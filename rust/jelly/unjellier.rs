@@ -132,6 +132,10 @@ impl Building {
         if let Some(placeholder) = placeholder {
             drop(placeholder.into_bound(py));
         }
+        if places.capacity() == 0 {
+            // Never held anywhere: nothing to keep.
+            return;
+        }
         for Place { dict, key } in places.drain(..) {
             drop(dict.into_bound(py));
             drop(key.into_bound(py));
@@ -343,6 +347,11 @@ impl Unjellier {
     pub(crate) fn set_numbered(&self, number: usize, object: &Bound<'_, PyAny>) -> PyResult<()> {
         let replaced = {
             let mut table = self.numbered.borrow_mut();
+            if table.len() == number && table.len() < table.capacity() {
+                // The next id, as jelly numbers them.
+                table.push(Some(object.clone().unbind()));
+                return Ok(());
+            }
             if table.len() <= number {
                 let more = number + 1 - table.len();
                 if table.try_reserve(more).is_err() {
