@@ -334,6 +334,37 @@ _KEY = [b"unicode", b"k"]
             [b"dictionary", [_KEY, [b"dictionary", [_KEY, [b"dereference", 1]], [_KEY, 6]]]],
         ],
         [b"reference", 1, [b"list", [b"dictionary", [_KEY, [b"dereference", 1]], [_KEY, 7]]]],
+        # Two dictionaries being filled, held by the inner one, whose key
+        # holding the outer one is then given a second value.
+        [
+            b"reference",
+            1,
+            [
+                b"dictionary",
+                [
+                    _KEY,
+                    [
+                        b"reference",
+                        2,
+                        [
+                            b"dictionary",
+                            [[b"unicode", b"a"], [b"dereference", 1]],
+                            [[b"unicode", b"b"], [b"dereference", 2]],
+                            [[b"unicode", b"a"], 8],
+                        ],
+                    ],
+                ],
+            ],
+        ],
+        # Ids out of order, and one used twice.
+        [
+            b"list",
+            [b"reference", 3, [b"dictionary", [_KEY, [b"dereference", 3]]]],
+            [b"reference", 1, [b"list", [b"dereference", 1]]],
+            [b"reference", 2, [b"dictionary"]],
+            [b"dereference", 3],
+        ],
+        [b"list", [b"reference", 1, [b"list"]], [b"reference", 1, [b"dictionary"]]],
         # A dereference before its reference, and one that never resolves.
         [b"list", [b"dictionary", [_KEY, [b"dereference", 2]]], [b"reference", 2, [b"list"]]],
         [b"list", [b"dictionary", [_KEY, [b"dereference", 3]]]],
