@@ -483,7 +483,14 @@ impl<'a, 'py> Reader<'a, 'py> {
         stack.level(|| {
             let (_level, rest) = self.open(count, start)?;
             self.pos = body;
-            let value = self.builtin(builtin, rest);
+            // The containers straight to their fill (as [`Reader::builtin`]
+            // would send them).
+            let value = match builtin {
+                Builtin::Dictionary => self.fill_dict(PyDict::new(self.py), rest),
+                Builtin::List => self.fill_list(rest),
+                Builtin::Tuple => self.fill_tuple(rest),
+                _ => self.builtin(builtin, rest),
+            };
             self.lists -= 1;
             value
         })
@@ -565,6 +572,7 @@ impl<'a, 'py> Reader<'a, 'py> {
 
     /// Enter a list of `count` items that is a jelly expression: the depth
     /// limits, and the tag that every expression needs.
+    #[inline(always)]
     fn open(&mut self, count: u64, start: usize) -> Result<(Depth<'a>, usize)> {
         if self.lists >= self.limits.depth {
             let limit = self.limits.depth;
