@@ -329,20 +329,6 @@ impl<'py> Frame<'py> {
         dict.set_item(key, value)
     }
 
-    /// A dictionary item whose value is known not to be a placeholder.
-    #[inline]
-    pub(crate) fn push_plain_pair(
-        &mut self,
-        key: Bound<'py, PyAny>,
-        value: Bound<'py, PyAny>,
-        refs: &Refs,
-    ) -> PyResult<()> {
-        let Frame::Dictionary(dict) = self else {
-            return Err(refs.insecure(key.py(), "a [key, value] pair outside a dictionary"));
-        };
-        dict.set_item(key, value)
-    }
-
     /// The object, from a raw frame's own expression (hooks get the list
     /// they were written as).
     pub(crate) fn finish_expression(

@@ -762,7 +762,7 @@ impl<'a, 'py> Reader<'a, 'py> {
             let start = self.pos;
             match self.text_pair_key(start) {
                 Some(key) => self.dict_value(&dict, key?)?,
-                None => self.pair_item(&mut Frame::Dictionary(dict.clone()), start)?,
+                None => self.pair_item(&dict, start)?,
             }
             if dict.len() == before {
                 self.me.key_replaced();
@@ -795,18 +795,13 @@ impl<'a, 'py> Reader<'a, 'py> {
             }
             _ => {}
         }
+        // Pairs are a dictionary's, filled above.
         for index in 0..rest {
-            match frame.mode() {
-                Mode::Raw => {
-                    let item = self.raw()?;
-                    frame.push(item, refs)?;
-                }
-                Mode::Normal => {
-                    let item = self.object()?;
-                    frame.push(item, refs)?;
-                }
-                Mode::Pairs => self.pair(&mut frame)?,
-            }
+            let item = match frame.mode() {
+                Mode::Raw => self.raw()?,
+                Mode::Normal | Mode::Pairs => self.object()?,
+            };
+            frame.push(item, refs)?;
             if index < slots {
                 self.filled();
             }
@@ -946,25 +941,10 @@ impl<'a, 'py> Reader<'a, 'py> {
         Ok(Value::Plain(tuple))
     }
 
-    /// One item of a dictionary: a `[key, value]` list, both unjellied.
-    fn pair(&mut self, frame: &mut Frame<'py>) -> Result<()> {
-        let start = self.pos;
-        // A key met twice replaces its value: if that value was an object
-        // being filled, held as it is, the places holding it must be set
-        // again when it is done (as Twisted's placeholder patches them).
-        let size = |frame: &Frame<'py>| match frame {
-            Frame::Dictionary(dict) => dict.len(),
-            _ => usize::MAX,
-        };
-        let before = size(frame);
-        self.pair_item(frame, start)?;
-        if size(frame) == before {
-            self.me.key_replaced();
-        }
-        Ok(())
-    }
-
-    fn pair_item(&mut self, frame: &mut Frame<'py>, start: usize) -> Result<()> {
+    /// One item of `dict` that is not as [`Reader::text_pair_key`] reads
+    /// it: a `[key, value]` list, both unjellied, or whatever Twisted makes
+    /// of anything else there.
+    fn pair_item(&mut self, dict: &Bound<'py, PyDict>, start: usize) -> Result<()> {
         let refs = self.refs;
         let key = match self.text_pair_key(start) {
             Some(key) => key?,
@@ -974,7 +954,7 @@ impl<'a, 'py> Reader<'a, 'py> {
                     // item as it is, and so does the frame (or fails as
                     // Twisted would).
                     let item = self.raw()?;
-                    return Ok(frame.push(item, refs)?);
+                    return Ok(Frame::Dictionary(dict.clone()).push(item, refs)?);
                 };
                 if self.lists >= self.limits.depth {
                     let limit = self.limits.depth;
@@ -992,32 +972,13 @@ impl<'a, 'py> Reader<'a, 'py> {
                 }
             }
         };
-        self.pair_value(frame, key)
-    }
-
-    /// The value of a dictionary item whose key was just read (the item's
-    /// list open), and the item added to `frame`.
-    #[inline(always)]
-    fn pair_value(&mut self, frame: &mut Frame<'py>, key: Bound<'py, PyAny>) -> Result<()> {
-        let refs = self.refs;
-        let value = self.item()?;
-        self.lists -= 1;
-        match value {
-            Value::Plain(value) => frame.push_plain_pair(key, value, refs)?,
-            Value::Ready(value) => frame.push_pair(key, value, refs)?,
-            Value::Building(value, index) => {
-                if let Frame::Dictionary(dict) = frame {
-                    self.me.hold(index, dict, &key);
-                }
-                frame.push_plain_pair(key, value, refs)?;
-            }
-        }
-        Ok(())
+        self.dict_value(dict, key)
     }
 
     /// The value of an item of `dict` whose key was just read (the item's
-    /// list open), and the item set in `dict`: [`Reader::pair_value`]
-    /// without a frame in between.
+    /// list open), and the item set in `dict`. A value that is a forward
+    /// reference is patched in when it resolves (Twisted routes this through
+    /// a _DictKeyAndValue, which, the key being known, does the same).
     #[inline(always)]
     fn dict_value(&mut self, dict: &Bound<'py, PyDict>, key: Bound<'py, PyAny>) -> Result<()> {
         let value = match self.item()? {
@@ -1222,7 +1183,9 @@ impl<'a, 'py> Reader<'a, 'py> {
             }
             return Err(error);
         }
-        Ok(Ok(finish_early_reference(self.slf, self.me, self.refs, object)?))
+        Ok(Ok(finish_early_reference(
+            self.slf, self.me, self.refs, object,
+        )?))
     }
 }
 
