@@ -409,33 +409,18 @@ impl<'a, 'py> Reader<'a, 'py> {
             [11, STRING] if shapes::DEREFERENCE.starts(first, second) => {
                 (Builtin::Dereference, shapes::DEREFERENCE.len)
             }
-            [length @ (4 | 5 | 9 | 10), STRING] => {
-                let tag = match length {
-                    4 => &shapes::LIST,
-                    5 => &shapes::TUPLE,
-                    9 => &shapes::REFERENCE,
-                    _ => &shapes::DICTIONARY,
-                };
-                let (first, second) = (first >> 16 | second << 48, second >> 16);
-                if !tag.starts(first, second) {
-                    return None;
-                }
-                let builtin = match length {
-                    4 => Builtin::List,
-                    5 => Builtin::Tuple,
-                    9 => Builtin::Reference,
-                    _ => Builtin::Dictionary,
-                };
-                (builtin, 2 + tag.len)
+            [_, STRING] => {
+                let (builtin, used) =
+                    container_tag_shape(first >> 16 | second << 48, second >> 16)?;
+                (builtin, 2 + used)
             }
-            [_, VOCAB] if self.pb_dialect => {
+            [symbol, VOCAB] if self.pb_dialect => {
                 if shapes::NONE_SYMBOL.starts(first, second) {
                     (Builtin::None, shapes::NONE_SYMBOL.len)
                 } else if shapes::DEREFERENCE_SYMBOL.starts(first, second) {
                     (Builtin::Dereference, shapes::DEREFERENCE_SYMBOL.len)
                 } else {
-                    let (builtin, used) = self.container_tag_at(start + 2)?;
-                    (builtin, 2 + used)
+                    (container_symbol(symbol)?, 4)
                 }
             }
             _ => return None,
@@ -615,25 +600,10 @@ impl<'a, 'py> Reader<'a, 'py> {
             return None;
         }
         let (first, second) = self.words_at(at);
-        let (builtin, used) = if self.pb_dialect && first & 0x80 == 0 && (first >> 8) as u8 == VOCAB
-        {
-            match first as u8 {
-                shapes::DICTIONARY_SYMBOL => (Builtin::Dictionary, 2),
-                shapes::LIST_SYMBOL => (Builtin::List, 2),
-                shapes::TUPLE_SYMBOL => (Builtin::Tuple, 2),
-                shapes::REFERENCE_SYMBOL => (Builtin::Reference, 2),
-                _ => return None,
-            }
-        } else if shapes::DICTIONARY.starts(first, second) {
-            (Builtin::Dictionary, shapes::DICTIONARY.len)
-        } else if shapes::LIST.starts(first, second) {
-            (Builtin::List, shapes::LIST.len)
-        } else if shapes::TUPLE.starts(first, second) {
-            (Builtin::Tuple, shapes::TUPLE.len)
-        } else if shapes::REFERENCE.starts(first, second) {
-            (Builtin::Reference, shapes::REFERENCE.len)
+        let (builtin, used) = if self.pb_dialect && (first >> 8) as u8 == VOCAB {
+            (container_symbol(first as u8)?, 2)
         } else {
-            return None;
+            container_tag_shape(first, second)?
         };
         self.me.knows(builtin).then_some((builtin, used))
     }
@@ -1133,14 +1103,17 @@ impl<'a, 'py> Reader<'a, 'py> {
             }
         };
         let py = self.py;
-        let known = match &id {
-            RefId::Number(number) => Ok(self.me.numbered(py, *number)),
-            RefId::Object(object) => self.me.reference_get(py, object.bind(py)),
+        // Free if unused, or used by None (Twisted's `references.get` says
+        // None for both).
+        let free = match &id {
+            RefId::Number(number) => self.me.numbered_free(py, *number),
+            RefId::Object(object) => match self.me.reference_get(py, object.bind(py)) {
+                Ok(known) => known.is_none_or(|known| known.is_none()),
+                Err(_) => false,
+            },
         };
-        match known {
-            Ok(None) => {}
-            Ok(Some(known)) if known.is_none() => {}
-            _ => return Ok(Err(id)),
+        if !free {
+            return Ok(Err(id));
         }
         self.pos = start + header;
         let (_level, rest) = self.open(count, start)?;
@@ -1186,6 +1159,34 @@ impl<'a, 'py> Reader<'a, 'py> {
         Ok(Ok(finish_early_reference(
             self.slf, self.me, self.refs, object,
         )?))
+    }
+}
+
+/// The container tag (`list`, `tuple`, `reference` or `dictionary`) whose
+/// string token, as jelly writes it, starts the words `(first, second)`: told
+/// by the token's length byte, then one comparison; and the token's length.
+#[inline(always)]
+fn container_tag_shape(first: u64, second: u64) -> Option<(Builtin, usize)> {
+    let (builtin, tag) = match (first as u16).to_le_bytes() {
+        [4, STRING] => (Builtin::List, &shapes::LIST),
+        [5, STRING] => (Builtin::Tuple, &shapes::TUPLE),
+        [9, STRING] => (Builtin::Reference, &shapes::REFERENCE),
+        [10, STRING] => (Builtin::Dictionary, &shapes::DICTIONARY),
+        _ => return None,
+    };
+    tag.starts(first, second).then_some((builtin, tag.len))
+}
+
+/// The container tag that vocabulary symbol `symbol` (a one-digit id)
+/// stands for in dialect `pb`, if it is one.
+#[inline(always)]
+fn container_symbol(symbol: u8) -> Option<Builtin> {
+    match symbol {
+        shapes::DICTIONARY_SYMBOL => Some(Builtin::Dictionary),
+        shapes::LIST_SYMBOL => Some(Builtin::List),
+        shapes::TUPLE_SYMBOL => Some(Builtin::Tuple),
+        shapes::REFERENCE_SYMBOL => Some(Builtin::Reference),
+        _ => None,
     }
 }
 

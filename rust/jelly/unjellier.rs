@@ -306,6 +306,19 @@ impl Unjellier {
         Some(table.get(number as usize)?.as_ref()?.bind(py).clone())
     }
 
+    /// True if the numbered id `number` stands for nothing yet, or for
+    /// None ([`Unjellier::numbered`] without taking a reference).
+    #[inline]
+    pub(crate) fn numbered_free(&self, py: Python<'_>, number: u64) -> bool {
+        if number >= self.numbered_limit.get() as u64 {
+            return true;
+        }
+        match self.numbered.borrow().get(number as usize) {
+            Some(Some(object)) => object.is_none(py),
+            _ => true,
+        }
+    }
+
     /// `references.get(id)`, wherever it is kept.
     pub(crate) fn reference_get<'py>(
         &self,
