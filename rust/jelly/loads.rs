@@ -49,7 +49,8 @@ use crate::pybanana::vocabulary::IncomingVocabulary;
 
 use super::frame::{Frame, Mode, Sequence};
 use super::references::{
-    dereference_building, finish_early_reference, is_not_known, resolve_reference,
+    dereference_building, finish_early_reference, finish_reference_entry, is_not_known,
+    resolve_reference,
 };
 use super::refs::Refs;
 use super::tags::Builtin;
@@ -110,6 +111,11 @@ struct Reader<'a, 'py> {
     me: &'a Unjellier,
     refs: &'static Refs,
     input: &'a [u8],
+    /// `input.len() - 15`, or 0: a position below it has 16 bytes from it
+    /// (see [`Reader::words_at`]).
+    words_end: usize,
+    /// `input.len() - 7`, or 0: the same for 8 bytes ([`Reader::short_word`]).
+    word_end: usize,
     pos: usize,
     limits: Limits,
     scalars: PyBuilder<'py, 'static>,
@@ -233,9 +239,9 @@ impl<'a, 'py> Reader<'a, 'py> {
     }
 
     /// How many more items the bytes left can hold beyond those the open
-    /// containers still expect: each item takes a byte at least, and each
-    /// open container's current item is the one being read (counted in its
-    /// reservation and read now). Reserving no more than this keeps what
+    /// containers made to size (lists, tuples, frames) still expect: each
+    /// item takes a byte at least, and each such container's current item
+    /// is the one being read (counted in its reservation and read now). Reserving no more than this keeps what
     /// nested containers reserve, all together, within the bytes received.
     fn room(&self) -> usize {
         (self.input.len() - self.pos + self.reserving).saturating_sub(self.reserved)
@@ -308,19 +314,17 @@ impl<'a, 'py> Reader<'a, 'py> {
     /// Bytes `at..at + 16` as two little-endian words, zero past the end.
     #[inline(always)]
     fn words_at(&self, at: usize) -> (u64, u64) {
-        match self.input.get(at..at + 16) {
-            Some(bytes) => {
-                let (low, high) = bytes.split_at(8);
-                (
-                    u64::from_le_bytes(low.try_into().expect("8 bytes")),
-                    u64::from_le_bytes(high.try_into().expect("8 bytes")),
-                )
-            }
-            None => {
-                let input = self.input.get(at..).unwrap_or(&[]);
-                (padded_word(input, 0), padded_word(input, 8))
-            }
+        if at < self.words_end {
+            // SAFETY: `at < input.len() - 15`, so `at + 16 <= input.len()`.
+            let bytes = unsafe { self.input.get_unchecked(at..at + 16) };
+            let (low, high) = bytes.split_at(8);
+            return (
+                u64::from_le_bytes(low.try_into().expect("8 bytes")),
+                u64::from_le_bytes(high.try_into().expect("8 bytes")),
+            );
         }
+        let input = self.input.get(at..).unwrap_or(&[]);
+        (padded_word(input, 0), padded_word(input, 8))
     }
 
     /// Room for one more expression inside the open ones, in both limits'
@@ -451,8 +455,68 @@ impl<'a, 'py> Reader<'a, 'py> {
                 self.pos = body + used;
                 Some(Ok(value))
             }
+            Builtin::Reference if count == 3 => match self.shaped_reference(start, body) {
+                Some(value) => Some(value),
+                None => Some(self.shaped_container(builtin, count, start, body)),
+            },
             _ => Some(self.shaped_container(builtin, count, start, body)),
         }
+    }
+
+    /// `[b"reference", id, [b"dictionary", ...]]` at `start` as jelly
+    /// writes it, its tag read up to `body`: an int id of one or two digits
+    /// that the native table keeps and is free, then a dictionary
+    /// expression in shape, within the limits. The dictionary is made and
+    /// registered before it is filled ([`Reader::numbered_dictionary`]).
+    /// `None` (nothing read) otherwise: [`Reader::reference`] reads it.
+    #[inline]
+    fn shaped_reference(&mut self, start: usize, body: usize) -> Option<Result<Value<'py>>> {
+        let (INT, number, used) = self.header_at(body)? else {
+            return None;
+        };
+        let value = body + used;
+        let (count, header, Builtin::Dictionary, tag) = self.container_expression_at(value)? else {
+            return None;
+        };
+        if !self.me.keeps_number(number)
+            || !self.room_for(2)
+            || !self.me.numbered_free(self.py, number)
+        {
+            return None;
+        }
+        let stack = self.stack;
+        Some(stack.level(|| {
+            let (_reference, _) = self.open(3, start)?;
+            let filled = self.open(count, value).and_then(|(_dictionary, rest)| {
+                self.pos = value + header + tag;
+                self.numbered_dictionary(number as usize, rest)
+            });
+            self.lists -= 1;
+            filled
+        }))
+    }
+
+    /// A dictionary of `rest` items, registered under reference id
+    /// `number` of the native table before it is filled (see
+    /// [`Building`](super::unjellier::Building)); its list is open.
+    fn numbered_dictionary(&mut self, number: usize, rest: usize) -> Result<Value<'py>> {
+        let py = self.py;
+        let dict = PyDict::new(py);
+        self.me.start_numbered_building(number, dict.as_any())?;
+        let filled = self.fill_dict(dict.clone(), rest);
+        self.lists -= 1;
+        if let Err(error) = filled {
+            // Forget it, for a hook that goes on using this unjellier.
+            if let Some(entry) = self.me.finish_building() {
+                entry.release(py, self.me);
+            }
+            return Err(error);
+        }
+        let object = dict.into_any();
+        Ok(Value::Plain(match self.me.finish_plain_building(py) {
+            None => object,
+            Some(entry) => finish_reference_entry(self.slf, self.me, self.refs, object, entry)?,
+        }))
     }
 
     /// A `dictionary`, `list`, `tuple` or `reference` expression of
@@ -474,6 +538,7 @@ impl<'a, 'py> Reader<'a, 'py> {
                 Builtin::Dictionary => self.fill_dict(PyDict::new(self.py), rest),
                 Builtin::List => self.fill_list(rest),
                 Builtin::Tuple => self.fill_tuple(rest),
+                Builtin::Reference if rest == 2 => self.reference(),
                 _ => self.builtin(builtin, rest),
             };
             self.lists -= 1;
@@ -499,7 +564,11 @@ impl<'a, 'py> Reader<'a, 'py> {
     /// they make (zero past them), read in one load where 8 bytes are left.
     #[inline(always)]
     fn short_word(&self, at: usize, len: usize) -> Option<u64> {
-        let word = self.input.get(at..at + 8).filter(|_| len <= 8)?;
+        if len > 8 || at >= self.word_end {
+            return None;
+        }
+        // SAFETY: `at < input.len() - 7`, so `at + 8 <= input.len()`.
+        let word = unsafe { self.input.get_unchecked(at..at + 8) };
         Some(u64::from_le_bytes(word.try_into().expect("8 bytes")) & shapes::low_bytes(len))
     }
 
@@ -706,39 +775,33 @@ impl<'a, 'py> Reader<'a, 'py> {
     /// The `rest` items of an expression, taken as `frame` asks, and the
     /// object they make.
     fn fill(&mut self, frame: Frame<'py>, rest: usize) -> Result<Value<'py>> {
+        if let Frame::Dictionary(dict) = frame {
+            return self.fill_dict(dict, rest);
+        }
         // The frame's size hint was this capacity (no byte read since).
         let slots = self.capacity(rest);
         self.reserving(slots, |this| this.fill_frame(frame, rest, slots))
     }
 
-    /// `[b"dictionary", ...]`: `rest` items set in `dict`.
+    /// `[b"dictionary", ...]`: `rest` items set in `dict`. A dictionary
+    /// reserves nothing: it is not made to size, so its items hold no
+    /// memory before they are read (see [`Reader::room`]).
     fn fill_dict(&mut self, dict: Bound<'py, PyDict>, rest: usize) -> Result<Value<'py>> {
-        let slots = self.capacity(rest);
-        self.reserving(slots, |this| this.fill_dict_items(dict, rest, slots))
-    }
-
-    fn fill_dict_items(
-        &mut self,
-        dict: Bound<'py, PyDict>,
-        rest: usize,
-        slots: usize,
-    ) -> Result<Value<'py>> {
-        for index in 0..rest {
+        // The same at each item: the open lists are the same.
+        let pair_room = self.pair_room();
+        for _ in 0..rest {
             // A key met twice replaces its value: if that value was an
             // object being filled, held as it is, the places holding it
             // must be set again when it is done (as Twisted's placeholder
             // patches them).
             let before = dict.len();
             let start = self.pos;
-            match self.text_pair_key(start) {
+            match self.text_pair_key(start, pair_room) {
                 Some(key) => self.dict_value(&dict, key?)?,
                 None => self.pair_item(&dict, start)?,
             }
             if dict.len() == before {
                 self.me.key_replaced();
-            }
-            if index < slots {
-                self.filled();
             }
         }
         Ok(Value::Plain(dict.into_any()))
@@ -752,7 +815,6 @@ impl<'a, 'py> Reader<'a, 'py> {
     ) -> Result<Value<'py>> {
         let refs = self.refs;
         match frame {
-            Frame::Dictionary(dict) => return self.fill_dict_items(dict, rest, slots),
             Frame::Sequence { .. } => {
                 for index in 0..rest {
                     let item = self.object()?;
@@ -916,7 +978,7 @@ impl<'a, 'py> Reader<'a, 'py> {
     /// of anything else there.
     fn pair_item(&mut self, dict: &Bound<'py, PyDict>, start: usize) -> Result<()> {
         let refs = self.refs;
-        let key = match self.text_pair_key(start) {
+        let key = match self.text_pair_key(start, self.pair_room()) {
             Some(key) => key?,
             None => {
                 let Some((2, used)) = self.short_list(start) else {
@@ -974,13 +1036,25 @@ impl<'a, 'py> Reader<'a, 'py> {
         Ok(())
     }
 
+    /// True if a dictionary item's list and its key's fit in the limits
+    /// and [`shapes`] apply: [`Reader::text_pair_key`] may read it.
+    #[inline(always)]
+    fn pair_room(&self) -> bool {
+        self.shapes && self.room_for(2)
+    }
+
     /// A dictionary item's header and key, `[[b"unicode", bytes], ` in the
     /// shape jelly writes (see [`shapes`]), the tag known to need no check:
     /// read here, the item's list left open. `None` (nothing read)
     /// otherwise.
     #[inline(always)]
-    fn text_pair_key(&mut self, start: usize) -> Option<Result<Bound<'py, PyAny>>> {
-        if !self.shapes || !self.me.knows(Builtin::Unicode) || !self.room_for(2) {
+    fn text_pair_key(
+        &mut self,
+        start: usize,
+        pair_room: bool,
+    ) -> Option<Result<Bound<'py, PyAny>>> {
+        // `pair_room`: [`Reader::pair_room`], as it is at `start`.
+        if !pair_room || !self.me.knows(Builtin::Unicode) {
             return None;
         }
         let (first, second) = self.words_at(start);
@@ -992,15 +1066,19 @@ impl<'a, 'py> Reader<'a, 'py> {
         let length = (second >> 40) as u8 as usize;
         if length < 0x80 && (second >> 48) as u8 == STRING && length as u64 <= self.limits.size {
             let at = start + shapes::TEXT_KEY.len + 2;
-            let body = self.input.get(at..at + length)?;
-            self.pos = at + length;
-            self.lists += 1;
             // A short key (most are) read as one word, what follows it
             // masked off.
             if let Some(word) = self.short_word(at, length) {
-                let key = self.texts.get_short(self.py, body, word);
-                return Some(key);
+                // SAFETY: `short_word` found 8 bytes at `at`, and `length`
+                // is at most 8.
+                let body = unsafe { self.input.get_unchecked(at..at + length) };
+                self.pos = at + length;
+                self.lists += 1;
+                return Some(self.texts.get_short(self.py, body, word));
             }
+            let body = self.input.get(at..at + length)?;
+            self.pos = at + length;
+            self.lists += 1;
             return Some(self.texts.get(self.py, body));
         }
         let (body, used) = self.short_string(start + shapes::TEXT_KEY.len)?;
@@ -1028,14 +1106,35 @@ impl<'a, 'py> Reader<'a, 'py> {
         Some(self.texts.get(self.py, body))
     }
 
+    /// The token header at `at` if it has at most 9 digits (as
+    /// [`short_header`]): its type byte, number and length. One or two
+    /// digits, as most have, are read from one word.
+    #[inline(always)]
+    fn header_at(&self, at: usize) -> Option<(u8, u64, usize)> {
+        if at < self.word_end {
+            // SAFETY: `at < input.len() - 7`, so `at + 8 <= input.len()`.
+            let bytes = unsafe { self.input.get_unchecked(at..at + 8) };
+            let word = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+            match word & 0x80_8080 {
+                0x8000 | 0x80_8000 if self.limits.prefix >= 1 => {
+                    return Some(((word >> 8) as u8, word & 0x7f, 2));
+                }
+                0x80_0000 if self.limits.prefix >= 2 => {
+                    let number = word & 0x7f | (word >> 1) & 0x3f80;
+                    return Some(((word >> 16) as u8, number, 3));
+                }
+                _ => {}
+            }
+        }
+        short_header(self.input.get(at..)?, &self.limits)
+    }
+
     /// What the id at `at` stands for, if it is a small int found in the
     /// native table (see `Unjellier::numbered`: no int object, no hash),
     /// and the id's length.
-    #[inline]
+    #[inline(always)]
     fn numbered_at(&self, at: usize) -> Option<(Value<'py>, usize)> {
-        let (type_byte @ (INT | NEG), number, used) =
-            short_header(&self.input[at..], &self.limits)?
-        else {
+        let (type_byte @ (INT | NEG), number, used) = self.header_at(at)? else {
             return None;
         };
         // -0 is 0; any other negative id is not in the table.
@@ -1044,10 +1143,9 @@ impl<'a, 'py> Reader<'a, 'py> {
         } else {
             number
         };
-        let object = self.me.numbered(self.py, number)?;
-        let value = match self.me.building_index(&object) {
-            Some(index) => Value::Building(object, index),
-            None => Value::Ready(object),
+        let value = match self.me.numbered(self.py, number)? {
+            (object, Some(index)) => Value::Building(object, index),
+            (object, None) => Value::Ready(object),
         };
         Some((value, used))
     }
@@ -1057,7 +1155,7 @@ impl<'a, 'py> Reader<'a, 'py> {
         // A small int id, as jelly writes them, kept in the native table:
         // no int object is made for it unless it is needed.
         let start = self.pos;
-        let id = match short_header(&self.input[start..], &self.limits) {
+        let id = match self.header_at(start) {
             Some((INT, number, used)) if self.me.keeps_number(number) => {
                 self.pos += used;
                 RefId::Number(number)
@@ -1074,6 +1172,52 @@ impl<'a, 'py> Reader<'a, 'py> {
         )?))
     }
 
+    /// The expression at `at`, if it is a container's as jelly writes one
+    /// (see [`shapes`]: a one-digit item count, a tag known to need no
+    /// check): its item count, list header length, tag and tag length.
+    #[inline(always)]
+    fn container_expression_at(&self, at: usize) -> Option<(u64, usize, Builtin, usize)> {
+        if !self.shapes {
+            return None;
+        }
+        let (first, second) = self.words_at(at);
+        let count = first & 0xff;
+        if count == 0 || count >= 0x80 || (first >> 8) as u8 != LIST {
+            return None;
+        }
+        let (builtin, tag) = match ((first >> 16) as u16).to_le_bytes() {
+            [_, STRING] => container_tag_shape(first >> 16 | second << 48, second >> 16)?,
+            [symbol, VOCAB] if self.pb_dialect => (container_symbol(symbol)?, 2),
+            _ => return None,
+        };
+        self.me.knows(builtin).then_some((count, 2, builtin, tag))
+    }
+
+    /// [`Reader::container_expression_at`] for a dictionary or list
+    /// expression in any other form: read token by token, the tag checked
+    /// if needed.
+    fn checked_container_expression_at(
+        &self,
+        at: usize,
+    ) -> Result<Option<(u64, usize, Builtin, usize)>> {
+        let Some((count @ 1.., header)) = self.short_list(at) else {
+            return Ok(None);
+        };
+        if let Some((builtin, tag)) = self.container_tag_at(at + header) {
+            return Ok(Some((count, header, builtin, tag)));
+        }
+        let Some((name, tag)) = self.short_tag(at + header) else {
+            return Ok(None);
+        };
+        let Some(builtin @ (Builtin::Dictionary | Builtin::List)) = Builtin::named(name) else {
+            return Ok(None);
+        };
+        if !self.me.knows(builtin) && !self.me.check_builtin(self.py, self.refs, builtin)? {
+            return Ok(None);
+        }
+        Ok(Some((count, header, builtin, tag)))
+    }
+
     /// A referenced dictionary or list, registered under `id` before it is
     /// filled; `Err(id)` (nothing read) for any other value, or an id
     /// already in use (where Twisted's checks apply).
@@ -1082,25 +1226,13 @@ impl<'a, 'py> Reader<'a, 'py> {
         id: RefId,
     ) -> Result<std::result::Result<Bound<'py, PyAny>, RefId>> {
         let start = self.pos;
-        let Some((count @ 1.., header)) = self.short_list(start) else {
-            return Ok(Err(id));
+        let found = match self.container_expression_at(start) {
+            Some(found) => Some(found),
+            None => self.checked_container_expression_at(start)?,
         };
-        let (builtin, tag) = match self.container_tag_at(start + header) {
-            Some(found @ (Builtin::Dictionary | Builtin::List, _)) => found,
-            Some(_) => return Ok(Err(id)),
-            None => {
-                let Some((name, tag)) = self.short_tag(start + header) else {
-                    return Ok(Err(id));
-                };
-                let builtin = match Builtin::named(name) {
-                    Some(builtin @ (Builtin::Dictionary | Builtin::List)) => builtin,
-                    _ => return Ok(Err(id)),
-                };
-                if !self.me.knows(builtin) && !self.me.check_builtin(self.py, self.refs, builtin)? {
-                    return Ok(Err(id));
-                }
-                (builtin, tag)
-            }
+        let Some((count, header, builtin @ (Builtin::Dictionary | Builtin::List), tag)) = found
+        else {
+            return Ok(Err(id));
         };
         let py = self.py;
         // Free if unused, or used by None (Twisted's `references.get` says
@@ -1131,11 +1263,13 @@ impl<'a, 'py> Reader<'a, 'py> {
             let list = PyList::empty(py);
             (list.clone().into_any(), Early::List(list))
         };
-        match &id {
-            RefId::Number(number) => self.me.set_numbered(*number as usize, &object)?,
-            RefId::Object(object_id) => self.me.reference_set(py, object_id.bind(py), &object)?,
+        match id {
+            RefId::Number(number) => self.me.start_numbered_building(number as usize, &object)?,
+            RefId::Object(ref object_id) => {
+                self.me.reference_set(py, object_id.bind(py), &object)?;
+                self.me.start_building(id, &object);
+            }
         }
-        self.me.start_building(id, &object);
         let filled = match early {
             Early::Dictionary(dict) => self.fill_dict(dict, rest),
             Early::List(list) => {
@@ -1253,6 +1387,8 @@ fn read_input<'py>(
             me: &me,
             refs,
             input,
+            words_end: input.len().saturating_sub(15),
+            word_end: input.len().saturating_sub(7),
             pos: 0,
             limits: *limits,
             scalars: PyBuilder::new(py, IncomingVocabulary::pb(py), pb_dialect),

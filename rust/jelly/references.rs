@@ -15,7 +15,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use super::refs::Refs;
-use super::unjellier::Unjellier;
+use super::unjellier::{Building, Unjellier};
 
 /// True if `value` is one of Twisted's forward-reference placeholders.
 #[inline]
@@ -76,12 +76,24 @@ pub(crate) fn finish_early_reference<'py>(
     refs: &Refs,
     object: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let py = slf.py();
     let Some(entry) = me.finish_building() else {
         return Err(pyo3::exceptions::PyRuntimeError::new_err(
             "no reference being filled",
         ));
     };
+    finish_reference_entry(slf, me, refs, object, entry)
+}
+
+/// [`finish_early_reference`] for its `entry`, taken off the objects being
+/// filled.
+pub(crate) fn finish_reference_entry<'py>(
+    slf: &Bound<'py, Unjellier>,
+    me: &Unjellier,
+    refs: &Refs,
+    object: Bound<'py, PyAny>,
+    entry: Building,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
     if entry.materialized {
         let id = entry.id.object(py);
         entry.release(py, me);
@@ -90,8 +102,8 @@ pub(crate) fn finish_early_reference<'py>(
     // Not materialized: no hook has run since the object was registered,
     // so the reference table still holds it.
     if entry.replaced {
-        for place in &entry.places {
-            place.dict.bind(py).set_item(&place.key, &object)?;
+        for (dict, key) in me.places_of(py, &entry) {
+            dict.set_item(key, &object)?;
         }
     }
     let placeholder = entry

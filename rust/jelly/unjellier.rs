@@ -8,6 +8,7 @@
 
 use std::cell::Cell;
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
@@ -45,15 +46,18 @@ pub struct Unjellier {
     /// Objects made before their contents, for `reference` expressions whose
     /// value is a dictionary or a list, while they are being filled.
     building: std::cell::RefCell<Vec<Building>>,
-    /// Emptied lists of [`Building::places`], kept for the next entries
-    /// (a message with many references allocates none per reference).
-    spare_places: std::cell::RefCell<Vec<Vec<Place>>>,
+    /// Where dictionaries hold objects being filled themselves, for all of
+    /// them, in the order met: each entry's own come after its
+    /// [`Building::places_from`], and are let go of from the end when it
+    /// is done (one that an outer entry's place follows stays, stale, until
+    /// no object is being filled).
+    places: std::cell::RefCell<Vec<Place>>,
     /// While `loads` reads (`numbered_limit` > 0): what the int reference
     /// ids below the limit stand for, by id, kept here instead of in
     /// `references` (no int object, no hashing). They move to `references`
     /// ([`Unjellier::keep_in_dict`]) before any Python code that could look
     /// at it runs, and at the first id of another kind.
-    numbered: std::cell::RefCell<Vec<Option<Py<PyAny>>>>,
+    numbered: std::cell::RefCell<Vec<Numbered>>,
     numbered_limit: Cell<usize>,
     pub(crate) depth: Cell<usize>,
     pub(crate) max_depth: usize,
@@ -79,11 +83,24 @@ impl RefId {
     }
 }
 
-/// A dictionary that holds an object being filled itself, and the key it
-/// holds it under (see [`Building`]).
+/// What a numbered reference id stands for (see [`Unjellier::numbered`]).
+#[derive(Default)]
+pub(crate) struct Numbered {
+    object: Option<Py<PyAny>>,
+    /// 1 + the object's index among the objects being filled, while it is
+    /// one (0 otherwise): a dereference learns it with the object, without
+    /// searching them. The table is emptied before anything is
+    /// materialized, so a marked object is never a materialized one.
+    building: u32,
+}
+
+/// A dictionary that holds an object being filled itself, the key it
+/// holds it under, and the object's index among those being filled (see
+/// [`Building`]).
 pub(crate) struct Place {
-    pub(crate) dict: Py<PyDict>,
-    pub(crate) key: Py<PyAny>,
+    building: usize,
+    dict: Py<PyDict>,
+    key: Py<PyAny>,
 }
 
 /// An object registered under its reference id before it is complete.
@@ -102,10 +119,16 @@ pub(crate) struct Place {
 /// meets the object meanwhile gets the placeholder from the start.
 pub(crate) struct Building {
     pub(crate) id: RefId,
+    /// The entry of the numbered table marked as this one's (see
+    /// [`Numbered::building`]), if any.
+    marked: Option<usize>,
     pub(crate) object: Py<PyAny>,
     pub(crate) placeholder: Option<Py<PyAny>>,
-    /// Where dictionaries hold the object itself (not a placeholder).
-    pub(crate) places: Vec<Place>,
+    /// Its index among the objects being filled.
+    index: usize,
+    /// How many places were noted when it began: where dictionaries hold
+    /// it itself (not a placeholder) are those after, of its index.
+    places_from: usize,
     /// True if a dictionary key was given a second value meanwhile (one
     /// of the places may have lost the object).
     pub(crate) replaced: bool,
@@ -114,15 +137,15 @@ pub(crate) struct Building {
 }
 
 impl Building {
-    /// Let go of the entry's references, the GIL held (a `Py` dropped on
-    /// its own asks the thread whether it is); its emptied list of places
-    /// goes back to `me`'s spares.
+    /// Let go of the entry's references and of its places, the GIL held
+    /// (a `Py` dropped on its own asks the thread whether it is).
+    #[inline]
     pub(crate) fn release(self, py: Python<'_>, me: &Unjellier) {
         let Building {
             id,
             object,
             placeholder,
-            mut places,
+            index,
             ..
         } = self;
         if let RefId::Object(id) = id {
@@ -132,15 +155,15 @@ impl Building {
         if let Some(placeholder) = placeholder {
             drop(placeholder.into_bound(py));
         }
-        if places.capacity() == 0 {
-            // Never held anywhere: nothing to keep.
-            return;
-        }
-        for Place { dict, key } in places.drain(..) {
-            drop(dict.into_bound(py));
-            drop(key.into_bound(py));
-        }
-        me.spare_places.borrow_mut().push(places);
+        me.let_go_of_places(py, index);
+    }
+}
+
+impl Place {
+    /// Let go of its references, the GIL held.
+    fn release(self, py: Python<'_>) {
+        drop(self.dict.into_bound(py));
+        drop(self.key.into_bound(py));
     }
 }
 
@@ -239,24 +262,167 @@ impl Unjellier {
         Ok(plain)
     }
 
-    /// Register `object` under `id` before it is complete (see [`Building`]).
-    pub(crate) fn start_building(&self, id: RefId, object: &Bound<'_, PyAny>) {
-        let places = self.spare_places.borrow_mut().pop().unwrap_or_default();
+    /// `references[number] = object` for a number
+    /// [`Unjellier::keeps_number`], `object` registered before it is
+    /// complete (see [`Building`]) and marked so in the table.
+    #[inline(always)]
+    pub(crate) fn start_numbered_building(
+        &self,
+        number: usize,
+        object: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let index = self.building.borrow().len();
+        let marker = u32::try_from(index + 1).unwrap_or(0);
+        self.set_numbered_as(number, object, marker)?;
+        let places_from = self.places.borrow().len();
         self.building.borrow_mut().push(Building {
-            id,
+            id: RefId::Number(number as u64),
+            marked: (marker != 0).then_some(number),
             object: object.clone().unbind(),
             placeholder: None,
-            places,
+            index,
+            places_from,
+            replaced: false,
+            materialized: false,
+        });
+        Ok(())
+    }
+
+    /// Register `object` under `id` before it is complete (see [`Building`]).
+    pub(crate) fn start_building(&self, id: RefId, object: &Bound<'_, PyAny>) {
+        let places_from = self.places.borrow().len();
+        let mut building = self.building.borrow_mut();
+        let index = building.len();
+        let number = match &id {
+            RefId::Number(number) => usize::try_from(*number).ok(),
+            RefId::Object(id) => self.number(id.bind(object.py())),
+        };
+        let marked = number.filter(|number| {
+            let mut table = self.numbered.borrow_mut();
+            let index = u32::try_from(building.len() + 1).ok();
+            match (table.get_mut(*number), index) {
+                (Some(entry), Some(index))
+                    if entry
+                        .object
+                        .as_ref()
+                        .is_some_and(|known| known.as_ptr() == object.as_ptr()) =>
+                {
+                    entry.building = index;
+                    true
+                }
+                _ => false,
+            }
+        });
+        building.push(Building {
+            id,
+            marked,
+            object: object.clone().unbind(),
+            placeholder: None,
+            index,
+            places_from,
             replaced: false,
             materialized: false,
         });
     }
 
+    /// The dictionaries and keys where `entry` (just finished) is held
+    /// itself.
+    pub(crate) fn places_of<'py>(
+        &self,
+        py: Python<'py>,
+        entry: &Building,
+    ) -> Vec<(Bound<'py, PyDict>, Bound<'py, PyAny>)> {
+        let places = self.places.borrow();
+        places
+            .get(entry.places_from..)
+            .unwrap_or(&[])
+            .iter()
+            .filter(|place| place.building == entry.index)
+            .map(|place| (place.dict.bind(py).clone(), place.key.bind(py).clone()))
+            .collect()
+    }
+
+    /// Let go of the places at the end of the list that are of the object
+    /// being filled at `index` (just finished) or of any finished inside
+    /// it; of all of them once no object is being filled. Each is let go of
+    /// with nothing borrowed (a finalizer may run).
+    #[inline(always)]
+    fn let_go_of_places(&self, py: Python<'_>, index: usize) {
+        {
+            let mut places = self.places.borrow_mut();
+            while let Some(place) = places.last() {
+                let (dict, key) = (place.dict.as_ptr(), place.key.as_ptr());
+                // SAFETY: both are live objects (the place holds them).
+                let shared = unsafe { ffi::Py_REFCNT(dict) > 1 && ffi::Py_REFCNT(key) > 1 };
+                if place.building < index || !shared {
+                    break;
+                }
+                if let Some(place) = places.pop() {
+                    // SAFETY: the place's own references, given up: each
+                    // object is held elsewhere too, so none is freed and no
+                    // finalizer runs while the list is borrowed.
+                    unsafe {
+                        ffi::Py_DECREF(place.dict.into_ptr());
+                        ffi::Py_DECREF(place.key.into_ptr());
+                    }
+                }
+            }
+        }
+        self.let_go_of_other_places(py, index);
+    }
+
+    /// [`Unjellier::let_go_of_places`] for the places whose dictionary or
+    /// key nothing else holds.
+    fn let_go_of_other_places(&self, py: Python<'_>, index: usize) {
+        loop {
+            let place = {
+                let mut places = self.places.borrow_mut();
+                match places.last() {
+                    Some(place) if place.building >= index => places.pop(),
+                    _ => None,
+                }
+            };
+            match place {
+                Some(place) => place.release(py),
+                None => break,
+            }
+        }
+        if index == 0 && !self.places.borrow().is_empty() {
+            let stale = std::mem::take(&mut *self.places.borrow_mut());
+            for place in stale {
+                place.release(py);
+            }
+        }
+    }
+
     /// The object last given to [`Unjellier::start_building`] is complete:
     /// its entry, with the places that hold it (to be let go of with
     /// [`Building::release`], once nothing is borrowed).
+    #[inline]
     pub(crate) fn finish_building(&self) -> Option<Building> {
-        self.building.borrow_mut().pop()
+        let entry = self.building.borrow_mut().pop()?;
+        if let Some(number) = entry.marked {
+            if let Some(known) = self.numbered.borrow_mut().get_mut(number) {
+                known.building = 0;
+            }
+        }
+        Some(entry)
+    }
+
+    /// The object last given to [`Unjellier::start_numbered_building`] is
+    /// complete. If it was never materialized, no dictionary key was given a
+    /// second value meanwhile (the places that hold it still do) and no
+    /// placeholder was made for it, nothing is left to do: its entry is let
+    /// go of here (`None`). Otherwise the entry, for
+    /// [`finish_reference_entry`](super::references::finish_reference_entry).
+    #[inline(always)]
+    pub(crate) fn finish_plain_building(&self, py: Python<'_>) -> Option<Building> {
+        let entry = self.finish_building()?;
+        if entry.materialized || entry.replaced || entry.placeholder.is_some() {
+            return Some(entry);
+        }
+        entry.release(py, self);
+        None
     }
 
     /// Where `object` is among the objects being filled and not yet
@@ -296,25 +462,35 @@ impl Unjellier {
     }
 
     /// What the numbered id `number` stands for, if the native table is in
-    /// use and has it (`None` also when the table is not in use).
-    #[inline]
-    pub(crate) fn numbered<'py>(&self, py: Python<'py>, number: u64) -> Option<Bound<'py, PyAny>> {
+    /// use and has it (`None` also when the table is not in use), and its
+    /// index among the objects being filled if it is one.
+    #[inline(always)]
+    pub(crate) fn numbered<'py>(
+        &self,
+        py: Python<'py>,
+        number: u64,
+    ) -> Option<(Bound<'py, PyAny>, Option<usize>)> {
         if number >= self.numbered_limit.get() as u64 {
             return None;
         }
         let table = self.numbered.borrow();
-        Some(table.get(number as usize)?.as_ref()?.bind(py).clone())
+        let entry = table.get(number as usize)?;
+        let object = entry.object.as_ref()?.bind(py).clone();
+        Some((object, (entry.building as usize).checked_sub(1)))
     }
 
     /// True if the numbered id `number` stands for nothing yet, or for
     /// None ([`Unjellier::numbered`] without taking a reference).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn numbered_free(&self, py: Python<'_>, number: u64) -> bool {
         if number >= self.numbered_limit.get() as u64 {
             return true;
         }
         match self.numbered.borrow().get(number as usize) {
-            Some(Some(object)) => object.is_none(py),
+            Some(Numbered {
+                object: Some(object),
+                ..
+            }) => object.is_none(py),
             _ => true,
         }
     }
@@ -327,7 +503,7 @@ impl Unjellier {
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         if self.numbered_limit.get() > 0 {
             match self.number(id) {
-                Some(number) => return Ok(self.numbered(py, number as u64)),
+                Some(number) => return Ok(self.numbered(py, number as u64).map(|known| known.0)),
                 None => self.keep_in_dict(py)?,
             }
         }
@@ -358,21 +534,56 @@ impl Unjellier {
 
     /// `references[number] = object`, for a number [`Unjellier::keeps_number`].
     pub(crate) fn set_numbered(&self, number: usize, object: &Bound<'_, PyAny>) -> PyResult<()> {
-        let replaced = {
+        self.set_numbered_as(number, object, 0)
+    }
+
+    /// [`Unjellier::set_numbered`], the entry's [`Numbered::building`] given.
+    #[inline(always)]
+    fn set_numbered_as(
+        &self,
+        number: usize,
+        object: &Bound<'_, PyAny>,
+        building: u32,
+    ) -> PyResult<()> {
+        {
             let mut table = self.numbered.borrow_mut();
             if table.len() == number && table.len() < table.capacity() {
                 // The next id, as jelly numbers them.
-                table.push(Some(object.clone().unbind()));
+                table.push(Numbered {
+                    object: Some(object.clone().unbind()),
+                    building,
+                });
                 return Ok(());
             }
+        }
+        self.set_numbered_anywhere(number, object, building)
+    }
+
+    /// [`Unjellier::set_numbered_as`] for an id that is not the next, or
+    /// for a table that must grow.
+    #[inline(never)]
+    fn set_numbered_anywhere(
+        &self,
+        number: usize,
+        object: &Bound<'_, PyAny>,
+        building: u32,
+    ) -> PyResult<()> {
+        let replaced = {
+            let mut table = self.numbered.borrow_mut();
+            let entry = Numbered {
+                object: Some(object.clone().unbind()),
+                building,
+            };
             if table.len() <= number {
                 let more = number + 1 - table.len();
                 if table.try_reserve(more).is_err() {
                     return Err(pyo3::exceptions::PyMemoryError::new_err("out of memory"));
                 }
-                table.resize_with(number + 1, || None);
+                table.resize_with(number + 1, Numbered::default);
             }
-            table[number].replace(object.clone().unbind())
+            // A new object for the id: whatever was being filled under it
+            // is no longer what the id stands for.
+            std::mem::replace(&mut table[number], entry)
         };
         // Released only once the table is not borrowed: a finalizer may run.
         drop(replaced);
@@ -387,8 +598,8 @@ impl Unjellier {
         }
         let table = std::mem::take(&mut *self.numbered.borrow_mut());
         let references = self.references(py);
-        for (number, object) in table.into_iter().enumerate() {
-            if let Some(object) = object {
+        for (number, entry) in table.into_iter().enumerate() {
+            if let Some(object) = entry.object {
                 references.set_item(number, object)?;
             }
         }
@@ -403,13 +614,13 @@ impl Unjellier {
     }
 
     /// `dict[key]` holds the object being filled at `index` itself.
+    #[inline]
     pub(crate) fn hold(&self, index: usize, dict: &Bound<'_, PyDict>, key: &Bound<'_, PyAny>) {
-        if let Some(entry) = self.building.borrow_mut().get_mut(index) {
-            entry.places.push(Place {
-                dict: dict.clone().unbind(),
-                key: key.clone().unbind(),
-            });
-        }
+        self.places.borrow_mut().push(Place {
+            building: index,
+            dict: dict.clone().unbind(),
+            key: key.clone().unbind(),
+        });
     }
 
     /// Twisted's placeholder for the object being filled at `index`: what
@@ -451,18 +662,34 @@ impl Unjellier {
                 continue;
             }
             let placeholder = self.placeholder(py, refs, index)?;
-            let Some((id, places)) = self.building.borrow_mut().get_mut(index).map(|entry| {
+            let Some(id) = self.building.borrow_mut().get_mut(index).map(|entry| {
                 entry.materialized = true;
-                (entry.id.object(py), std::mem::take(&mut entry.places))
+                entry.id.object(py)
             }) else {
                 break;
             };
             index += 1;
             self.references(py).set_item(id, &placeholder)?;
-            for Place { dict, key } in places {
-                dict.bind(py).set_item(&key, &placeholder)?;
-                placeholder.call_method1(pyo3::intern!(py, "addDependant"), (dict, key))?;
-            }
+        }
+        // Every place noted is of an object materialized just now (those
+        // materialized before are not held so), or stale: the list is done
+        // with.
+        let places = std::mem::take(&mut *self.places.borrow_mut());
+        for (position, place) in places.into_iter().enumerate() {
+            let placeholder = self
+                .building
+                .borrow()
+                .get(place.building)
+                .filter(|entry| entry.places_from <= position)
+                .and_then(|entry| entry.placeholder.as_ref().map(|known| known.clone_ref(py)));
+            let Some(placeholder) = placeholder else {
+                place.release(py);
+                continue;
+            };
+            let placeholder = placeholder.into_bound(py);
+            let Place { dict, key, .. } = place;
+            dict.bind(py).set_item(&key, &placeholder)?;
+            placeholder.call_method1(pyo3::intern!(py, "addDependant"), (dict, key))?;
         }
         Ok(())
     }
@@ -501,7 +728,7 @@ impl Unjellier {
             post_callbacks: std::cell::OnceCell::new(),
             known_builtins: Cell::new(0),
             building: std::cell::RefCell::new(Vec::new()),
-            spare_places: std::cell::RefCell::new(Vec::new()),
+            places: std::cell::RefCell::new(Vec::new()),
             numbered: std::cell::RefCell::new(Vec::new()),
             numbered_limit: Cell::new(0),
             depth: Cell::new(0),
