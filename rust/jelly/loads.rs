@@ -1016,10 +1016,7 @@ impl<'a, 'py> Reader<'a, 'py> {
         let value = match self.item()? {
             Value::Plain(value) => value,
             Value::Ready(value) => {
-                if is_not_known(&value, self.refs)? {
-                    self.me.forget_tags();
-                    value.call_method1(pyo3::intern!(self.py, "addDependant"), (dict, &key))?;
-                }
+                self.patch_when_known(dict, &key, &value)?;
                 value
             }
             Value::Building(value, index) => {
@@ -1041,6 +1038,23 @@ impl<'a, 'py> Reader<'a, 'py> {
     #[inline(always)]
     fn pair_room(&self) -> bool {
         self.shapes && self.room_for(2)
+    }
+
+    /// `dict[key]` is to be `value`: if it is a forward reference, the
+    /// placeholder patches it in when it resolves. Out of line: the items
+    /// of most dictionaries need no check.
+    #[inline(never)]
+    fn patch_when_known(
+        &self,
+        dict: &Bound<'py, PyDict>,
+        key: &Bound<'py, PyAny>,
+        value: &Bound<'py, PyAny>,
+    ) -> Result<()> {
+        if is_not_known(value, self.refs)? {
+            self.me.forget_tags();
+            value.call_method1(pyo3::intern!(self.py, "addDependant"), (dict, key))?;
+        }
+        Ok(())
     }
 
     /// A dictionary item's header and key, `[[b"unicode", bytes], ` in the
