@@ -484,16 +484,32 @@ impl<'a, 'py> Reader<'a, 'py> {
         {
             return None;
         }
+        let dictionary = (value, count, value + header + tag);
+        if self.stack.has_room() {
+            return Some(self.numbered_reference(start, number as usize, dictionary));
+        }
         let stack = self.stack;
-        Some(stack.level(|| {
-            let (_reference, _) = self.open(3, start)?;
-            let filled = self.open(count, value).and_then(|(_dictionary, rest)| {
-                self.pos = value + header + tag;
-                self.numbered_dictionary(number as usize, rest)
-            });
-            self.lists -= 1;
-            filled
-        }))
+        Some(stack.grow(|| self.numbered_reference(start, number as usize, dictionary)))
+    }
+
+    /// The level of [`Reader::shaped_reference`]: the `reference` list at
+    /// `start` and the `dictionary` one at `dictionary.0` of
+    /// `dictionary.1` items (the tag included) opened, the items from
+    /// `dictionary.2` read.
+    #[inline(always)]
+    fn numbered_reference(
+        &mut self,
+        start: usize,
+        number: usize,
+        (at, count, items): (usize, u64, usize),
+    ) -> Result<Value<'py>> {
+        let (_reference, _) = self.open(3, start)?;
+        let filled = self.open(count, at).and_then(|(_dictionary, rest)| {
+            self.pos = items;
+            self.numbered_dictionary(number, rest)
+        });
+        self.lists -= 1;
+        filled
     }
 
     /// A dictionary of `rest` items, registered under reference id
@@ -528,22 +544,35 @@ impl<'a, 'py> Reader<'a, 'py> {
         start: usize,
         body: usize,
     ) -> Result<Value<'py>> {
+        if self.stack.has_room() {
+            return self.shaped_container_level(builtin, count, start, body);
+        }
         let stack = self.stack;
-        stack.level(|| {
-            let (_level, rest) = self.open(count, start)?;
-            self.pos = body;
-            // The containers straight to their fill (as [`Reader::builtin`]
-            // would send them).
-            let value = match builtin {
-                Builtin::Dictionary => self.fill_dict(PyDict::new(self.py), rest),
-                Builtin::List => self.fill_list(rest),
-                Builtin::Tuple => self.fill_tuple(rest),
-                Builtin::Reference if rest == 2 => self.reference(),
-                _ => self.builtin(builtin, rest),
-            };
-            self.lists -= 1;
-            value
-        })
+        stack.grow(|| self.shaped_container_level(builtin, count, start, body))
+    }
+
+    /// The level of [`Reader::shaped_container`].
+    #[inline(always)]
+    fn shaped_container_level(
+        &mut self,
+        builtin: Builtin,
+        count: u64,
+        start: usize,
+        body: usize,
+    ) -> Result<Value<'py>> {
+        let (_level, rest) = self.open(count, start)?;
+        self.pos = body;
+        // The containers straight to their fill (as [`Reader::builtin`]
+        // would send them).
+        let value = match builtin {
+            Builtin::Dictionary => self.fill_dict(PyDict::new(self.py), rest),
+            Builtin::List => self.fill_list(rest),
+            Builtin::Tuple => self.fill_tuple(rest),
+            Builtin::Reference if rest == 2 => self.reference(),
+            _ => self.builtin(builtin, rest),
+        };
+        self.lists -= 1;
+        value
     }
 
     /// A str value, its UTF-8 `bytes` read at `at`. One of at most 8

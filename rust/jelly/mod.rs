@@ -100,15 +100,25 @@ impl Stack {
     /// Run `f` as [`with_stack`] does.
     #[inline(always)]
     pub(crate) fn level<R>(&self, f: impl FnOnce() -> R) -> R {
-        if position() > self.floor.get() {
+        if self.has_room() {
             return f();
         }
         self.grow(f)
     }
 
+    /// True if a level may run here on the stack in use: where it is not,
+    /// [`Stack::grow`] runs it. (What [`Stack::level`] asks first, for a
+    /// caller that runs the level inline then, not through a closure.)
+    #[inline(always)]
+    pub(crate) fn has_room(&self) -> bool {
+        position() > self.floor.get()
+    }
+
+    /// Run `f`, one level, on a stack with room for it (see
+    /// [`Stack::level`]).
     #[cold]
     #[inline(never)]
-    fn grow<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn grow<R>(&self, f: impl FnOnce() -> R) -> R {
         // Stacks that grow down only (all this builds for): elsewhere,
         // every level asks.
         if psm::StackDirection::new() != psm::StackDirection::Descending {
