@@ -189,6 +189,42 @@ pub fn write_string(out: &mut Vec<u8>, bytes: &[u8], size_limit: u64) -> Result<
     Ok(())
 }
 
+/// The first `head_len` bytes of `head` (at most 16: tokens already
+/// encoded, such as an expression's list header and tag), then the string
+/// token of `bytes`, with one capacity check for all of it.
+pub fn write_headed_string(
+    out: &mut Vec<u8>,
+    head: &[u8; 16],
+    head_len: usize,
+    bytes: &[u8],
+    size_limit: u64,
+) -> Result<(), EncodeError> {
+    assert!(head_len <= head.len());
+    let len = bytes.len();
+    if len as u64 > size_limit {
+        return Err(EncodeError::StringTooLong(len as u64));
+    }
+    // The whole head (16 bytes) is copied, only `head_len` of it kept; then
+    // at most 11 header bytes (as in [`write_string`]) and the body.
+    out.reserve(16 + 11 + len);
+    let start = out.len();
+    // SAFETY: the spare capacity holds at least `16 + 11 + len` bytes
+    // (reserved above); the head's copy takes 16 of them, of which the
+    // header overwrites any past `head_len` (at most 16), the header at most
+    // 11 and the body `len`. Every byte below the new length is written
+    // before `set_len`; neither `head` nor `bytes` can overlap the spare
+    // capacity (they are borrowed while `out` is mutably borrowed).
+    unsafe {
+        let to = out.as_mut_ptr().add(start);
+        std::ptr::copy_nonoverlapping(head.as_ptr(), to, 16);
+        let at = write_header_at(to.add(head_len), len as u64, STRING);
+        copy_short(bytes, at);
+        let end = at.add(len);
+        out.set_len(end.offset_from(out.as_ptr()) as usize);
+    }
+    Ok(())
+}
+
 /// Copy `bytes` to `to`. Strings in PB messages are mostly a few bytes:
 /// those are copied with a couple of (possibly overlapping) word moves
 /// instead of a call to `memcpy`.

@@ -194,11 +194,8 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
     /// The UTF-8 goes from the str's own buffer into the output: no bytes
     /// object is made.
     fn text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<()> {
-        if self.settings.size_limit >= 7 {
-            // Within the limits whatever the str: the head as made once.
-            let (head, len) = &self.text_head;
-            self.out.buf.extend_from_slice(&head[..*len]);
-        } else {
+        let within_limits = self.settings.size_limit >= 7;
+        if !within_limits {
             self.header(cx, 2)?;
             self.write_atom(&cx.refs.atoms.unicode, cx.py())?;
         }
@@ -208,8 +205,15 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
             Some(ascii) => ascii,
             None => text.to_str()?.as_bytes(),
         };
-        encoder::write_string(self.out.buf, utf8, self.settings.size_limit)
-            .map_err(|error| banana_error(cx.py(), error.to_string()))
+        let written = if within_limits {
+            // Within the limits whatever the str: the head as made once,
+            // written with the string.
+            let (head, len) = &self.text_head;
+            encoder::write_headed_string(self.out.buf, head, *len, utf8, self.settings.size_limit)
+        } else {
+            encoder::write_string(self.out.buf, utf8, self.settings.size_limit)
+        };
+        written.map_err(|error| banana_error(cx.py(), error.to_string()))
     }
 
     fn boolean(&mut self, cx: &Cx<'_, 'py>, value: bool) -> PyResult<()> {
