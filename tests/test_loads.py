@@ -249,6 +249,19 @@ def _cycles() -> list[Any]:
     outer = [registered]
     registered.back, registered.pair = outer, (outer, 1)
     cases.append(outer)
+    # A dictionary done while the one around it is still being filled and
+    # held after it (where the inner one was held is noted before where the
+    # outer one is); then a second inner one, being filled when a hook runs:
+    # the hook sees placeholders for the outer one and the second inner one,
+    # nowhere else.
+    outer_dict: dict[str, Any] = {}
+    first_dict: dict[str, Any] = {}
+    second_dict: dict[str, Any] = {}
+    first_dict["a"], first_dict["b"] = first_dict, outer_dict
+    second_dict["self"] = second_dict
+    second_dict["x"] = Registered(back=outer_dict, inner=second_dict)
+    outer_dict["k"], outer_dict["m"] = first_dict, second_dict
+    cases.append(outer_dict)
     # Placeholders inside plain lists and tuples, first, between and last.
     inner: dict[str, Any] = {}
     inner["list"] = [1, (inner,), 2, [(inner, 3)], (inner,)]
@@ -354,6 +367,29 @@ _KEY = [b"unicode", b"k"]
                         ],
                     ],
                 ],
+            ],
+        ],
+        # The same, the inner one done first, then the key given a
+        # second value.
+        [
+            b"reference",
+            1,
+            [
+                b"dictionary",
+                [
+                    _KEY,
+                    [
+                        b"reference",
+                        2,
+                        [
+                            b"dictionary",
+                            [[b"unicode", b"a"], [b"dereference", 2]],
+                            [[b"unicode", b"b"], [b"dereference", 1]],
+                        ],
+                    ],
+                ],
+                [[b"unicode", b"c"], [b"dereference", 2]],
+                [_KEY, 9],
             ],
         ],
         # Ids out of order, and one used twice.
