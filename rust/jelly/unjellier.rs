@@ -137,6 +137,28 @@ pub(crate) struct Building {
 }
 
 impl Building {
+    /// The entry of `object`, registered under `id` at `index` among the
+    /// objects being filled, `places_from` places noted before it.
+    #[inline(always)]
+    fn new(
+        id: RefId,
+        marked: Option<usize>,
+        object: &Bound<'_, PyAny>,
+        index: usize,
+        places_from: usize,
+    ) -> Building {
+        Building {
+            id,
+            marked,
+            object: object.clone().unbind(),
+            placeholder: None,
+            index,
+            places_from,
+            replaced: false,
+            materialized: false,
+        }
+    }
+
     /// Let go of the entry's references and of its places, the GIL held
     /// (a `Py` dropped on its own asks the thread whether it is).
     #[inline]
@@ -275,16 +297,10 @@ impl Unjellier {
         let marker = u32::try_from(index + 1).unwrap_or(0);
         self.set_numbered_as(number, object, marker)?;
         let places_from = self.places.borrow().len();
-        self.building.borrow_mut().push(Building {
-            id: RefId::Number(number as u64),
-            marked: (marker != 0).then_some(number),
-            object: object.clone().unbind(),
-            placeholder: None,
-            index,
-            places_from,
-            replaced: false,
-            materialized: false,
-        });
+        let id = RefId::Number(number as u64);
+        let marked = (marker != 0).then_some(number);
+        let entry = Building::new(id, marked, object, index, places_from);
+        self.building.borrow_mut().push(entry);
         Ok(())
     }
 
@@ -313,16 +329,7 @@ impl Unjellier {
                 _ => false,
             }
         });
-        building.push(Building {
-            id,
-            marked,
-            object: object.clone().unbind(),
-            placeholder: None,
-            index,
-            places_from,
-            replaced: false,
-            materialized: false,
-        });
+        building.push(Building::new(id, marked, object, index, places_from));
     }
 
     /// The dictionaries and keys where `entry` (just finished) is held
