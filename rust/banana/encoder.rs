@@ -304,6 +304,27 @@ mod tests {
     }
 
     #[test]
+    fn a_headed_string_is_its_head_then_the_string_token() {
+        let head: [u8; 16] = std::array::from_fn(|index| 0xa0 + index as u8);
+        for head_len in [0, 1, 11, 16] {
+            for len in [0, 1, 3, 7, 8, 15, 16, 17, 32, 33, 127, 128, 20_000] {
+                let body: Vec<u8> = (0..len).map(|index| index as u8).collect();
+                let mut expected = b"before".to_vec();
+                expected.extend_from_slice(&head[..head_len]);
+                write_string(&mut expected, &body, u64::MAX).unwrap();
+                let mut out = b"before".to_vec();
+                write_headed_string(&mut out, &head, head_len, &body, u64::MAX).unwrap();
+                assert_eq!(out, expected, "head {head_len}, body {len}");
+            }
+        }
+        let mut out = Vec::new();
+        assert_eq!(
+            write_headed_string(&mut out, &head, 11, b"abc", 2),
+            Err(EncodeError::StringTooLong(3))
+        );
+    }
+
+    #[test]
     fn int_token_choice_matches_twisted() {
         // From Twisted's test_sizedIntegerTypes.
         let base_int = 2_147_483_647i64;

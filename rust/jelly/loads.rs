@@ -241,8 +241,9 @@ impl<'a, 'py> Reader<'a, 'py> {
     /// How many more items the bytes left can hold beyond those the open
     /// containers made to size (lists, tuples, frames) still expect: each
     /// item takes a byte at least, and each such container's current item
-    /// is the one being read (counted in its reservation and read now). Reserving no more than this keeps what
-    /// nested containers reserve, all together, within the bytes received.
+    /// is the one being read (counted in its reservation and read now).
+    /// Reserving no more than this keeps what nested containers reserve,
+    /// all together, within the bytes received.
     fn room(&self) -> usize {
         (self.input.len() - self.pos + self.reserving).saturating_sub(self.reserved)
     }
