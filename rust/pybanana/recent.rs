@@ -109,7 +109,16 @@ impl Recent {
         word: u64,
     ) -> Result<Bound<'py, PyAny>, BuildError> {
         debug_assert!(bytes.len() <= 8 && word == padded_word(bytes, 0));
-        self.lookup(py, bytes, [word, 0, 0])
+        let words = [word, 0, 0];
+        let index = slot(&words, bytes.len());
+        if let Some(entry) = &self.slots[index] {
+            // An entry of the same length (at most 8) has zero past its
+            // first word, as `words` has: that word says if it is equal.
+            if entry.len == bytes.len() && entry.words[0] == word {
+                return Ok(entry.object.bind(py).clone());
+            }
+        }
+        self.miss(py, bytes, words, index)
     }
 
     #[inline(always)]
@@ -119,10 +128,7 @@ impl Recent {
         bytes: &[u8],
         words: [u64; RECENT_BYTES / 8],
     ) -> Result<Bound<'py, PyAny>, BuildError> {
-        let mixed =
-            (words[0] ^ words[1].rotate_left(21) ^ words[2].rotate_left(42) ^ bytes.len() as u64)
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let index = (mixed >> 40) as usize & (RECENT_SLOTS - 1);
+        let index = slot(&words, bytes.len());
         if let Some(entry) = &self.slots[index] {
             if entry.len == bytes.len() && entry.words == words {
                 return Ok(entry.object.bind(py).clone());
@@ -155,6 +161,15 @@ impl Recent {
         }
         super::text::bytes_object(py, bytes)
     }
+}
+
+/// The slot of the bytes of length `len` whose (zero-padded) words are
+/// `words`.
+#[inline(always)]
+fn slot(words: &[u64; RECENT_BYTES / 8], len: usize) -> usize {
+    let mixed = (words[0] ^ words[1].rotate_left(21) ^ words[2].rotate_left(42) ^ len as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (mixed >> 40) as usize & (RECENT_SLOTS - 1)
 }
 
 impl Drop for Recent {
