@@ -844,20 +844,17 @@ impl<'a, 'py> Reader<'a, 'py> {
         slots: usize,
     ) -> Result<Value<'py>> {
         let refs = self.refs;
-        match frame {
-            Frame::Sequence { .. } => {
-                for index in 0..rest {
-                    let item = self.object()?;
-                    frame.push(item, refs)?;
-                    if index < slots {
-                        self.filled();
-                    }
+        if let Frame::Sequence { .. } = frame {
+            for index in 0..rest {
+                let item = self.object()?;
+                frame.push(item, refs)?;
+                if index < slots {
+                    self.filled();
                 }
-                return Ok(Value::Ready(frame.finish(self.slf, refs)?));
             }
-            _ => {}
+            return Ok(Value::Ready(frame.finish(self.slf, refs)?));
         }
-        // Pairs are a dictionary's, filled above.
+        // Pairs are a dictionary's, which [`Reader::fill`] fills itself.
         for index in 0..rest {
             let item = match frame.mode() {
                 Mode::Raw => self.raw()?,
