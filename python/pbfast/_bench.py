@@ -104,6 +104,12 @@ Call = tuple[Callable[[Any], Any], Any]
 
 def _batch_time(call: Call, calls: int) -> float:
     function, argument = call
+    # Every batch starts on the same heap: without the cycles the previous
+    # batch left (the collector is paused in a batch, so they are all still
+    # in its youngest generation). Otherwise a batch that comes after
+    # another's pays to allocate among its garbage, and one that comes
+    # right after a full collection does not.
+    gc.collect(0)
     gc.disable()
     try:
         start = time.perf_counter()
@@ -173,7 +179,8 @@ def compare(ours: Call, others: dict[str, Call], budget: float) -> Comparison:
     ratio compares what ran side by side: a machine whose speed changes
     between rounds -- or in the middle of a run, as shared machines do --
     moves the times, not the ratios. The order of the others rotates from
-    round to round; the collector is paused in a batch and run between.
+    round to round; the collector is paused in a batch, its youngest
+    generation collected before each batch, and all of it between rounds.
     """
     steady_allocator()
     batches = {name: _batch_size(call) for name, call in others.items()}
