@@ -623,7 +623,7 @@ impl<'a, 'py> Reader<'a, 'py> {
 
     /// The next item, unjellied, for anything but a dictionary or a list,
     /// and whether it is a forward-reference placeholder.
-    #[inline]
+    #[inline(always)]
     fn checked_object(&mut self) -> Result<(Bound<'py, PyAny>, bool)> {
         Ok(match self.item()? {
             Value::Plain(object) => (object, false),
