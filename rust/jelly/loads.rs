@@ -523,10 +523,7 @@ impl<'a, 'py> Reader<'a, 'py> {
         let filled = self.fill_dict(dict.clone(), rest);
         self.lists -= 1;
         if let Err(error) = filled {
-            // Forget it, for a hook that goes on using this unjellier.
-            if let Some(entry) = self.me.finish_building() {
-                entry.release(py, self.me);
-            }
+            self.me.abandon_building(py);
             return Err(error);
         }
         let object = dict.into_any();
@@ -1325,10 +1322,7 @@ impl<'a, 'py> Reader<'a, 'py> {
         };
         self.lists -= 1;
         if let Err(error) = filled {
-            // Forget it, for a hook that goes on using this unjellier.
-            if let Some(entry) = self.me.finish_building() {
-                entry.release(py, self.me);
-            }
+            self.me.abandon_building(py);
             return Err(error);
         }
         Ok(Ok(finish_early_reference(

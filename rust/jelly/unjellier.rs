@@ -416,6 +416,15 @@ impl Unjellier {
         Some(entry)
     }
 
+    /// The object last given to [`Unjellier::start_building`] (or
+    /// [`Unjellier::start_numbered_building`]) could not be filled: its entry
+    /// is forgotten, for a hook that goes on using this unjellier.
+    pub(crate) fn abandon_building(&self, py: Python<'_>) {
+        if let Some(entry) = self.finish_building() {
+            entry.release(py, self);
+        }
+    }
+
     /// The object last given to [`Unjellier::start_numbered_building`] is
     /// complete. If it was never materialized, no dictionary key was given a
     /// second value meanwhile (the places that hold it still do) and no
