@@ -42,6 +42,52 @@ def test_dumps_is_encode_of_jelly(graph: Any) -> None:
         assert ours[1] == banana.encode(jelly.jelly(graph))
 
 
+def _ints_of_every_width() -> list[int]:
+    """Ints of every bit length to the default prefix limit's 448 bits, both
+    signs: each width's edges (2**(k-1) and 2**k - 1) and a value between."""
+    pattern = int.from_bytes(b"\x5a" * 56, "little")
+    values = [0]
+    for bits in range(1, 449):
+        top = 2 ** (bits - 1)
+        for magnitude in (top, 2**bits - 1, top | (pattern & (top - 1))):
+            values += [magnitude, -magnitude]
+    return values
+
+
+def test_ints_of_every_width_as_twisted_writes_and_reads_them() -> None:
+    """Long ints (beyond 64 bits) take CPython's byte conversions, 127 bits
+    and less without a buffer: every width, both ways, against Twisted."""
+    values = _ints_of_every_width()
+    for value in values:
+        data = pbfast.dumps(value)
+        assert data == _two_steps(value), value
+        back = pbfast.loads(data)
+        assert back == value and type(back) is int, value
+    assert pbfast.loads(pbfast.dumps(values)) == values
+    with pytest.raises(twisted_banana.BananaError):
+        pbfast.dumps(2**448)
+    with pytest.raises(twisted_banana.BananaError):
+        pbfast.dumps(-(2**448))
+
+
+def test_long_int_digits_as_twisted_reads_them() -> None:
+    """C{int2b128}/C{b1282int} agree with Twisted's at every width, and on
+    digits of 128 and more (which Twisted weighs as C{n * 128**i})."""
+    for value in _ints_of_every_width():
+        if value < 0:
+            with pytest.raises(AssertionError):
+                banana.int2b128(value, lambda _: None)
+            continue
+        ours: list[bytes] = []
+        theirs: list[bytes] = []
+        banana.int2b128(value, ours.append)
+        twisted_banana.int2b128(value, theirs.append)
+        assert b"".join(ours) == b"".join(theirs)
+        assert banana.b1282int(b"".join(ours)) == value
+    for digits in (bytes([255] * 20), bytes([200, 129, 3] * 7), bytes(range(256))):
+        assert banana.b1282int(digits) == twisted_banana.b1282int(digits)
+
+
 def test_references_are_spliced_where_the_object_starts() -> None:
     shared = [1, [2]]
     value = [shared, {"a": shared}, shared]

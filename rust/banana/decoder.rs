@@ -14,6 +14,7 @@ use std::collections::TryReserveError;
 
 use super::base128;
 use super::error::{DecodeError, ErrorKind};
+use super::words::padded_word;
 use super::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING, VOCAB};
 
 /// Per-decoder limits. The defaults are Twisted's (prefix, size) and pbfast's
@@ -63,6 +64,15 @@ impl Digits<'_> {
 
     /// The value, if it fits a `u128`.
     pub fn to_u128(self) -> Option<u128> {
+        if self.0.len() <= 18 && self.0.iter().all(|&digit| digit < 0x80) {
+            // 18 digits are 126 bits: packed eight at a time, no overflow.
+            let mut value = 0u128;
+            for group in 0..self.0.len().div_ceil(8) {
+                let word = padded_word(self.0, 8 * group);
+                value |= (pack_digits(word) as u128) << (56 * group);
+            }
+            return Some(value);
+        }
         let mut value: u128 = 0;
         for &digit in self.0.iter().rev() {
             value = value.checked_mul(128)?.checked_add(digit as u128)?;
@@ -175,12 +185,43 @@ pub fn short_header(input: &[u8], limits: &Limits) -> Option<(u8, u64, usize)> {
     // The digits (seven bits a byte, least significant first) packed into
     // one number: pairs of digits, then fours, then eights, by shifts.
     let digits = word & ((1u128 << (8 * at)) - 1);
-    let low = digits as u64;
-    let low = (low & 0x007f_007f_007f_007f) | (low & 0x7f00_7f00_7f00_7f00) >> 1;
-    let low = (low & 0x0000_3fff_0000_3fff) | (low & 0x3fff_0000_3fff_0000) >> 2;
-    let low = (low & 0x0000_0000_0fff_ffff) | (low & 0x0fff_ffff_0000_0000) >> 4;
+    let low = pack_digits(digits as u64);
     let ninth = (digits >> 64) as u64 & 0x7f;
     Some((input[at], low | ninth << 56, at + 1))
+}
+
+/// Eight base-128 digits (one a byte, least significant first, each below
+/// 128) packed into the 56-bit number they stand for: pairs of digits, then
+/// fours, then eights, by shifts.
+#[inline(always)]
+fn pack_digits(word: u64) -> u64 {
+    let word = (word & 0x007f_007f_007f_007f) | (word & 0x7f00_7f00_7f00_7f00) >> 1;
+    let word = (word & 0x0000_3fff_0000_3fff) | (word & 0x3fff_0000_3fff_0000) >> 2;
+    (word & 0x0000_0000_0fff_ffff) | (word & 0x0fff_ffff_0000_0000) >> 4
+}
+
+/// The header of a token whose prefix has up to 18 digits (126 bits: the
+/// long ints just beyond 64 bits) as `(type byte, value, header length)`,
+/// read a word at a time. `None` for a longer prefix or one over the limit.
+#[inline]
+pub fn long_header(input: &[u8], limits: &Limits) -> Option<(u8, u128, usize)> {
+    let mut value = 0u128;
+    for group in 0..3 {
+        let word = padded_word(input, 8 * group);
+        let high = word & 0x8080_8080_8080_8080;
+        let digits = if high == 0 {
+            8
+        } else {
+            high.trailing_zeros() / 8
+        } as usize;
+        let mask = u64::MAX.checked_shr(64 - 8 * digits as u32).unwrap_or(0);
+        value |= (pack_digits(word & mask) as u128) << (56 * group);
+        if high != 0 {
+            let at = 8 * group + digits;
+            return (at <= 18 && at <= limits.prefix).then(|| (input[at], value, at + 1));
+        }
+    }
+    None
 }
 
 #[inline(always)]

@@ -141,6 +141,30 @@ pub fn write_i64(out: &mut Vec<u8>, value: i64, prefix_limit: usize) -> Result<(
     Ok(())
 }
 
+/// Write an integer that fits an `i128`, checking it against the prefix
+/// limit: the ints just beyond 64 bits, without a magnitude buffer.
+pub fn write_i128(out: &mut Vec<u8>, value: i128, prefix_limit: usize) -> Result<(), EncodeError> {
+    if let Ok(value) = i64::try_from(value) {
+        return write_i64(out, value, prefix_limit);
+    }
+    let mut magnitude = value.unsigned_abs();
+    let bits = (u128::BITS - magnitude.leading_zeros()) as usize;
+    if !magnitude_fits(bits, prefix_limit) {
+        return Err(EncodeError::IntTooLarge);
+    }
+    // 19 digits hold 133 bits; beyond i64 the token is always a long one.
+    let mut token = [0u8; 20];
+    let mut len = 0;
+    while magnitude != 0 {
+        token[len] = (magnitude & 0x7f) as u8;
+        magnitude >>= 7;
+        len += 1;
+    }
+    token[len] = if value < 0 { LONGNEG } else { LONGINT };
+    out.extend_from_slice(&token[..=len]);
+    Ok(())
+}
+
 /// Write an integer given as sign and little-endian base-256 magnitude (any
 /// size), checking it against the prefix limit.
 pub fn write_big_int(
@@ -379,6 +403,34 @@ mod tests {
         let mut out = Vec::new();
         write_list_header(&mut out, u64::MAX);
         assert_eq!(out.len(), 11);
+    }
+
+    #[test]
+    fn i128_writer_agrees_with_big_int_writer() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut values = vec![i128::MIN, i128::MAX, 0, -1, 1 << 64, -(1 << 64)];
+        for _ in 0..10_000 {
+            let wide = (next() as i128) << 64 | next() as i128;
+            values.push(wide >> (next() % 128));
+        }
+        for value in values {
+            for prefix_limit in [9, 10, 18, 19, 64] {
+                let (mut wide, mut big) = (Vec::new(), Vec::new());
+                let magnitude = value.unsigned_abs().to_le_bytes();
+                assert_eq!(
+                    write_i128(&mut wide, value, prefix_limit),
+                    write_big_int(&mut big, value < 0, &magnitude, prefix_limit),
+                    "{value} {prefix_limit}"
+                );
+                assert_eq!(wide, big, "{value} {prefix_limit}");
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Decoder and encoder tests on plain Rust values.
 
 use super::decoder::{
-    decode_exact, decode_first, scan_token, scan_token_general, short_header, Decoder, Limits,
+    decode_exact, decode_first, long_header, scan_token, scan_token_general, short_header, Decoder,
+    Digits, Limits,
 };
 use super::error::{DecodeError, ErrorKind};
 use super::framer::Framer;
@@ -549,6 +550,35 @@ fn short_headers_read_every_prefix_length_as_digits_do() {
             continue;
         }
         assert_eq!(found, expected, "{input:?} {limits:?}");
+    }
+}
+
+#[test]
+fn long_headers_read_every_prefix_length_as_digits_do() {
+    let mut rng = Rng(0x10e6);
+    for _ in 0..100_000 {
+        let digits: Vec<u8> = (0..rng.below(22)).map(|_| rng.below(128) as u8).collect();
+        let mut input = digits.clone();
+        input.push(0x80 + rng.below(8) as u8);
+        input.extend((0..rng.below(10)).map(|_| rng.next() as u8));
+        let limits = Limits {
+            prefix: rng.below(24) as usize,
+            ..Limits::default()
+        };
+        let expected = (digits.len() <= limits.prefix && digits.len() <= 18).then(|| {
+            let value = Digits(&digits).to_u128().expect("126 bits");
+            (input[digits.len()], value, digits.len() + 1)
+        });
+        assert_eq!(
+            long_header(&input, &limits),
+            expected,
+            "{input:?} {limits:?}"
+        );
+        // The word-at-a-time packing agrees with digit-by-digit arithmetic.
+        let slow = digits.iter().rev().try_fold(0u128, |value, &digit| {
+            value.checked_mul(128)?.checked_add(digit as u128)
+        });
+        assert_eq!(Digits(&digits).to_u128(), slow, "{digits:?}");
     }
 }
 

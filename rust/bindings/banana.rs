@@ -5,13 +5,14 @@
 //! Uses [`crate::banana`] and [`crate::pybanana`].
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyModule, PyString};
+use pyo3::types::{PyBytes, PyDict, PyInt, PyModule, PyString};
 
 use crate::banana::base128;
-use crate::banana::decoder::Limits;
+use crate::banana::decoder::{Digits, Limits};
 use crate::banana::vocabulary::OutgoingVocabulary as CoreVocabulary;
+use crate::pybanana::bigint::{int_from_digits, int_magnitude};
 use crate::pybanana::buffer::with_bytes;
-use crate::pybanana::decode::{big_int, decode_first};
+use crate::pybanana::decode::decode_first;
 use crate::pybanana::encode::{encode_into, EncodeSettings};
 use crate::pybanana::output::{with_output_buffer, Output};
 
@@ -104,15 +105,13 @@ pub fn int2b128<'py>(
     if let Ok(value) = integer.extract::<u64>() {
         base128::write_prefix(&mut out, value);
     } else {
-        if integer.lt(0)? {
+        let (negative, magnitude) = int_magnitude(integer.cast::<PyInt>()?)?;
+        if negative {
             return Err(pyo3::exceptions::PyAssertionError::new_err(
                 "can only encode positive integers",
             ));
         }
-        let int = py.get_type::<pyo3::types::PyInt>();
-        let bits: usize = int.call_method1("bit_length", (integer,))?.extract()?;
-        let bytes = int.call_method1("to_bytes", (integer, bits.div_ceil(8), "little"))?;
-        base128::write_prefix_le_bytes(&mut out, bytes.cast::<PyBytes>()?.as_bytes());
+        base128::write_prefix_le_bytes(&mut out, &magnitude);
     }
     Ok(PyBytes::new(py, &out))
 }
@@ -120,14 +119,10 @@ pub fn int2b128<'py>(
 /// The int that base-128 digits stand for (Twisted's `b1282int`).
 #[pyfunction]
 pub fn b1282int(py: Python<'_>, st: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-    let (small, magnitude) = with_bytes(st, |digits| match base128::digits_to_u64(digits) {
-        Some(value) => (Some(value), Vec::new()),
-        None => (None, base128::digits_to_le_bytes(digits)),
-    })?;
-    match small {
+    with_bytes(st, |digits| match base128::digits_to_u64(digits) {
         Some(value) => Ok(value.into_pyobject(py)?.into_any().unbind()),
-        None => big_int(py, false, &magnitude),
-    }
+        None => int_from_digits(py, false, Digits(digits)),
+    })?
 }
 
 /// A per-instance setting that, until an instance sets it, is a module

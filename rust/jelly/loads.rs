@@ -31,13 +31,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::banana::decoder::{
-    self, float_body, scan_token, short_header, Limits, Scan, Token, Validate,
+    self, float_body, long_header, scan_token, short_header, Limits, Scan, Token, Validate,
 };
 use crate::banana::error::{DecodeError, ErrorKind};
 use crate::banana::shapes;
 use crate::banana::vocabulary::PB_VOCABULARY;
 use crate::banana::words::padded_word;
 use crate::banana::{FLOAT, INT, LIST, LONGINT, LONGNEG, NEG, STRING, VOCAB};
+use crate::pybanana::bigint::int_from_u128;
 use crate::pybanana::buffer::with_bytes;
 use crate::pybanana::decode::PyBuilder;
 use crate::pybanana::encoded::Encoded;
@@ -275,13 +276,32 @@ impl<'a, 'py> Reader<'a, 'py> {
         self.reserved -= 1;
     }
 
+    /// The next item if it is an int of more digits than a short header
+    /// holds, up to 126 bits (Banana's long ints just beyond 64 bits), made
+    /// from its digits directly. `None` (nothing read) for anything else:
+    /// the general way reads that, with its checks.
+    #[inline(never)]
+    fn long_int(&mut self) -> Option<Result<Bound<'py, PyAny>>> {
+        let (type_byte, magnitude, header) = long_header(&self.input[self.pos..], &self.limits)?;
+        let negative = match type_byte {
+            INT | LONGINT => false,
+            NEG | LONGNEG => true,
+            _ => return None,
+        };
+        self.pos += header;
+        let made = int_from_u128(self.py, negative, magnitude);
+        Some(made.map(|int| int.into_bound(self.py)).map_err(Into::into))
+    }
+
     /// The next item if it is a scalar with a short header (most are):
     /// read here, returned in registers. `None` (nothing read) otherwise.
     #[inline(always)]
     fn short_scalar(&mut self) -> Option<Result<Bound<'py, PyAny>>> {
         let start = self.pos;
         let input = &self.input[start..];
-        let (type_byte, prefix, header) = short_header(input, &self.limits)?;
+        let Some((type_byte, prefix, header)) = short_header(input, &self.limits) else {
+            return self.long_int();
+        };
         // SAFETY (constructors below): plain C API constructors; `owned`
         // takes the new reference. A short prefix is below 2**63, so the
         // casts are exact.

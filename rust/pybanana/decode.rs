@@ -7,11 +7,11 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
 
 use crate::banana::decoder::{self, Builder, Digits, Limits};
 use crate::banana::error::{DecodeError, ErrorKind};
 
+use super::bigint::int_from_digits;
 use super::buffer::with_bytes;
 use super::errors::BuildError;
 use super::gc::GcPause;
@@ -89,16 +89,15 @@ impl Builder for PyBuilder<'_, '_> {
 
     #[inline]
     fn int(&mut self, negative: bool, digits: Digits<'_>) -> Result<Py<PyAny>, BuildError> {
-        // SAFETY: plain constructors; `owned` takes the new reference.
-        match digits.to_u64() {
-            Some(value) if !negative => {
-                self.owned(unsafe { ffi::PyLong_FromUnsignedLongLong(value) })
-            }
-            Some(value) if value <= i64::MAX as u64 => {
-                self.owned(unsafe { ffi::PyLong_FromLongLong(-(value as i64)) })
-            }
-            _ => Ok(big_int(self.py, negative, &digits.to_le_bytes())?),
+        // Nine digits are 63 bits: an i64 either way. Longer ones go to the
+        // long-int conversion directly.
+        if digits.0.len() > 9 {
+            return Ok(int_from_digits(self.py, negative, digits)?);
         }
+        let value = digits.to_u64().unwrap_or_default() as i64;
+        let value = if negative { -value } else { value };
+        // SAFETY: plain constructor; `owned` takes the new reference.
+        self.owned(unsafe { ffi::PyLong_FromLongLong(value) })
     }
 
     #[inline]
@@ -123,14 +122,6 @@ impl Builder for PyBuilder<'_, '_> {
         }
         Ok(symbol.clone_ref(self.py))
     }
-}
-
-/// An int from sign and little-endian magnitude of any size.
-#[cold]
-pub fn big_int(py: Python<'_>, negative: bool, magnitude: &[u8]) -> PyResult<Py<PyAny>> {
-    let int = py.get_type::<pyo3::types::PyInt>();
-    let value = int.call_method1("from_bytes", (PyBytes::new(py, magnitude), "little"))?;
-    Ok(if negative { value.neg()? } else { value }.unbind())
 }
 
 /// Decode the first expression of `data` the way Twisted's `banana.decode`

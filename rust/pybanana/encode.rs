@@ -12,11 +12,12 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::PyInt;
 
 use crate::banana::encoder::{self, EncodeError};
 use crate::banana::vocabulary::OutgoingVocabulary;
 
+use super::bigint::{int_as_i128, int_magnitude};
 use super::encoded::Encoded;
 use super::errors::{banana_error, describe, encode_error};
 use super::output::{Output, BLOB_SIZE};
@@ -265,33 +266,29 @@ pub(crate) unsafe fn write_int<'py>(
     let value = ffi::PyLong_AsLongLongAndOverflow(item, &mut overflow);
     if overflow != 0 {
         let object = Bound::from_borrowed_ptr(py, item);
-        return write_big_int(&object, overflow < 0, settings, out);
+        return write_big_int(&object, settings, out);
     }
     encoder::write_i64(out.buf, value, settings.prefix_limit)
         .map_err(|error| encode_error(py, &error, &Bound::from_borrowed_ptr(py, item)))
 }
 
-/// Integers beyond 64 bits: rare, so Python's own methods do the conversion.
-#[cold]
+/// Integers beyond 64 bits: their magnitude through CPython's byte-array
+/// conversion, then the token core's writer, which checks the prefix limit.
+#[inline(never)]
 fn write_big_int<'py>(
     object: &Bound<'py, PyAny>,
-    negative: bool,
     settings: &EncodeSettings<'_>,
     out: &mut Output<'_, 'py>,
 ) -> PyResult<()> {
     let py = object.py();
-    let int = py.get_type::<pyo3::types::PyInt>();
-    let magnitude = if negative {
-        object.neg()?
-    } else {
-        object.clone()
+    // SAFETY: the caller's object is an int (or an instance of a subclass).
+    let int = unsafe { object.cast_unchecked::<PyInt>() };
+    let written = match int_as_i128(int)? {
+        Some(value) => encoder::write_i128(out.buf, value, settings.prefix_limit),
+        None => {
+            let (negative, magnitude) = int_magnitude(int)?;
+            encoder::write_big_int(out.buf, negative, &magnitude, settings.prefix_limit)
+        }
     };
-    let bits: usize = int.call_method1("bit_length", (&magnitude,))?.extract()?;
-    if !encoder::magnitude_fits(bits, settings.prefix_limit) {
-        return Err(encode_error(py, &EncodeError::IntTooLarge, object));
-    }
-    let bytes = int.call_method1("to_bytes", (&magnitude, bits.div_ceil(8), "little"))?;
-    let bytes = bytes.cast_into::<PyBytes>()?;
-    encoder::write_big_int(out.buf, negative, bytes.as_bytes(), settings.prefix_limit)
-        .map_err(|error| encode_error(py, &error, object))
+    written.map_err(|error| encode_error(py, &error, object))
 }

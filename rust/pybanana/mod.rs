@@ -7,6 +7,7 @@
 //!
 //! - [`output`]: the growing output buffer, and the pieces spliced into it
 //!   when it is assembled into one `bytes` object;
+//! - [`bigint`]: ints beyond 64 bits to and from their magnitude's bytes;
 //! - [`encode`]: s-expressions (lists, tuples, bytes, ints, floats) to bytes;
 //! - [`decode`]: tokens to Python s-expressions ([`decode::PyBuilder`]);
 //! - [`encoded`]: an expression already encoded, carried as one object;
@@ -20,6 +21,7 @@
 //!
 //! Uses [`crate::banana`] and PyO3 only: nothing of jelly or the bindings.
 
+pub mod bigint;
 pub mod buffer;
 pub mod decode;
 pub mod encode;
