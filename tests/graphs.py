@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from twisted.persisted.crefutil import NotKnown
 from twisted.spread.jelly import Unpersistable
 
-from jelly_objects import Node, Registered, Slotted
+from jelly_objects import Node, Registered, Slotted, Witness
 
 scalars = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
@@ -112,7 +112,7 @@ def same_graph(a: Any, b: Any, pairs: dict[int, Any] | None = None) -> bool:
         return list(a) == list(b) and all(same_graph(a[k], b[k], pairs) for k in a)
     if isinstance(a, Slotted):
         return same_graph(a.a, b.a, pairs) and same_graph(a.b, b.b, pairs)
-    if isinstance(a, (Node, Registered)):
+    if isinstance(a, (Node, Registered, Witness)):
         return same_graph(a.__dict__, b.__dict__, pairs)
     if isinstance(a, Unpersistable):
         return bool(a.reason == b.reason)

@@ -19,7 +19,7 @@ from twisted.spread import jelly as twisted_jelly
 
 import pbfast
 from graphs import graphs, same_graph
-from jelly_objects import GcWalker, Node, Registered, Slotted
+from jelly_objects import GcWalker, Node, Registered, Slotted, Witness
 from pbfast import banana, jelly
 from pbfast._bench import SUITE, decode_extra_memory, twisted_decode
 from sexp import mutate
@@ -262,6 +262,23 @@ def _cycles() -> list[Any]:
     second_dict["x"] = Registered(back=outer_dict, inner=second_dict)
     outer_dict["k"], outer_dict["m"] = first_dict, second_dict
     cases.append(outer_dict)
+    # Lists that hold a dictionary or list being filled as it is (its place
+    # noted), before a hook runs (which puts placeholders in those places)
+    # and after: a list of their own, nested, and the list itself.
+    parent: dict[str, Any] = {}
+    parent["kids"] = [parent, Registered(back=parent), [parent, [parent]], parent]
+    cases.append(parent)
+    looped: list[Any] = []
+    looped.extend([looped, [looped], Registered(back=looped), [[looped]], looped])
+    cases.append(looped)
+    cases.append([looped, parent])
+    # The same, a hook recording where it finds placeholders held.
+    seen_parent: dict[str, Any] = {}
+    seen_parent["kids"] = [seen_parent, [seen_parent], Witness(), seen_parent]
+    seen_parent["me"] = seen_parent
+    seen_looped: list[Any] = []
+    seen_looped.extend([seen_looped, [[seen_looped]], {"in": seen_looped}, Witness()])
+    cases.append([seen_parent, seen_looped])
     # Placeholders inside plain lists and tuples, first, between and last.
     inner: dict[str, Any] = {}
     inner["list"] = [1, (inner,), 2, [(inner, 3)], (inner,)]
@@ -401,6 +418,18 @@ _KEY = [b"unicode", b"k"]
             [b"dereference", 3],
         ],
         [b"list", [b"reference", 1, [b"list"]], [b"reference", 1, [b"dictionary"]]],
+        # Lists holding the list being filled, its own and nested ones,
+        # then a key given a second value meanwhile.
+        [b"reference", 1, [b"list", [b"list", [b"dereference", 1]], [b"dereference", 1]]],
+        [
+            b"reference",
+            1,
+            [
+                b"list",
+                [b"dereference", 1],
+                [b"dictionary", [_KEY, [b"list", [b"dereference", 1]]], [_KEY, 2]],
+            ],
+        ],
         # A dereference before its reference, and one that never resolves.
         [b"list", [b"dictionary", [_KEY, [b"dereference", 2]]], [b"reference", 2, [b"list"]]],
         [b"list", [b"dictionary", [_KEY, [b"dereference", 3]]]],
@@ -455,6 +484,14 @@ def test_containers_being_filled_are_out_of_reach_of_hooks() -> None:
     data = pbfast.dumps([1, (2, walker, 3), [walker, 4], walker])
     back = pbfast.loads(data)
     assert back[0] == 1 and back[1][1] is back[3] and back[2][0] is back[3]
+    # A list that holds an object being filled, then the hook.
+    parent: dict[str, Any] = {}
+    parent["kids"] = [parent, GcWalker(), 5]
+    looped: list[Any] = []
+    looped.extend([looped, [looped, GcWalker(), 6], 7])
+    back = pbfast.loads(pbfast.dumps([parent, looped]))
+    assert back[0]["kids"][0] is back[0] and back[0]["kids"][2] == 5
+    assert back[1][0] is back[1] and back[1][1][0] is back[1] and back[1][1][2] == 6
 
 
 def test_persistent_without_a_loader_needs_no_item() -> None:

@@ -28,7 +28,7 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyInt, PyList, PyTuple};
 
 use crate::banana::decoder::{
     self, float_body, long_header, scan_token, short_header, Limits, Scan, Token, Validate,
@@ -484,11 +484,11 @@ impl<'a, 'py> Reader<'a, 'py> {
         }
     }
 
-    /// `[b"reference", id, [b"dictionary", ...]]` at `start` as jelly
-    /// writes it, its tag read up to `body`: an int id of one or two digits
-    /// that the native table keeps and is free, then a dictionary
-    /// expression in shape, within the limits. The dictionary is made and
-    /// registered before it is filled ([`Reader::numbered_dictionary`]).
+    /// `[b"reference", id, [b"dictionary" or b"list", ...]]` at `start` as
+    /// jelly writes it, its tag read up to `body`: an int id of one or two
+    /// digits that the native table keeps and is free, then a dictionary or
+    /// list expression in shape, within the limits. The container is made
+    /// and registered before it is filled ([`Reader::numbered_early`]).
     /// `None` (nothing read) otherwise: [`Reader::reference`] reads it.
     #[inline]
     fn shaped_reference(&mut self, start: usize, body: usize) -> Option<Result<Value<'py>>> {
@@ -496,7 +496,9 @@ impl<'a, 'py> Reader<'a, 'py> {
             return None;
         };
         let value = body + used;
-        let (count, header, Builtin::Dictionary, tag) = self.container_expression_at(value)? else {
+        let (count, header, builtin @ (Builtin::Dictionary | Builtin::List), tag) =
+            self.container_expression_at(value)?
+        else {
             return None;
         };
         if !self.me.keeps_number(number)
@@ -505,52 +507,68 @@ impl<'a, 'py> Reader<'a, 'py> {
         {
             return None;
         }
-        let dictionary = (value, count, value + header + tag);
+        let early = (builtin, value, count, value + header + tag);
         if self.stack.has_room() {
-            return Some(self.numbered_reference(start, number as usize, dictionary));
+            return Some(self.numbered_reference(start, number as usize, early));
         }
         let stack = self.stack;
-        Some(stack.grow(|| self.numbered_reference(start, number as usize, dictionary)))
+        Some(stack.grow(|| self.numbered_reference(start, number as usize, early)))
     }
 
     /// The level of [`Reader::shaped_reference`]: the `reference` list at
-    /// `start` and the `dictionary` one at `dictionary.0` of
-    /// `dictionary.1` items (the tag included) opened, the items from
-    /// `dictionary.2` read.
+    /// `start` and the `dictionary` or `list` one at `at` of `count` items
+    /// (the tag included) opened, the items from `items` read.
     #[inline(always)]
     fn numbered_reference(
         &mut self,
         start: usize,
         number: usize,
-        (at, count, items): (usize, u64, usize),
+        (builtin, at, count, items): (Builtin, usize, u64, usize),
     ) -> Result<Value<'py>> {
         let (_reference, _) = self.open(3, start)?;
-        let filled = self.open(count, at).and_then(|(_dictionary, rest)| {
+        let filled = self.open(count, at).and_then(|(_container, rest)| {
             self.pos = items;
-            self.numbered_dictionary(number, rest)
+            self.numbered_early(number, builtin, rest)
         });
         self.lists -= 1;
         filled
     }
 
-    /// A dictionary of `rest` items, registered under reference id
+    /// A dictionary or list of `rest` items, registered under reference id
     /// `number` of the native table before it is filled (see
     /// [`Building`](super::unjellier::Building)); its list is open.
-    fn numbered_dictionary(&mut self, number: usize, rest: usize) -> Result<Value<'py>> {
+    fn numbered_early(
+        &mut self,
+        number: usize,
+        builtin: Builtin,
+        rest: usize,
+    ) -> Result<Value<'py>> {
         let py = self.py;
-        let dict = PyDict::new(py);
-        self.me.start_numbered_building(number, dict.as_any())?;
-        let filled = self.fill_dict(dict.clone(), rest);
+        let early = Early::new(py, builtin);
+        self.me.start_numbered_building(number, early.object())?;
+        let filled = self.fill_early(&early, rest);
         self.lists -= 1;
         if let Err(error) = filled {
             self.me.abandon_building(py);
             return Err(error);
         }
-        let object = dict.into_any();
+        let object = early.into_object();
         Ok(Value::Plain(match self.me.finish_plain_building(py) {
             None => object,
             Some(entry) => finish_reference_entry(self.slf, self.me, self.refs, object, entry)?,
         }))
+    }
+
+    /// The `rest` items of a dictionary or list registered before it is
+    /// filled.
+    fn fill_early(&mut self, early: &Early<'py>, rest: usize) -> Result<Value<'py>> {
+        match early {
+            Early::Dictionary(dict) => self.fill_dict(dict.clone(), rest),
+            Early::List(list) => {
+                let slots = self.capacity(rest);
+                self.reserving(slots, |this| this.fill_early_list(list, rest, slots))
+            }
+        }
     }
 
     /// A `dictionary`, `list`, `tuple` or `reference` expression of
@@ -914,11 +932,18 @@ impl<'a, 'py> Reader<'a, 'py> {
         // Until every slot is filled, nothing may reach the list: not even
         // the collector's list of objects (gc.get_objects() in a hook).
         let untracked = Untracked::new(&list);
-        // Once a placeholder holds the list, Python code may see it: from
-        // then on no slot is left empty.
+        // Once a placeholder or a place noted holds the list, Python code
+        // may see it: from then on no slot is left empty.
         let mut exposed = false;
         for index in 0..rest {
-            let (item, unknown) = self.checked_object()?;
+            let (item, held) = match self.item()? {
+                Value::Plain(item) => (item, None),
+                Value::Ready(item) => {
+                    let unknown = is_not_known(&item, self.refs)?;
+                    (item, unknown.then_some(Held::ByPlaceholder))
+                }
+                Value::Building(item, building) => (item, Some(Held::ByPlace(building))),
+            };
             self.filled();
             if exposed {
                 // SAFETY: `list` is an exact list of `rest` slots.
@@ -934,23 +959,29 @@ impl<'a, 'py> Reader<'a, 'py> {
                     )
                 };
             }
-            if unknown {
-                if !exposed {
-                    for later in index + 1..rest {
-                        // SAFETY: as above, for the slots not filled yet.
-                        unsafe {
-                            ffi::PyList_SET_ITEM(
-                                list.as_ptr(),
-                                later as ffi::Py_ssize_t,
-                                py.None().into_ptr(),
-                            )
-                        };
-                    }
-                    exposed = true;
-                    untracked.track();
+            let Some(held) = held else {
+                continue;
+            };
+            if !exposed {
+                for later in index + 1..rest {
+                    // SAFETY: as above, for the slots not filled yet.
+                    unsafe {
+                        ffi::PyList_SET_ITEM(
+                            list.as_ptr(),
+                            later as ffi::Py_ssize_t,
+                            py.None().into_ptr(),
+                        )
+                    };
                 }
-                self.me.forget_tags();
-                item.call_method1(pyo3::intern!(py, "addDependant"), (&list, index))?;
+                exposed = true;
+                untracked.track();
+            }
+            let key = PyInt::new(py, index).into_any();
+            match held {
+                // An object being filled is held as it is, as a dictionary
+                // holds it (see [`Reader::fill_early_list`]).
+                Held::ByPlace(building) => self.me.hold(building, &list, &key),
+                Held::ByPlaceholder => self.patch_later(&list, &key, &item)?,
             }
         }
         untracked.track();
@@ -1060,11 +1091,11 @@ impl<'a, 'py> Reader<'a, 'py> {
         let value = match self.item()? {
             Value::Plain(value) => value,
             Value::Ready(value) => {
-                self.patch_when_known(dict, &key, &value)?;
+                self.patch_when_known(dict.as_any(), &key, &value)?;
                 value
             }
             Value::Building(value, index) => {
-                self.me.hold(index, dict, &key);
+                self.me.hold(index, dict.as_any(), &key);
                 value
             }
         };
@@ -1084,20 +1115,33 @@ impl<'a, 'py> Reader<'a, 'py> {
         self.shapes && self.room_for(2)
     }
 
-    /// `dict[key]` is to be `value`: if it is a forward reference, the
-    /// placeholder patches it in when it resolves. Out of line: the items
+    /// `holder[key]` (a dictionary's key or a list's index) is to be
+    /// `value`: if it is a forward reference, the placeholder patches it in
+    /// when it resolves. Out of line: the items
     /// of most dictionaries need no check.
     #[inline(never)]
     fn patch_when_known(
         &self,
-        dict: &Bound<'py, PyDict>,
+        holder: &Bound<'py, PyAny>,
         key: &Bound<'py, PyAny>,
         value: &Bound<'py, PyAny>,
     ) -> Result<()> {
         if is_not_known(value, self.refs)? {
-            self.me.forget_tags();
-            value.call_method1(pyo3::intern!(self.py, "addDependant"), (dict, key))?;
+            self.patch_later(holder, key, value)?;
         }
+        Ok(())
+    }
+
+    /// `holder[key]` holds `placeholder`, which patches it when it
+    /// resolves.
+    fn patch_later(
+        &self,
+        holder: &Bound<'py, PyAny>,
+        key: &Bound<'py, PyAny>,
+        placeholder: &Bound<'py, PyAny>,
+    ) -> Result<()> {
+        self.me.forget_tags();
+        placeholder.call_method1(pyo3::intern!(self.py, "addDependant"), (holder, key))?;
         Ok(())
     }
 
@@ -1276,6 +1320,39 @@ impl<'a, 'py> Reader<'a, 'py> {
         Ok(Some((count, header, builtin, tag)))
     }
 
+    /// The `rest` items of a referenced list, registered before it is
+    /// filled, appended as they come. An object being filled (this list
+    /// too, met in itself) is held as it is, its place noted, as a
+    /// dictionary holds it; a forward reference is patched in when known,
+    /// as Twisted's `_unjelly_list` has it.
+    fn fill_early_list(
+        &mut self,
+        list: &Bound<'py, PyList>,
+        rest: usize,
+        slots: usize,
+    ) -> Result<Value<'py>> {
+        for index in 0..rest {
+            let item = match self.item()? {
+                Value::Plain(item) => item,
+                Value::Ready(item) => {
+                    let key = PyInt::new(self.py, index).into_any();
+                    self.patch_when_known(list.as_any(), &key, &item)?;
+                    item
+                }
+                Value::Building(item, building) => {
+                    let key = PyInt::new(self.py, index).into_any();
+                    self.me.hold(building, list, &key);
+                    item
+                }
+            };
+            if index < slots {
+                self.filled();
+            }
+            list.append(item)?;
+        }
+        Ok(Value::Plain(list.clone().into_any()))
+    }
+
     /// A referenced dictionary or list, registered under `id` before it is
     /// filled; `Err(id)` (nothing read) for any other value, or an id
     /// already in use (where Twisted's checks apply).
@@ -1308,19 +1385,8 @@ impl<'a, 'py> Reader<'a, 'py> {
         self.pos = start + header;
         let (_level, rest) = self.open(count, start)?;
         self.pos += tag;
-        // The object exists from the start: a dictionary is filled in
-        // place, a list appended to as its items come.
-        enum Early<'py> {
-            Dictionary(Bound<'py, PyDict>),
-            List(Bound<'py, PyList>),
-        }
-        let (object, early) = if builtin == Builtin::Dictionary {
-            let dict = PyDict::new(py);
-            (dict.clone().into_any(), Early::Dictionary(dict))
-        } else {
-            let list = PyList::empty(py);
-            (list.clone().into_any(), Early::List(list))
-        };
+        let early = Early::new(py, builtin);
+        let object = early.object().clone();
         match id {
             RefId::Number(number) => self.me.start_numbered_building(number as usize, &object)?,
             RefId::Object(ref object_id) => {
@@ -1328,18 +1394,7 @@ impl<'a, 'py> Reader<'a, 'py> {
                 self.me.start_building(id, &object);
             }
         }
-        let filled = match early {
-            Early::Dictionary(dict) => self.fill_dict(dict, rest),
-            Early::List(list) => {
-                let frame = Frame::Sequence {
-                    kind: Sequence::List,
-                    items: Vec::new(),
-                    holder: Some(list),
-                    count: 0,
-                };
-                self.fill(frame, rest)
-            }
-        };
+        let filled = self.fill_early(&early, rest);
         self.lists -= 1;
         if let Err(error) = filled {
             self.me.abandon_building(py);
@@ -1348,6 +1403,45 @@ impl<'a, 'py> Reader<'a, 'py> {
         Ok(Ok(finish_early_reference(
             self.slf, self.me, self.refs, object,
         )?))
+    }
+}
+
+/// How a list slot holds what is not known yet.
+enum Held {
+    /// Twisted's placeholder, which patches the slot when it resolves.
+    ByPlaceholder,
+    /// The object being filled at this index, itself, its place noted.
+    ByPlace(usize),
+}
+
+/// A referenced dictionary or list, which exists from the start: a
+/// dictionary is filled in place, a list appended to as its items come.
+enum Early<'py> {
+    Dictionary(Bound<'py, PyDict>),
+    List(Bound<'py, PyList>),
+}
+
+impl<'py> Early<'py> {
+    /// An empty one for `builtin`, a `dictionary` or `list` tag.
+    fn new(py: Python<'py>, builtin: Builtin) -> Self {
+        match builtin {
+            Builtin::Dictionary => Early::Dictionary(PyDict::new(py)),
+            _ => Early::List(PyList::empty(py)),
+        }
+    }
+
+    fn object(&self) -> &Bound<'py, PyAny> {
+        match self {
+            Early::Dictionary(dict) => dict.as_any(),
+            Early::List(list) => list.as_any(),
+        }
+    }
+
+    fn into_object(self) -> Bound<'py, PyAny> {
+        match self {
+            Early::Dictionary(dict) => dict.into_any(),
+            Early::List(list) => list.into_any(),
+        }
     }
 }
 

@@ -102,8 +102,8 @@ pub(crate) fn finish_reference_entry<'py>(
     // Not materialized: no hook has run since the object was registered,
     // so the reference table still holds it.
     if entry.replaced {
-        for (dict, key) in me.places_of(py, &entry) {
-            dict.set_item(key, &object)?;
+        for (holder, key) in me.places_of(py, &entry) {
+            holder.set_item(key, &object)?;
         }
     }
     let placeholder = entry

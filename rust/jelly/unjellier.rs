@@ -94,12 +94,12 @@ pub(crate) struct Numbered {
     building: u32,
 }
 
-/// A dictionary that holds an object being filled itself, the key it
-/// holds it under, and the object's index among those being filled (see
-/// [`Building`]).
+/// A dictionary or list that holds an object being filled itself, the key
+/// (or index) it holds it under, and the object's index among those being
+/// filled (see [`Building`]).
 pub(crate) struct Place {
     building: usize,
-    dict: Py<PyDict>,
+    holder: Py<PyAny>,
     key: Py<PyAny>,
 }
 
@@ -109,14 +109,15 @@ pub(crate) struct Place {
 /// dereference from inside it gets a placeholder, which the dictionary (or
 /// other holder) keeps until the object is done and the placeholder patches
 /// it. For a dictionary or list value the object can exist at once, so
-/// pbfast registers it before filling it, and a dictionary that meets it
-/// meanwhile holds the object itself, noting where ([`Place`]);
+/// pbfast registers it before filling it, and a dictionary or list that
+/// meets it meanwhile holds the object itself, noting where ([`Place`]);
 /// when the object is done, those places are set again, as the patching
 /// would set them. Nothing can tell the two apart unless Python code looks
 /// in between: so before any hook or constructor runs, the state is made
 /// exactly Twisted's ([`Unjellier::materialize`]): placeholders in the
-/// places noted and in the reference table. Anything but a dictionary that
-/// meets the object meanwhile gets the placeholder from the start.
+/// places noted and in the reference table. Anything else that meets the
+/// object meanwhile (a tuple, a set) gets the placeholder
+/// from the start.
 pub(crate) struct Building {
     pub(crate) id: RefId,
     /// The entry of the numbered table marked as this one's (see
@@ -184,7 +185,7 @@ impl Building {
 impl Place {
     /// Let go of its references, the GIL held.
     fn release(self, py: Python<'_>) {
-        drop(self.dict.into_bound(py));
+        drop(self.holder.into_bound(py));
         drop(self.key.into_bound(py));
     }
 }
@@ -338,14 +339,14 @@ impl Unjellier {
         &self,
         py: Python<'py>,
         entry: &Building,
-    ) -> Vec<(Bound<'py, PyDict>, Bound<'py, PyAny>)> {
+    ) -> Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let places = self.places.borrow();
         places
             .get(entry.places_from..)
             .unwrap_or(&[])
             .iter()
             .filter(|place| place.building == entry.index)
-            .map(|place| (place.dict.bind(py).clone(), place.key.bind(py).clone()))
+            .map(|place| (place.holder.bind(py).clone(), place.key.bind(py).clone()))
             .collect()
     }
 
@@ -358,9 +359,9 @@ impl Unjellier {
         {
             let mut places = self.places.borrow_mut();
             while let Some(place) = places.last() {
-                let (dict, key) = (place.dict.as_ptr(), place.key.as_ptr());
+                let (holder, key) = (place.holder.as_ptr(), place.key.as_ptr());
                 // SAFETY: both are live objects (the place holds them).
-                let shared = unsafe { ffi::Py_REFCNT(dict) > 1 && ffi::Py_REFCNT(key) > 1 };
+                let shared = unsafe { ffi::Py_REFCNT(holder) > 1 && ffi::Py_REFCNT(key) > 1 };
                 if place.building < index || !shared {
                     break;
                 }
@@ -369,7 +370,7 @@ impl Unjellier {
                     // object is held elsewhere too, so none is freed and no
                     // finalizer runs while the list is borrowed.
                     unsafe {
-                        ffi::Py_DECREF(place.dict.into_ptr());
+                        ffi::Py_DECREF(place.holder.into_ptr());
                         ffi::Py_DECREF(place.key.into_ptr());
                     }
                 }
@@ -629,18 +630,19 @@ impl Unjellier {
         }
     }
 
-    /// `dict[key]` holds the object being filled at `index` itself.
+    /// `holder[key]` (a dictionary's key or a list's index) holds the
+    /// object being filled at `index` itself.
     #[inline]
-    pub(crate) fn hold(&self, index: usize, dict: &Bound<'_, PyDict>, key: &Bound<'_, PyAny>) {
+    pub(crate) fn hold(&self, index: usize, holder: &Bound<'_, PyAny>, key: &Bound<'_, PyAny>) {
         self.places.borrow_mut().push(Place {
             building: index,
-            dict: dict.clone().unbind(),
+            holder: holder.clone().unbind(),
             key: key.clone().unbind(),
         });
     }
 
     /// Twisted's placeholder for the object being filled at `index`: what
-    /// a dereference gives anything but a dictionary meanwhile.
+    /// a dereference gives anything but a dictionary or list meanwhile.
     pub(crate) fn placeholder<'py>(
         &self,
         py: Python<'py>,
@@ -703,9 +705,9 @@ impl Unjellier {
                 continue;
             };
             let placeholder = placeholder.into_bound(py);
-            let Place { dict, key, .. } = place;
-            dict.bind(py).set_item(&key, &placeholder)?;
-            placeholder.call_method1(pyo3::intern!(py, "addDependant"), (dict, key))?;
+            let Place { holder, key, .. } = place;
+            holder.bind(py).set_item(&key, &placeholder)?;
+            placeholder.call_method1(pyo3::intern!(py, "addDependant"), (holder, key))?;
         }
         Ok(())
     }
