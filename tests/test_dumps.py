@@ -192,6 +192,34 @@ def test_taster_and_persistent_store() -> None:
     assert pbfast.dumps(value, persistentStore=store) == _two_steps(value, persistentStore=store)
 
 
+def test_none_booleans_and_dereferences_written_again_as_first_written() -> None:
+    """None, the booleans and the start of a dereference are written as the
+    first one was; a taster that refuses their types still sees each."""
+    shared: list[Any] = [1]
+    value = [None, True, False, shared, None, shared, {"t": True, "n": None}, shared, False]
+    assert pbfast.dumps(value) == _two_steps(value)
+    taster = jelly.SecurityOptions()
+    taster.allowBasicTypes()
+    assert pbfast.dumps(value, taster=taster) == _two_steps(value, taster=taster)
+    for refused in (b"builtins.NoneType", b"builtins.bool"):
+        refusing = _Refusing(refused)
+        ours = _outcome(pbfast.dumps, value, taster=refusing)
+        assert ours == _outcome(_two_steps, value, taster=refusing)
+        assert ours[0] == "error"
+
+
+class _Refusing(jelly.SecurityOptions):
+    """Basic types but one."""
+
+    def __init__(self, refused: bytes) -> None:
+        super().__init__()
+        self.allowBasicTypes()
+        self.refused = refused
+
+    def isTypeAllowed(self, typeName: Any) -> Any:
+        return typeName != self.refused and super().isTypeAllowed(typeName)
+
+
 @pytest.mark.parametrize(
     "value",
     [["text"], [Node().__init__], [2**500], [b"x" * (640 * 1024 + 1)], list(range(640 * 1024))],

@@ -63,8 +63,9 @@ pub(crate) fn jelly<'py, S: Sink<'py>>(
     sink: &mut S,
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<S::Out> {
-    // The scalars that fill most containers, without the call below (a
-    // large frame to set up, for the general dispatch).
+    // The scalars that fill most containers, None and the booleans,
+    // without the call below (a large frame to set up, for the general
+    // dispatch).
     let ty_ptr = obj.get_type_ptr();
     if (ty_ptr == &raw mut ffi::PyLong_Type
         || ty_ptr == &raw mut ffi::PyFloat_Type
@@ -72,6 +73,14 @@ pub(crate) fn jelly<'py, S: Sink<'py>>(
         && cx.me.policy.allows_all_type_names()
     {
         return sink.scalar(cx, obj);
+    }
+    if obj.is_none() && cx.me.policy.allows_all_type_names() {
+        return sink.none(cx);
+    }
+    if ty_ptr == &raw mut ffi::PyBool_Type && cx.me.policy.allows_all_type_names() {
+        // SAFETY: reading the address of the `True` singleton.
+        let value = obj.as_ptr() == unsafe { ffi::Py_True() };
+        return sink.boolean(cx, value);
     }
     jelly_any(cx, sink, obj)
 }
@@ -108,7 +117,7 @@ fn jelly_any<'py, S: Sink<'py>>(
             return cx.stack.level(|| jelly_mutable(cx, sink, obj));
         }
         if obj.is_none() {
-            return sink.single(cx, &refs.atoms.none);
+            return sink.none(cx);
         }
         if ty_ptr == &raw mut ffi::PyBool_Type {
             return jelly_bool(cx, sink, obj);
@@ -157,7 +166,7 @@ fn jelly_any<'py, S: Sink<'py>>(
         return jelly_str(cx, sink, obj);
     }
     if obj.is_none() {
-        return sink.single(cx, &refs.atoms.none);
+        return sink.none(cx);
     }
     if obj.is_instance(refs.function_type.bind(py))? {
         let name = format!(

@@ -37,9 +37,15 @@ pub(crate) struct BytesSink<'o, 'a, 'py> {
     /// `[b"boolean", b"false"]` and `[b"boolean", b"true"]` as written the
     /// first time (they are the same every time).
     booleans: [Option<Written>; 2],
+    /// `[b"None"]` as written the first time.
+    none: Option<Written>,
+    /// The start of `[b"dereference", id]` (header and tag) as written the
+    /// first time.
+    dereference_head: Option<Written>,
 }
 
-/// The longest encoding [`Written`] keeps (a key's, a boolean's).
+/// The longest encoding [`Written`] keeps (a key's, a boolean's, None's,
+/// a dereference's start).
 const WRITTEN_BYTES: usize = 32;
 
 /// An encoding as first written, to be written again as it is.
@@ -120,6 +126,8 @@ impl<'o, 'a, 'py> BytesSink<'o, 'a, 'py> {
             keys_written: 0,
             keys: None,
             booleans: [None, None],
+            none: None,
+            dereference_head: None,
         }
     }
 }
@@ -229,6 +237,17 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         Ok(())
     }
 
+    fn none(&mut self, cx: &Cx<'_, 'py>) -> PyResult<()> {
+        if let Some(written) = &self.none {
+            written.write_to(self.out.buf);
+            return Ok(());
+        }
+        let start = self.out.buf.len();
+        self.single(cx, &cx.refs.atoms.none)?;
+        self.none = Written::of(&self.out.buf[start..]);
+        Ok(())
+    }
+
     fn key_text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<()> {
         let address = text.as_ptr() as usize;
         let slot = key_slot(address);
@@ -313,8 +332,15 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         _object: &Bound<'py, PyAny>,
         id: i64,
     ) -> PyResult<()> {
-        self.header(cx, 2)?;
-        self.write_atom(&cx.refs.atoms.dereference, cx.py())?;
+        match &self.dereference_head {
+            Some(head) => head.write_to(self.out.buf),
+            None => {
+                let start = self.out.buf.len();
+                self.header(cx, 2)?;
+                self.write_atom(&cx.refs.atoms.dereference, cx.py())?;
+                self.dereference_head = Written::of(&self.out.buf[start..]);
+            }
+        }
         encoder::write_i64(self.out.buf, id, self.settings.prefix_limit)
             .map_err(|error| banana_error(cx.py(), error.to_string()))
     }

@@ -51,6 +51,10 @@ pub(crate) trait Sink<'py> {
     }
     /// `[tag]`.
     fn single(&mut self, cx: &Cx<'_, 'py>, tag: &Py<PyBytes>) -> PyResult<Self::Out>;
+    /// `[b"None"]`.
+    fn none(&mut self, cx: &Cx<'_, 'py>) -> PyResult<Self::Out> {
+        self.single(cx, &cx.refs.atoms.none)
+    }
     /// Start `[tag, ...]` with `items` items after the tag.
     fn open(
         &mut self,
