@@ -59,6 +59,9 @@ pub const DEREFERENCE_SYMBOL: Shape = Shape::of(b"\x02\x80\x03\x87");
 /// `[b"unicode", ` and `[b"boolean", ` (the same length).
 pub const UNICODE: Shape = Shape::of(b"\x02\x80\x07\x82unicode");
 pub const BOOLEAN: Shape = Shape::of(b"\x02\x80\x07\x82boolean");
+/// A boolean expression's value, `b"true"` or `b"false"`, whole.
+pub const TRUE: Shape = Shape::of(b"\x04\x82true");
+pub const FALSE: Shape = Shape::of(b"\x05\x82false");
 /// `[[b"unicode", `: a dictionary item whose key is a str.
 pub const TEXT_KEY: Shape = Shape::of(b"\x02\x80\x02\x80\x07\x82unicode");
 /// The tags `dictionary`, `list`, `tuple` and `reference`, and their

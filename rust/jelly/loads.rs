@@ -28,7 +28,7 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt, PyList, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyTuple};
 
 use crate::banana::decoder::{
     self, float_body, long_header, scan_token, short_header, Limits, Scan, Token, Validate,
@@ -459,17 +459,29 @@ impl<'a, 'py> Reader<'a, 'py> {
                 self.pos = body;
                 Some(Ok(Value::Plain(self.py.None().into_bound(self.py))))
             }
-            Builtin::Unicode | Builtin::Boolean => {
+            Builtin::Boolean => {
+                // Its value as jelly writes it, compared whole; anything
+                // else the general way, with its checks.
+                let (first, second) = self.words_at(body);
+                let (value, len) = if shapes::TRUE.starts(first, second) {
+                    (true, shapes::TRUE.len)
+                } else if shapes::FALSE.starts(first, second) {
+                    (false, shapes::FALSE.len)
+                } else {
+                    return None;
+                };
+                self.pos = body + len;
+                Some(Ok(Value::Plain(
+                    PyBool::new(self.py, value).to_owned().into_any(),
+                )))
+            }
+            Builtin::Unicode => {
                 let (bytes, used) = self.short_string(body)?;
                 self.pos = body + used;
-                Some(match builtin {
-                    Builtin::Unicode => self
-                        .short_text(bytes, self.pos - bytes.len())
+                Some(
+                    self.short_text(bytes, self.pos - bytes.len())
                         .map(Value::Plain),
-                    _ => boolean(self.py, self.refs, bytes)
-                        .map(Value::Plain)
-                        .map_err(BuildError::from),
-                })
+                )
             }
             Builtin::Dereference => {
                 let (value, used) = self.numbered_at(body)?;
