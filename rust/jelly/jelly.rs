@@ -63,24 +63,35 @@ pub(crate) fn jelly<'py, S: Sink<'py>>(
     sink: &mut S,
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<S::Out> {
-    // The scalars that fill most containers, None and the booleans,
-    // without the call below (a large frame to set up, for the general
-    // dispatch).
+    // What fills most containers (the scalars, strs, the containers,
+    // None and the booleans) without the call below: a large frame to set
+    // up, for the general dispatch. Exact types under a taster that allows
+    // every type name, as there.
     let ty_ptr = obj.get_type_ptr();
-    if (ty_ptr == &raw mut ffi::PyLong_Type
-        || ty_ptr == &raw mut ffi::PyFloat_Type
-        || ty_ptr == &raw mut ffi::PyBytes_Type)
-        && cx.me.policy.allows_all_type_names()
-    {
-        return sink.scalar(cx, obj);
-    }
-    if obj.is_none() && cx.me.policy.allows_all_type_names() {
-        return sink.none(cx);
-    }
-    if ty_ptr == &raw mut ffi::PyBool_Type && cx.me.policy.allows_all_type_names() {
-        // SAFETY: reading the address of the `True` singleton.
-        let value = obj.as_ptr() == unsafe { ffi::Py_True() };
-        return sink.boolean(cx, value);
+    if cx.me.policy.allows_all_type_names() {
+        if ty_ptr == &raw mut ffi::PyLong_Type
+            || ty_ptr == &raw mut ffi::PyFloat_Type
+            || ty_ptr == &raw mut ffi::PyBytes_Type
+        {
+            return sink.scalar(cx, obj);
+        }
+        if ty_ptr == &raw mut ffi::PyUnicode_Type {
+            return jelly_str(cx, sink, obj);
+        }
+        if ty_ptr == &raw mut ffi::PyList_Type
+            || ty_ptr == &raw mut ffi::PyDict_Type
+            || ty_ptr == &raw mut ffi::PyTuple_Type
+        {
+            return jelly_mutable(cx, sink, obj);
+        }
+        if obj.is_none() {
+            return sink.none(cx);
+        }
+        if ty_ptr == &raw mut ffi::PyBool_Type {
+            // SAFETY: reading the address of the `True` singleton.
+            let value = obj.as_ptr() == unsafe { ffi::Py_True() };
+            return sink.boolean(cx, value);
+        }
     }
     jelly_any(cx, sink, obj)
 }
@@ -114,7 +125,7 @@ fn jelly_any<'py, S: Sink<'py>>(
             || ty_ptr == &raw mut ffi::PySet_Type
             || ty_ptr == &raw mut ffi::PyFrozenSet_Type
         {
-            return cx.stack.level(|| jelly_mutable(cx, sink, obj));
+            return jelly_mutable(cx, sink, obj);
         }
         if obj.is_none() {
             return sink.none(cx);
@@ -196,7 +207,7 @@ fn jelly_any<'py, S: Sink<'py>>(
             PyBytes::new(py, qual(obj)?.as_bytes()).into_any(),
         );
     }
-    cx.stack.level(|| jelly_mutable(cx, sink, obj))
+    jelly_mutable(cx, sink, obj)
 }
 
 fn jelly_str<'py, S: Sink<'py>>(
@@ -312,24 +323,38 @@ fn jelly_copyable<'py, S: Sink<'py>>(
 }
 
 /// Lists, tuples, dicts, sets, frozensets and instances: the objects that
-/// can be shared, so the ones that take part in references.
+/// can be shared, so the ones that take part in references. One met again
+/// is a dereference, written here; one met for the first time is written
+/// a level down ([`jelly_contents`]).
+#[inline]
 fn jelly_mutable<'py, S: Sink<'py>>(
     cx: &Cx<'_, 'py>,
     sink: &mut S,
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<S::Out> {
-    let py = cx.py();
-    let (me, refs) = (cx.me, cx.refs);
     // An object held only by the container it is being read from (one
     // reference) and by this traversal (the other) cannot be met again:
     // Twisted would never give it an id, so it is not recorded at all.
     // SAFETY: reading the reference count of a live object.
     let unique = unsafe { ffi::Py_REFCNT(obj.as_ptr()) } <= 2;
     if !unique {
-        if let Some(id) = me.reference_or_start(obj, sink.position())? {
+        if let Some(id) = cx.me.reference_or_start(obj, sink.position())? {
             return sink.dereference(cx, obj, id);
         }
     }
+    cx.stack.level(|| jelly_contents(cx, sink, obj, unique))
+}
+
+/// [`jelly_mutable`] for an object met for the first time: its contents,
+/// one nesting level down.
+fn jelly_contents<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    obj: &Bound<'py, PyAny>,
+    unique: bool,
+) -> PyResult<S::Out> {
+    let py = cx.py();
+    let (me, refs) = (cx.me, cx.refs);
     let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
         return Err(too_deep(py, refs, me.max_depth));
     };
