@@ -1259,6 +1259,8 @@ impl<'a, 'py> Reader<'a, 'py> {
         };
         let value = match self.me.numbered(self.py, number)? {
             (object, Some(index)) => Value::Building(object, index),
+            // What references stand for most, which no placeholder is.
+            (object, None) if is_exact_container(&object) => Value::Plain(object),
             (object, None) => Value::Ready(object),
         };
         Some((value, used))
@@ -1416,6 +1418,15 @@ impl<'a, 'py> Reader<'a, 'py> {
             self.slf, self.me, self.refs, object,
         )?))
     }
+}
+
+/// True for an exact dict, list or tuple.
+#[inline(always)]
+fn is_exact_container(object: &Bound<'_, PyAny>) -> bool {
+    let ty = object.get_type_ptr();
+    ty == &raw mut ffi::PyDict_Type
+        || ty == &raw mut ffi::PyList_Type
+        || ty == &raw mut ffi::PyTuple_Type
 }
 
 /// How a list slot holds what is not known yet.
