@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 from twisted.internet import defer, reactor
+from twisted.spread import banana as twisted_banana
+from twisted.spread import jelly as twisted_jelly
 from twisted.trial import unittest
 
 import pbfast
@@ -259,6 +261,44 @@ def test_bench_markdown(
     assert set(table[1]) <= {"|", "-", ":", " "}
     assert table[2].startswith("| small call")
     assert "100.0x" in table[2]
+
+
+def test_bench_shapes_are_measured_apart_with_no_targets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--shapes measures the shapes beyond the suite (their own table, their
+    own JSON key); their figures count for no target."""
+    measured: list[Any] = []
+
+    def measure(*args: Any, **kwargs: Any) -> list[SuiteRow]:
+        measured.append(kwargs.get("payloads", _bench.SUITE))
+        rows = fakeRows(100.0)
+        if measured[-1] is _bench.SHAPES:
+            rows[0].payload, rows[0].decode_vs_pickle = "2-tuples", 0.5
+        return rows
+
+    monkeypatch.setattr(_bench, "measure_suite", measure)
+    assert cli.main(["bench", "--shapes", "--check"]) == 0
+    assert measured == [_bench.SUITE, _bench.SHAPES]
+    out = capsys.readouterr().out
+    shapes = out[out.index("Shapes beyond the suite") :]
+    assert "2-tuples" in shapes and "NOT MET" not in out
+    assert "loads: median 0.50x pickle, slowest 0.50x" in shapes
+    assert cli.main(["bench", "--shapes", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [row["payload"] for row in report["shapes"]] == ["2-tuples"]
+
+
+def test_shapes_round_trip_as_twisted_writes_them() -> None:
+    """Each shape beyond the suite: the bytes Twisted writes, and back (one
+    measured for real, at a tiny budget)."""
+    for name, make in _bench.SHAPES.items():
+        value = make()
+        data = pbfast.dumps(value)
+        assert data == twisted_banana.encode(twisted_jelly.jelly(value)), name
+        assert pbfast.dumps(pbfast.loads(data)) == data, name
+    [row] = _bench.measure_suite(["2-tuples"], budget=0.01, progress=None, payloads=_bench.SHAPES)
+    assert row.payload == "2-tuples" and row.encode_vs_twisted > 1
 
 
 @pytest.mark.parametrize(("versus", "met"), [(0.6, True), (0.4, False), (None, None)])

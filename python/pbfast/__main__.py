@@ -248,11 +248,14 @@ def bench(args: argparse.Namespace) -> int:
             print(f"python -m pbfast bench: error: {missing}", file=sys.stderr)
             return 2
     rows: list[_bench.SuiteRow] = []
+    shape_rows: list[_bench.SuiteRow] = []
     banana_rows: list[_bench.Row] = []
     jelly_rows: list[_bench.JellyRow] = []
     broker_rows: list[_broker_bench.BrokerRow] = []
     if not args.broker:
         rows = _bench.measure_suite(args.payload or None, budget=args.budget)
+    if args.all or args.shapes:
+        shape_rows = _bench.measure_suite(budget=args.budget, payloads=_bench.SHAPES)
     if args.all:
         banana_rows = _bench.measure(budget=args.budget)
         jelly_rows = _bench.measure_jelly(budget=args.budget)
@@ -267,6 +270,8 @@ def bench(args: argparse.Namespace) -> int:
         if rows:
             report["suite"] = [row.as_json() for row in rows]
             report["summary"] = _bench.suite_summary(rows)
+        if shape_rows:
+            report["shapes"] = [row.as_json() for row in shape_rows]
         if banana_rows:
             report["banana"] = [row.as_json() for row in banana_rows]
             report["jelly"] = [row.as_json() for row in jelly_rows]
@@ -281,6 +286,11 @@ def bench(args: argparse.Namespace) -> int:
             sections.append(
                 f"{heading}Objects <-> bytes: pbfast.dumps/loads vs Twisted's jelly+banana "
                 f"vs pickle\n\n{_bench.suite_table(rows, args.markdown)}"
+            )
+        if shape_rows:
+            sections.append(
+                f"{heading}Shapes beyond the suite: pbfast.dumps/loads vs Twisted vs pickle"
+                f"\n\n{_bench.shapes_table(shape_rows, args.markdown)}"
             )
         if banana_rows:
             sections.append(
@@ -372,10 +382,17 @@ def main(argv: list[str] | None = None) -> int:
         "--payload", action="append", choices=list(_bench.SUITE), help="only these payloads"
     )
     bench_parser.add_argument(
-        "--all", action="store_true", help="also Banana alone, jelly alone and the broker"
+        "--all",
+        action="store_true",
+        help="also the shapes beyond the suite, Banana alone, jelly alone and the broker",
     )
     bench_parser.add_argument(
         "--broker", action="store_true", help="the broker only: calls/s, pbfast's vs Twisted's"
+    )
+    bench_parser.add_argument(
+        "--shapes",
+        action="store_true",
+        help="also payload shapes beyond the suite (tuples, None, sets, self-holding lists...)",
     )
     bench_parser.add_argument("--json", action="store_true", help="machine-readable output")
     bench_parser.add_argument("--markdown", action="store_true", help="the tables in Markdown")

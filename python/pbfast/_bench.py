@@ -621,19 +621,55 @@ def measure_suite(
     names: list[str] | None = None,
     budget: float = 1.0,
     progress: TextIO | None = sys.stderr,
+    payloads: dict[str, Callable[[], Any]] = SUITE,
 ) -> list[SuiteRow]:
-    """Time objects <-> bytes for each payload: pbfast, Twisted, pickle."""
+    """Time objects <-> bytes for each payload (of the suite, or
+    C{payloads}): pbfast, Twisted, pickle."""
     ours = (pbfast.dumps, pbfast.loads)
     theirs = (_twisted_dumps, _twisted_loads)
     msgspec = msgspec_codec()
     rows = []
-    for name in names or list(SUITE):
-        value = SUITE[name]()
+    for name in names or list(payloads):
+        value = payloads[name]()
         extra = {"msgspec": msgspec} if msgspec and carries(msgspec, value) else {}
         fields = _timed(name, value, ours, theirs, budget, progress, extra)
-        memory = decode_extra_memory(pbfast.dumps(SUITE[name]()))
+        memory = decode_extra_memory(pbfast.dumps(payloads[name]()))
         rows.append(SuiteRow(**fields, decode_extra_memory=memory))
     return rows
+
+
+def _self_lists() -> list[Any]:
+    """Lists that hold themselves."""
+    lists: list[Any] = []
+    for index in range(1000):
+        held: list[Any] = [index]
+        held.append(held)
+        lists.append(held)
+    return lists
+
+
+def _shared_dicts() -> list[Any]:
+    """100 dicts, each met 30 times."""
+    dicts = [{"n": index} for index in range(100)]
+    return [dicts[index % 100] for index in range(3000)]
+
+
+SHAPES: dict[str, Callable[[], Any]] = {
+    "2-tuples": lambda: [(index, -index) for index in range(3000)],
+    "nested lists": lambda: [[[index]] for index in range(3000)],
+    "None and booleans": lambda: [None, True, False] * 2000,
+    "int-keyed dicts": lambda: [{index: index, index + 1: -index} for index in range(1500)],
+    "tuple keys": lambda: [{(index, index): index} for index in range(1500)],
+    "one wide dict": lambda: {f"k{index}": index for index in range(5000)},
+    "sets": lambda: [{index, index + 1, index + 2} for index in range(1500)],
+    "100-bit ints": lambda: [index * 10**30 for index in range(3000)],
+    "one str 5k times": lambda: ["hello"] * 5000,
+    "shared dicts": _shared_dicts,
+    "self-holding lists": _self_lists,
+    "empty containers": lambda: [[], {}, ()] * 1500,
+}
+"""Shapes beyond the suite (C{python -m pbfast bench --shapes}): what other
+payloads are made of, measured the same way, with no targets of their own."""
 
 
 def msgspec_codec() -> Codec | None:
@@ -732,6 +768,21 @@ def suite_summary(rows: list[SuiteRow]) -> dict[str, Any]:
             figures["slowest_vs_msgspec"] >= 0.5
         )
     return {**figures, "targets": targets}
+
+
+def shapes_table(rows: list[SuiteRow], markdown: bool = False) -> str:
+    """The speed table of the shapes beyond the suite: how far from pickle."""
+    headers, cells = _time_cells(list(rows), "dumps", "loads", memory=True)
+    lines = render(headers, cells, markdown=markdown)
+    against_pickle = [row.ratios() for row in rows]
+    dumps = [ratio["encode_vs_pickle"] for ratio in against_pickle]
+    loads = [ratio["decode_vs_pickle"] for ratio in against_pickle]
+    lines += [
+        "",
+        f"dumps: median {median(dumps):.2f}x pickle, slowest {min(dumps):.2f}x; "
+        f"loads: median {median(loads):.2f}x pickle, slowest {min(loads):.2f}x",
+    ]
+    return "\n".join(lines)
 
 
 def suite_table(rows: list[SuiteRow], markdown: bool = False) -> str:
