@@ -108,30 +108,12 @@ fn jelly_any<'py, S: Sink<'py>>(
     let ty_ptr = obj.get_type_ptr();
 
     // Exact built-in types cannot be Jellyable, and with a stock taster
-    // every type name is allowed: straight to their encodings.
+    // every type name is allowed: straight to their encodings. (The
+    // scalars, strs, lists, dicts, tuples, None and the booleans were
+    // dispatched so in [`jelly`] already.)
     if cx.me.policy.allows_all_type_names() {
-        if ty_ptr == &raw mut ffi::PyBytes_Type
-            || ty_ptr == &raw mut ffi::PyLong_Type
-            || ty_ptr == &raw mut ffi::PyFloat_Type
-        {
-            return sink.scalar(cx, obj);
-        }
-        if ty_ptr == &raw mut ffi::PyUnicode_Type {
-            return jelly_str(cx, sink, obj);
-        }
-        if ty_ptr == &raw mut ffi::PyList_Type
-            || ty_ptr == &raw mut ffi::PyDict_Type
-            || ty_ptr == &raw mut ffi::PyTuple_Type
-            || ty_ptr == &raw mut ffi::PySet_Type
-            || ty_ptr == &raw mut ffi::PyFrozenSet_Type
-        {
+        if ty_ptr == &raw mut ffi::PySet_Type || ty_ptr == &raw mut ffi::PyFrozenSet_Type {
             return jelly_mutable(cx, sink, obj);
-        }
-        if obj.is_none() {
-            return sink.none(cx);
-        }
-        if ty_ptr == &raw mut ffi::PyBool_Type {
-            return jelly_bool(cx, sink, obj);
         }
         // The date and time types and Decimal, exactly: none of the checks
         // before them in the general order below can match them.

@@ -1129,8 +1129,8 @@ impl<'a, 'py> Reader<'a, 'py> {
 
     /// `holder[key]` (a dictionary's key or a list's index) is to be
     /// `value`: if it is a forward reference, the placeholder patches it in
-    /// when it resolves. Out of line: the items
-    /// of most dictionaries need no check.
+    /// when it resolves. Out of line: the items of most dictionaries need
+    /// no check.
     #[inline(never)]
     fn patch_when_known(
         &self,
