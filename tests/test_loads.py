@@ -305,6 +305,14 @@ def _nested(depth: int) -> list[Any]:
     return value
 
 
+def _nested_around(depth: int, inner: Any) -> list[Any]:
+    """C{inner} in lists nested C{depth - 1} deep."""
+    value: list[Any] = [inner]
+    for _ in range(depth - 2):
+        value = [value]
+    return value
+
+
 def test_nesting_limit_is_a_keyword_both_ways() -> None:
     data = pbfast.dumps(_nested(50))
     assert pbfast.loads(data, maxDepth=50) == _nested(50)
@@ -312,6 +320,13 @@ def test_nesting_limit_is_a_keyword_both_ways() -> None:
         pbfast.loads(data, maxDepth=49)
     with pytest.raises(jelly.InsecureJelly, match="deeper than 49"):
         pbfast.dumps(_nested(50), maxDepth=49)
+    # [None], [boolean, ...] and [unicode, ...] are levels too, however
+    # they are read.
+    for inner in (None, True, "text"):
+        data = pbfast.dumps(_nested_around(50, inner))
+        assert pbfast.loads(data, maxDepth=50) == _nested_around(50, inner)
+        with pytest.raises(jelly.InsecureJelly, match="deeper than 49"):
+            pbfast.loads(data, maxDepth=49)
     # The default is jelly's limit, and a message cannot get past it.
     deep = banana.encode(_sexp_nested(jelly.MAX_DEPTH + 1))
     with pytest.raises(jelly.InsecureJelly, match=f"deeper than {jelly.MAX_DEPTH}"):

@@ -51,6 +51,8 @@ pub const fn low_bytes(count: usize) -> u64 {
 
 /// `[b"None"]`, whole.
 pub const NONE: Shape = Shape::of(b"\x01\x80\x04\x82None");
+/// `[b"None"]`, whole, as the one little-endian word it is.
+pub const NONE_WORD: u64 = u64::from_le_bytes(*b"\x01\x80\x04\x82None");
 /// `[b"None"]` in dialect `pb`, whole: the tag is vocabulary symbol 1.
 pub const NONE_SYMBOL: Shape = Shape::of(b"\x01\x80\x01\x87");
 /// `[b"dereference", `, or in dialect `pb` (symbol 3).

@@ -384,6 +384,11 @@ impl<'a, 'py> Reader<'a, 'py> {
     /// (nothing read) otherwise: the general way reads it, with its checks.
     #[inline(always)]
     fn shaped(&mut self, first: u64, second: u64, start: usize) -> Option<Result<Value<'py>>> {
+        // `[b"None"]` is one word, compared first: it fills whole columns.
+        if first == shapes::NONE_WORD && self.me.knows(Builtin::None) && self.room_for(1) {
+            self.pos = start + 8;
+            return Some(Ok(Value::Plain(self.py.None().into_bound(self.py))));
+        }
         // SAFETY (constructors below): plain C API constructors; `owned`
         // takes the new reference. Two digits are below 2**14.
         let (type_byte, number, header) = match first & 0x80_8080 {
