@@ -1354,8 +1354,10 @@ impl<'a, 'py> Reader<'a, 'py> {
             let item = match self.item()? {
                 Value::Plain(item) => item,
                 Value::Ready(item) => {
-                    let key = PyInt::new(self.py, index).into_any();
-                    self.patch_when_known(list.as_any(), &key, &item)?;
+                    if is_not_known(&item, self.refs)? {
+                        let key = PyInt::new(self.py, index).into_any();
+                        self.patch_later(list.as_any(), &key, &item)?;
+                    }
                     item
                 }
                 Value::Building(item, building) => {

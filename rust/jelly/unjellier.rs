@@ -116,8 +116,7 @@ pub(crate) struct Place {
 /// in between: so before any hook or constructor runs, the state is made
 /// exactly Twisted's ([`Unjellier::materialize`]): placeholders in the
 /// places noted and in the reference table. Anything else that meets the
-/// object meanwhile (a tuple, a set) gets the placeholder
-/// from the start.
+/// object meanwhile (a tuple, a set) gets the placeholder from the start.
 pub(crate) struct Building {
     pub(crate) id: RefId,
     /// The entry of the numbered table marked as this one's (see
