@@ -49,8 +49,6 @@ pub const fn low_bytes(count: usize) -> u64 {
     }
 }
 
-/// `[b"None"]`, whole.
-pub const NONE: Shape = Shape::of(b"\x01\x80\x04\x82None");
 /// `[b"None"]`, whole, as the one little-endian word it is.
 pub const NONE_WORD: u64 = u64::from_le_bytes(*b"\x01\x80\x04\x82None");
 /// `[b"None"]` in dialect `pb`, whole: the tag is vocabulary symbol 1.
@@ -129,7 +127,12 @@ mod tests {
 
     #[test]
     fn shapes_are_the_bytes_jelly_writes() {
-        check(&NONE, &list(1, &[b"None"]));
+        assert_eq!(NONE_WORD.to_le_bytes()[..], list(1, &[b"None"])[..]);
+        for (shape, value) in [(&TRUE, &b"true"[..]), (&FALSE, b"false")] {
+            let mut written = Vec::new();
+            write_string(&mut written, value, SIZE_LIMIT).expect("short");
+            check(shape, &written);
+        }
         check(&DEREFERENCE, &list(2, &[b"dereference"]));
         check(&UNICODE, &list(2, &[b"unicode"]));
         check(&BOOLEAN, &list(2, &[b"boolean"]));

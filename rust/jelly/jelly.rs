@@ -88,9 +88,7 @@ pub(crate) fn jelly<'py, S: Sink<'py>>(
             return sink.none(cx);
         }
         if ty_ptr == &raw mut ffi::PyBool_Type {
-            // SAFETY: reading the address of the `True` singleton.
-            let value = obj.as_ptr() == unsafe { ffi::Py_True() };
-            return sink.boolean(cx, value);
+            return jelly_bool(cx, sink, obj);
         }
     }
     jelly_any(cx, sink, obj)
@@ -201,12 +199,16 @@ fn jelly_str<'py, S: Sink<'py>>(
     sink.text(cx, unsafe { obj.cast_unchecked::<PyString>() })
 }
 
+#[inline(always)]
 fn jelly_bool<'py, S: Sink<'py>>(
     cx: &Cx<'_, 'py>,
     sink: &mut S,
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<S::Out> {
-    sink.boolean(cx, obj.is_truthy()?)
+    // SAFETY: reading the address of the `True` singleton. (`bool` cannot
+    // be subclassed: its two instances are the singletons.)
+    let value = obj.as_ptr() == unsafe { ffi::Py_True() };
+    sink.boolean(cx, value)
 }
 
 fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {

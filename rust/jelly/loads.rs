@@ -429,7 +429,6 @@ impl<'a, 'py> Reader<'a, 'py> {
         // symbol) says which tag it can be; one comparison says if it is.
         let tag_header = (first >> 16) as u16;
         let (builtin, tag_end) = match tag_header.to_le_bytes() {
-            [4, STRING] if shapes::NONE.starts(first, second) => (Builtin::None, shapes::NONE.len),
             [7, STRING] if shapes::UNICODE.starts(first, second) => {
                 (Builtin::Unicode, shapes::UNICODE.len)
             }
