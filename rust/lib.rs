@@ -52,6 +52,7 @@ fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("MAX_JELLY_DEPTH", jelly::MAX_DEPTH)?;
     module.add_class::<jelly::jellier::Jellier>()?;
     module.add_class::<jelly::unjellier::Unjellier>()?;
+    module.add_function(wrap_pyfunction!(bindings::jelly::jelly_object, module)?)?;
     module.add_function(wrap_pyfunction!(bindings::jelly::dumps, module)?)?;
     module.add_function(wrap_pyfunction!(bindings::jelly::loads, module)?)?;
     module.add_class::<pybanana::encoded::Encoded>()?;

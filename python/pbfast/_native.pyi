@@ -120,6 +120,14 @@ def decode(
     max_depth: int,
     max_message_size: int,
 ) -> Any: ...
+def jelly(
+    object: Any,
+    taster: Any,
+    persistentStore: Any = None,
+    invoker: Any = None,
+) -> Any:
+    """jelly.jelly(object, ...): the s-expression for object."""
+
 def dumps(
     obj: Any,
     *,

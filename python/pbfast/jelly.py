@@ -73,6 +73,7 @@ from twisted.spread.jelly import (
 from pbfast._native import MAX_JELLY_DEPTH as MAX_DEPTH
 from pbfast._native import Jellier as _Jellier
 from pbfast._native import Unjellier as _Unjellier
+from pbfast._native import jelly as _jelly
 
 __all__ = [
     "MAX_DEPTH",
@@ -111,8 +112,10 @@ __all__ = [
     "unpersistable_atom",
 ]
 
-# Twisted's private helpers, re-exported for code that reaches for them.
+# Twisted's private helpers, re-exported for code that reaches for them
+# (and pbfast's jellier, under Twisted's name for its own).
 _PRIVATE = (
+    _Jellier,
     _Container,
     _Dereference,
     _DictKeyAndValue,
@@ -153,7 +156,7 @@ def jelly(
     optional 'taster' argument takes a SecurityOptions and will mark any
     insecure objects as unpersistable rather than serializing them.
     """
-    return _Jellier(taster, persistentStore, invoker).jelly(object)
+    return _jelly(object, taster, persistentStore, invoker)
 
 
 def unjelly(

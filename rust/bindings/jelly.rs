@@ -32,11 +32,14 @@ impl Jellier {
         invoker: Option<Py<PyAny>>,
         max_depth: usize,
     ) -> PyResult<Self> {
-        Jellier::create(py, taster, persistentStore, invoker, max_depth)
+        // Python holds this one: it can be used again after any Python code.
+        Jellier::create(py, taster, persistentStore, invoker, max_depth, false)
     }
 
     /// The s-expression for `obj`.
     fn jelly<'py>(slf: &Bound<'py, Self>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        // Python code is calling (see `Jellier::observe`).
+        slf.borrow().observe(slf.py());
         jelly::jelly_to_sexp(slf, obj)
     }
 
@@ -122,8 +125,12 @@ impl Unjellier {
         slf: &Bound<'py, Self>,
         obj: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let _pause = GcPause::new(slf.py());
-        unjelly::unjelly(slf, obj)
+        let py = slf.py();
+        let refs = Refs::get(py)?;
+        let _pause = GcPause::new(py);
+        // What the codec itself rejects is typed here too: a hook that
+        // unjellies its state passes that on (see `bad_input`).
+        unjelly::unjelly(slf, obj).map_err(|error| crate::jelly::bad_input(py, refs, error))
     }
 
     /// `obj[loc] = unjelly(jel)`, registering `obj` as a dependant if the
@@ -164,7 +171,10 @@ impl Unjellier {
         cls: &Bound<'py, PyAny>,
         state: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let refs = Refs::get(py)?;
         unjellier::generic_unjelly(slf, cls, state)
+            .map_err(|error| crate::jelly::bad_input(py, refs, error))
     }
 }
 
@@ -203,6 +213,30 @@ fn module_limits(py: Python<'_>) -> PyResult<Limits> {
     Ok(limits)
 }
 
+/// `jelly.jelly(object, taster, persistentStore, invoker)`: the
+/// s-expression for `object`, from a jellier no Python code holds until a
+/// hook is handed it.
+#[pyfunction]
+#[allow(non_snake_case)]
+#[pyo3(name = "jelly", signature = (object, taster, persistentStore=None, invoker=None))]
+pub fn jelly_object<'py>(
+    object: &Bound<'py, PyAny>,
+    taster: Bound<'py, PyAny>,
+    persistentStore: Option<Py<PyAny>>,
+    invoker: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = object.py();
+    let jellier = Jellier::create(
+        py,
+        taster,
+        persistentStore,
+        invoker,
+        crate::jelly::MAX_DEPTH,
+        true,
+    )?;
+    jelly::jelly_to_sexp(&Bound::new(py, jellier)?, object)
+}
+
 /// Serialize `obj` to Banana bytes with jelly's semantics, in one native
 /// pass and without the s-expression in between: the result equals
 /// `banana.encode(jelly.jelly(obj, taster, persistentStore, invoker))`, byte
@@ -226,7 +260,7 @@ pub fn dumps<'py>(
     let refs = Refs::get(py)?;
     let taster = taster.unwrap_or_else(|| refs.permissive.bind(py).clone());
     let limits = module_limits(py)?;
-    let jellier = Jellier::create(py, taster, persistentStore, invoker, maxDepth)?;
+    let jellier = Jellier::create(py, taster, persistentStore, invoker, maxDepth, true)?;
     let jellier = Bound::new(py, jellier)?;
     let settings = EncodeSettings {
         prefix_limit: limits.prefix,
@@ -287,7 +321,7 @@ pub fn serialize<'py>(
     maxDepth: usize,
 ) -> PyResult<Bound<'py, Encoded>> {
     let py = obj.py();
-    let jellier = Jellier::create(py, taster, persistentStore, Some(invoker), maxDepth)?;
+    let jellier = Jellier::create(py, taster, persistentStore, Some(invoker), maxDepth, true)?;
     let jellier = Bound::new(py, jellier)?;
     let settings = EncodeSettings {
         prefix_limit,

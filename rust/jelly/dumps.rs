@@ -42,7 +42,11 @@ pub fn dumps<'py>(
         let mut out = Output::new(buf);
         out.watch_lists(&watch);
         let mut sink = BytesSink::new(&mut out, settings);
-        jelly(&cx, &mut sink, obj)?;
+        // Held by the traversal, as every object it is in (see
+        // `Jellier::may_skip`).
+        let root = obj.clone();
+        jelly(&cx, &mut sink, &root)?;
+        sink.finish()?;
         let splices = me.take_splices();
         let mut header = Vec::with_capacity(if splices.is_empty() {
             0

@@ -94,6 +94,18 @@ impl Seen {
     }
 }
 
+/// An object met while [`Jellier::unobserved`] and held by its container
+/// alone, left out of `seen` (see [`Jellier::may_skip`]).
+struct Skipped {
+    /// Its address: not held (nothing can free it while no Python code
+    /// runs, see [`Jellier::may_skip`]).
+    address: usize,
+    /// Where its encoding starts in a bytes sink's buffer.
+    offset: Option<usize>,
+    /// The s-expression made for it, once made (a list sink's).
+    sexp: Option<Py<PyAny>>,
+}
+
 /// The state of one `jelly()` call, handed to `jellyFor` hooks as `jellier`.
 #[pyclass(module = "pbfast._native", name = "Jellier", frozen, unsendable)]
 pub struct Jellier {
@@ -115,6 +127,14 @@ pub struct Jellier {
     /// id), in the order the ids were given.
     splices: RefCell<Vec<(usize, i64)>>,
     next_id: Cell<i64>,
+    /// True while no Python code has run since the traversal began, and
+    /// none can reach the jellier: it was made by a native entry point
+    /// (`dumps`, `jelly`, a broker's `serialize`), and is handed to Python
+    /// only after [`Jellier::observe`]. See [`Jellier::may_skip`].
+    unobserved: Cell<bool>,
+    /// The objects [`Jellier::may_skip`] allowed to leave out of `seen`,
+    /// in the order met; entered there by [`Jellier::observe`].
+    skipped: RefCell<Vec<Skipped>>,
     pub(crate) depth: Cell<usize>,
     pub(crate) max_depth: usize,
 }
@@ -149,6 +169,7 @@ impl Jellier {
         persistent_store: Option<Py<PyAny>>,
         invoker: Option<Py<PyAny>>,
         max_depth: usize,
+        unobserved: bool,
     ) -> PyResult<Self> {
         let refs = Refs::get(py)?;
         Ok(Jellier {
@@ -161,9 +182,96 @@ impl Jellier {
             list_owners: RefCell::new(None),
             splices: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
+            unobserved: Cell::new(unobserved),
+            skipped: RefCell::new(Vec::new()),
             depth: Cell::new(0),
             max_depth,
         })
+    }
+
+    /// True if `object`, just read from a container, need not be entered
+    /// in `seen`: Twisted gives an object a reference id only when it is
+    /// met a second time, and this one cannot be.
+    ///
+    /// Its reference count is at most 2: one the container it was read
+    /// from holds, one the traversal holds (it holds every object it is
+    /// in, the root included). So that slot is the only way to it. While
+    /// no Python code has run ([`Jellier::unobserved`]), no container has
+    /// changed and nothing else can have taken a reference to it; reaching
+    /// that slot again means meeting its container again, which is then
+    /// either a dereference (a container entered in `seen`) or impossible
+    /// by the same argument (one skipped too), up to the root, which only
+    /// the caller and the traversal hold. (An object that holds itself is
+    /// counted once more.) Once Python code may run, anything can reach
+    /// anything (a hook's result, a global, a weak reference, a bound
+    /// method's `__self__`): the objects skipped so far are entered in
+    /// `seen` ([`Jellier::observe`]) and nothing is skipped any more.
+    /// Immortal objects (3.12+) have huge counts: they are entered.
+    #[inline(always)]
+    pub(crate) fn may_skip(&self, object: &Bound<'_, PyAny>) -> bool {
+        // SAFETY: reading the reference count of a live object.
+        self.unobserved.get() && unsafe { ffi::Py_REFCNT(object.as_ptr()) } <= 2
+    }
+
+    /// Note `object`, which [`Jellier::may_skip`] allowed to skip, as
+    /// being jellied (its encoding starting at `offset` of a bytes sink's
+    /// buffer); its slot, for [`Jellier::skipped_made`].
+    #[inline(always)]
+    pub(crate) fn skip(&self, object: &Bound<'_, PyAny>, offset: Option<usize>) -> usize {
+        let mut skipped = self.skipped.borrow_mut();
+        skipped.push(Skipped {
+            address: key(object),
+            offset,
+            sexp: None,
+        });
+        skipped.len() - 1
+    }
+
+    /// The object skipped in `slot` is done, and `sexp` (a list sink's) is
+    /// what stands for it: true if it is still left out of `seen`; false if
+    /// Python code ran meanwhile, and it was entered there as being built
+    /// (to be recorded as any other object is).
+    #[inline(always)]
+    pub(crate) fn skipped_made(&self, slot: usize, sexp: Option<Py<PyAny>>) -> bool {
+        if !self.unobserved.get() {
+            return false;
+        }
+        if sexp.is_some() {
+            if let Some(entry) = self.skipped.borrow_mut().get_mut(slot) {
+                entry.sexp = sexp;
+            }
+        }
+        true
+    }
+
+    /// True while no Python code has run since the traversal began.
+    #[inline(always)]
+    pub(crate) fn is_unobserved(&self) -> bool {
+        self.unobserved.get()
+    }
+
+    /// Python code may run from now on (a hook, a method of the object
+    /// being jellied, a custom taster, or Python code holding the jellier):
+    /// the objects skipped so far are entered in `seen` as any other, and
+    /// nothing is skipped any more.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn observe(&self, py: Python<'_>) {
+        if !self.unobserved.replace(false) {
+            return;
+        }
+        let skipped = std::mem::take(&mut *self.skipped.borrow_mut());
+        let mut seen = self.seen.borrow_mut();
+        for entry in skipped {
+            // SAFETY: no Python code has run since the object was met (this
+            // runs before any may), so it is alive, held by the container
+            // it was read from (see `may_skip`); it is held from now on.
+            let object =
+                unsafe { Bound::from_borrowed_ptr(py, entry.address as *mut ffi::PyObject) };
+            let mut made = Seen::new(&object, entry.offset);
+            made.preserved = entry.sexp;
+            seen.insert(entry.address, made);
+        }
     }
 
     pub(crate) fn start(&self, object: &Bound<'_, PyAny>) {

@@ -14,12 +14,14 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
+use super::hooks::{bound_function, look_up};
 use super::jellier::{unpersistable, Jellier};
+use super::names::{function_name, qual, qual_bytes};
 use super::refs::Refs;
 use super::sinks::list::ListSink;
 use super::sinks::Sink;
 use super::values::jelly_value_type;
-use super::{qual, Depth, Stack};
+use super::{Depth, Stack};
 use crate::pybanana::gc::GcPause;
 
 /// One traversal's view of its jellier, borrowed once at the top.
@@ -35,12 +37,21 @@ impl<'py> Cx<'_, 'py> {
         self.slf.py()
     }
 
+    /// Python code may run next (see [`Jellier::observe`]): called before
+    /// anything that can run it.
+    #[inline(always)]
+    pub(crate) fn python_may_run(&self) {
+        if self.me.is_unobserved() {
+            self.me.observe(self.py());
+        }
+    }
+
     pub(crate) fn atom(&self, atom: &Py<PyBytes>) -> Bound<'py, PyAny> {
         atom.bind(self.py()).clone().into_any()
     }
 }
 
-/// `jellier.jelly(obj)` called from Python: the s-expression for `obj`.
+/// The s-expression for `obj`, jellied by `slf`: `jellier.jelly(obj)`.
 pub(crate) fn jelly_to_sexp<'py>(
     slf: &Bound<'py, Jellier>,
     obj: &Bound<'py, PyAny>,
@@ -53,7 +64,10 @@ pub(crate) fn jelly_to_sexp<'py>(
         refs: Refs::get(slf.py())?,
         stack: Stack::new(),
     };
-    jelly(&cx, &mut ListSink::default(), obj)
+    // Held by the traversal, as every object it is in (see
+    // `Jellier::may_skip`).
+    let root = obj.clone();
+    jelly(&cx, &mut ListSink::default(), &root)
 }
 
 /// The s-expression for `obj`: Twisted's `_Jellier.jelly`.
@@ -120,19 +134,23 @@ fn jelly_any<'py, S: Sink<'py>>(
         }
     }
 
+    // Everything below may run Python code: `isinstance` may read a
+    // `__class__` property, and the rest calls methods of the object, hooks
+    // and tasters.
+    cx.python_may_run();
     let me = cx.me;
     if obj.is_instance(refs.jellyable.bind(py))? {
         return cx.stack.level(|| jelly_jellyable(cx, sink, obj));
     }
     let ty = obj.get_type();
-    if !me.policy.allows_all_type_names() {
-        let name = PyBytes::new(py, qual(ty.as_any())?.as_bytes());
-        if !me.policy.type_allowed(name.as_any(), &name)? {
-            return Err(refs.insecure(
-                py,
-                format!("Type not allowed for object: {} {}", ty.str()?, obj.str()?),
-            ));
-        }
+    // Computed whatever the taster, as Twisted computes it: it fails for a
+    // type whose `__module__` or `__name__` cannot be joined.
+    let name = qual_bytes(ty.as_any())?;
+    if !me.policy.allows_all_type_names() && !me.policy.type_allowed(name.as_any(), &name)? {
+        return Err(refs.insecure(
+            py,
+            format!("Type not allowed for object: {} {}", ty.str()?, obj.str()?),
+        ));
     }
     if ty.is(py.get_type::<PyBytes>())
         || ty.is(py.get_type::<PyInt>())
@@ -160,16 +178,7 @@ fn jelly_any<'py, S: Sink<'py>>(
         return sink.none(cx);
     }
     if obj.is_instance(refs.function_type.bind(py))? {
-        let name = format!(
-            "{}.{}",
-            obj.getattr("__module__")?.str()?,
-            obj.getattr("__qualname__")?.str()?
-        );
-        return sink.pair(
-            cx,
-            &refs.atoms.function,
-            PyString::new(py, &name).into_any(),
-        );
+        return sink.pair(cx, &refs.atoms.function, function_name(obj)?);
     }
     if obj.is_instance(refs.module_type.bind(py))? {
         return sink.pair(cx, &refs.atoms.module, obj.getattr("__name__")?);
@@ -181,11 +190,7 @@ fn jelly_any<'py, S: Sink<'py>>(
         return Ok(result);
     }
     if ty.is_subclass(&py.get_type::<PyType>())? {
-        return sink.pair(
-            cx,
-            &refs.atoms.class,
-            PyBytes::new(py, qual(obj)?.as_bytes()).into_any(),
-        );
+        return sink.pair(cx, &refs.atoms.class, qual_bytes(obj)?.into_any());
     }
     jelly_mutable(cx, sink, obj)
 }
@@ -218,7 +223,8 @@ fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {
     )
 }
 
-/// A Jellyable object: it writes itself (`jellyFor`). The flavors whose
+/// A Jellyable object: it writes itself (`jellyFor`, looked up on the
+/// object as Twisted's `obj.jellyFor(self)` finds it). The flavors whose
 /// stock `jellyFor` a broker's serialization (an invoker) makes common are
 /// written here instead, as Twisted's methods would write them: a Copyable
 /// as `[type, state]`, a Referenceable as `[b"remote", luid]`. A stock
@@ -236,64 +242,91 @@ fn jelly_jellyable<'py, S: Sink<'py>>(
     let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
         return Err(too_deep(py, refs, me.max_depth));
     };
-    let class = obj.get_type();
-    let hook = class.getattr(pyo3::intern!(py, "jellyFor"))?;
-    let flavors = &refs.flavors;
-    let invoker = me.invoker.bind(py);
-    if !invoker.is_none() {
-        if hook.is(&flavors.copyable_jelly_for) {
-            return jelly_copyable(cx, sink, obj, &class, invoker);
+    let hook = obj.getattr(pyo3::intern!(py, "jellyFor"))?;
+    if let Some(function) = bound_function(&hook, obj, refs) {
+        let flavors = &refs.flavors;
+        let invoker = me.invoker.bind(py);
+        if !invoker.is_none() {
+            if function.is(&flavors.copyable_jelly_for) {
+                return jelly_copyable(cx, sink, obj, invoker);
+            }
+            if function.is(&flavors.referenceable_jelly_for) {
+                let luid = invoker.call_method1(pyo3::intern!(py, "registerReference"), (obj,))?;
+                return sink.pair(cx, &refs.atoms.remote, luid);
+            }
         }
-        if hook.is(&flavors.referenceable_jelly_for) {
-            let luid = invoker.call_method1(pyo3::intern!(py, "registerReference"), (obj,))?;
-            return sink.pair(cx, &refs.atoms.remote, luid);
+        if let Some(substitute) = flavors.substitutes.bind(py).get_item(&function)? {
+            return sink.sexp(cx, substitute.call1((obj, cx.slf))?);
         }
     }
-    let sexp = match flavors.substitutes.bind(py).get_item(&hook)? {
-        Some(substitute) => substitute.call1((obj, cx.slf))?,
-        None => obj.call_method1(pyo3::intern!(py, "jellyFor"), (cx.slf,))?,
-    };
-    sink.sexp(cx, sexp)
+    sink.sexp(cx, hook.call1((cx.slf,))?)
+}
+
+/// `obj.<outer>(perspective)`, where Twisted's stock `outer` is
+/// `return self.<inner>()` and its stock `inner` is `stock_result()`: each
+/// hook looked up on the object when Twisted's code would look it up, the
+/// stock ones done here.
+fn copy_hook<'py>(
+    cx: &Cx<'_, 'py>,
+    obj: &Bound<'py, PyAny>,
+    outer: (&Bound<'py, PyString>, &Py<PyAny>),
+    inner: (&Bound<'py, PyString>, &Py<PyAny>),
+    perspective: &Bound<'py, PyAny>,
+    stock_result: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (hook, stock) = look_up(obj, outer.0, outer.1, cx.refs)?;
+    if !stock {
+        return hook.call1((perspective,));
+    }
+    let (hook, stock) = look_up(obj, inner.0, inner.1, cx.refs)?;
+    if !stock {
+        return hook.call0();
+    }
+    stock_result()
 }
 
 /// What Twisted's `Copyable.jellyFor` writes for a broker: the type tag
 /// (`getTypeToCopyFor`: the class's qualified name by default) and the
 /// state (`getStateToCopyFor`: the instance dict by default), as an object
-/// that later occurrences refer back to. Only the hooks a class overrides
-/// are called.
+/// that later occurrences refer back to. Hooks that are not Twisted's
+/// stock ones are called, in Twisted's order.
 fn jelly_copyable<'py, S: Sink<'py>>(
     cx: &Cx<'_, 'py>,
     sink: &mut S,
     obj: &Bound<'py, PyAny>,
-    class: &Bound<'py, PyType>,
     invoker: &Bound<'py, PyAny>,
 ) -> PyResult<S::Out> {
     let py = cx.py();
     let flavors = &cx.refs.flavors;
-    let overrides = |name: &Bound<'py, PyString>, stock: &Py<PyAny>| -> PyResult<bool> {
-        Ok(!class.getattr(name)?.is(stock))
-    };
-    let perspective = || invoker.getattr(pyo3::intern!(py, "serializingPerspective"));
-    let type_for = pyo3::intern!(py, "getTypeToCopyFor");
-    let tag = if overrides(type_for, &flavors.get_type_to_copy_for)?
-        || overrides(
+    let perspective = invoker.getattr(pyo3::intern!(py, "serializingPerspective"))?;
+    let tag = copy_hook(
+        cx,
+        obj,
+        (
+            pyo3::intern!(py, "getTypeToCopyFor"),
+            &flavors.get_type_to_copy_for,
+        ),
+        (
             pyo3::intern!(py, "getTypeToCopy"),
             &flavors.get_type_to_copy,
-        )? {
-        obj.call_method1(type_for, (perspective()?,))?
-    } else {
-        PyBytes::new(py, qual(class.as_any())?.as_bytes()).into_any()
-    };
-    let state_for = pyo3::intern!(py, "getStateToCopyFor");
-    let state = if overrides(state_for, &flavors.get_state_to_copy_for)?
-        || overrides(
+        ),
+        &perspective,
+        || Ok(qual_bytes(&obj.getattr(pyo3::intern!(py, "__class__"))?)?.into_any()),
+    )?;
+    let state = copy_hook(
+        cx,
+        obj,
+        (
+            pyo3::intern!(py, "getStateToCopyFor"),
+            &flavors.get_state_to_copy_for,
+        ),
+        (
             pyo3::intern!(py, "getStateToCopy"),
             &flavors.get_state_to_copy,
-        )? {
-        obj.call_method1(state_for, (perspective()?,))?
-    } else {
-        obj.getattr(pyo3::intern!(py, "__dict__"))?
-    };
+        ),
+        &perspective,
+        || obj.getattr(pyo3::intern!(py, "__dict__")),
+    )?;
     // Registered only now, as Twisted's `prepare` registers it after the
     // hooks ran.
     if let Some(id) = cx.me.reference_or_start(obj, sink.position())? {
@@ -316,26 +349,27 @@ fn jelly_mutable<'py, S: Sink<'py>>(
     sink: &mut S,
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<S::Out> {
-    // An object held only by the container it is being read from (one
-    // reference) and by this traversal (the other) cannot be met again:
-    // Twisted would never give it an id, so it is not recorded at all.
-    // SAFETY: reading the reference count of a live object.
-    let unique = unsafe { ffi::Py_REFCNT(obj.as_ptr()) } <= 2;
-    if !unique {
+    // One that cannot be met again (see `Jellier::may_skip`) is not
+    // entered among the objects met: Twisted would never give it an id.
+    let skipped = if cx.me.may_skip(obj) {
+        Some(cx.me.skip(obj, sink.position()))
+    } else {
         if let Some(id) = cx.me.reference_or_start(obj, sink.position())? {
             return sink.dereference(cx, obj, id);
         }
-    }
-    cx.stack.level(|| jelly_contents(cx, sink, obj, unique))
+        None
+    };
+    cx.stack.level(|| jelly_contents(cx, sink, obj, skipped))
 }
 
 /// [`jelly_mutable`] for an object met for the first time: its contents,
-/// one nesting level down.
+/// one nesting level down. `skipped`: its slot among the objects skipped,
+/// if it is one.
 fn jelly_contents<'py, S: Sink<'py>>(
     cx: &Cx<'_, 'py>,
     sink: &mut S,
     obj: &Bound<'py, PyAny>,
-    unique: bool,
+    skipped: Option<usize>,
 ) -> PyResult<S::Out> {
     let py = cx.py();
     let (me, refs) = (cx.me, cx.refs);
@@ -395,8 +429,10 @@ fn jelly_contents<'py, S: Sink<'py>>(
     } else {
         jelly_instance(cx, sink, obj)?
     };
-    if unique {
-        return Ok(out);
+    if let Some(slot) = skipped {
+        if cx.me.skipped_made(slot, S::kept(&out)) {
+            return Ok(out);
+        }
     }
     sink.finish_object(cx, obj, out)
 }
@@ -459,7 +495,7 @@ fn jelly_instance<'py, S: Sink<'py>>(
     let py = cx.py();
     let (me, refs) = (cx.me, cx.refs);
     let class = obj.getattr(pyo3::intern!(py, "__class__"))?;
-    let class_name = qual(&class)?;
+    let class_name = qual_bytes(&class)?;
     let store = me.persistent_store.bind(py);
     let persistent = if store.is_truthy()? {
         store.call1((obj, cx.slf))?
@@ -477,14 +513,14 @@ fn jelly_instance<'py, S: Sink<'py>>(
             Some(getstate) => getstate.call0()?,
             None => obj.getattr(pyo3::intern!(py, "__dict__"))?,
         };
-        let mut seq = sink.open(cx, PyBytes::new(py, class_name.as_bytes()).into_any(), 1)?;
+        let mut seq = sink.open(cx, class_name.into_any(), 1)?;
         let state = jelly(cx, sink, &state)?;
         sink.push(&mut seq, state);
         return sink.close(cx, seq);
     }
     let reason = PyString::new(
         py,
-        &format!("instance of class {class_name} deemed insecure"),
+        &format!("instance of class {} deemed insecure", qual(&class)?.str()?),
     );
     let sexp = unpersistable(py, reason.as_any(), Some(PyList::empty(py)))?;
     sink.sexp(cx, sexp.into_any())

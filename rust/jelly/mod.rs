@@ -33,11 +33,13 @@
 
 pub mod dumps;
 pub mod frame;
+pub mod hooks;
 pub mod jellier;
 #[allow(clippy::module_inception)]
 pub mod jelly;
 pub mod loads;
 pub mod messages;
+pub mod names;
 pub mod references;
 pub mod refs;
 pub mod sinks;
@@ -158,12 +160,15 @@ fn position() -> usize {
 
 /// An error from making objects out of bytes or s-expressions from
 /// elsewhere, as `loads`, `unjelly` and a broker's `unserialize` report it:
-/// their own two types as they are; anything else a value's constructor or
-/// a hook raised (a date out of range, a bad decimal, undecodable UTF-8, an
-/// unhashable key, a hook refusing its state) is one more kind of bad input,
+/// their own two types as they are; what application code raised (a hook,
+/// a class's constructor, a taster's method: see
+/// `pbfast._errors.raisedByApplication`) as it is, as Twisted delivers it;
+/// anything else a value's constructor or Twisted's own code raised (a date
+/// out of range, a bad decimal, undecodable UTF-8, an unhashable key, a
+/// state that cannot be an instance dict) is one more kind of bad input,
 /// `pbfast._errors.malformed` of it: an `InsecureJelly` that is also the
-/// class raised, with the original as its cause. Out of memory, and what is
-/// not an `Exception`, stay what they are.
+/// class raised, with the original as its cause. Out of memory, and what
+/// is not an `Exception`, stay what they are.
 pub(crate) fn bad_input(py: Python<'_>, refs: &refs::Refs, error: PyErr) -> PyErr {
     let typed = error.is_instance(py, refs.insecure_jelly.bind(py))
         || crate::pybanana::errors::is_banana_error(py, &error)
@@ -172,6 +177,27 @@ pub(crate) fn bad_input(py: Python<'_>, refs: &refs::Refs, error: PyErr) -> PyEr
     if typed {
         return error;
     }
+    static BY_APPLICATION: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let by_application = BY_APPLICATION
+        .import(py, "pbfast._errors", "raisedByApplication")
+        .and_then(|check| {
+            // The traceback as PyO3 holds it (the exception's own
+            // `__traceback__` is not set yet on every version).
+            check
+                .call1((error.value(py), error.traceback(py)))?
+                .is_truthy()
+        });
+    match by_application {
+        Ok(true) => error,
+        Ok(false) => malformed(py, error),
+        Err(failed) => failed,
+    }
+}
+
+/// `pbfast._errors.malformed` of `error`: an `InsecureJelly` that is also
+/// `error`'s class, saying the expression is malformed, with `error` as its
+/// cause.
+pub(crate) fn malformed(py: Python<'_>, error: PyErr) -> PyErr {
     static MALFORMED: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
     let malformed = match MALFORMED.import(py, "pbfast._errors", "malformed") {
         Ok(malformed) => malformed,
@@ -204,11 +230,4 @@ impl Drop for Depth<'_> {
     fn drop(&mut self) {
         self.cell.set(self.cell.get() - 1);
     }
-}
-
-/// `qual(cls)`: `module.Qualname`, as Twisted's `reflect.qual` builds it.
-pub fn qual(class: &Bound<'_, PyAny>) -> PyResult<String> {
-    let module = class.getattr(pyo3::intern!(class.py(), "__module__"))?;
-    let name = class.getattr(pyo3::intern!(class.py(), "__qualname__"))?;
-    Ok(format!("{}.{}", module.str()?, name.str()?))
 }

@@ -43,6 +43,9 @@ pub struct Refs {
     pub time: Py<PyType>,
     pub timedelta: Py<PyType>,
     pub decimal: Py<PyType>,
+    /// True if `decimal` is the C implementation's (whose methods run no
+    /// Python code).
+    pub native_decimal: bool,
     pub named_object: Py<PyAny>,
     pub set_type: Py<PyType>,
     pub frozenset_type: Py<PyType>,
@@ -145,6 +148,12 @@ impl Refs {
             time: get(&datetime, "time")?,
             timedelta: get(&datetime, "timedelta")?,
             decimal: get(&py.import("decimal")?, "Decimal")?,
+            native_decimal: match py.import("_decimal") {
+                Ok(native) => native
+                    .getattr("Decimal")?
+                    .is(py.import("decimal")?.getattr("Decimal")?),
+                Err(_) => false,
+            },
             named_object: any(&reflect, "namedObject")?,
             set_type: get(&builtins, "set")?,
             frozenset_type: get(&builtins, "frozenset")?,

@@ -34,7 +34,7 @@ pub(crate) fn jelly_value_type<'py, S: Sink<'py>>(
     let ty = obj.get_type();
     if ty.is(refs.datetime.bind(py)) {
         let value = obj.cast::<PyDateTime>()?;
-        refuse_tzinfo(value.get_tzinfo())?;
+        refuse_tzinfo(cx, value.get_tzinfo())?;
         let fields = [
             value.get_year(),
             value.get_month().into(),
@@ -48,7 +48,7 @@ pub(crate) fn jelly_value_type<'py, S: Sink<'py>>(
     }
     if ty.is(refs.time.bind(py)) {
         let value = obj.cast::<PyTime>()?;
-        refuse_tzinfo(value.get_tzinfo())?;
+        refuse_tzinfo(cx, value.get_tzinfo())?;
         let fields = [
             value.get_hour().into(),
             value.get_minute().into(),
@@ -76,7 +76,18 @@ pub(crate) fn jelly_value_type<'py, S: Sink<'py>>(
         return jelly_fields(cx, sink, &refs.atoms.timedelta, &fields).map(Some);
     }
     if ty.is(refs.decimal.bind(py)) {
-        let sexp = jelly_decimal(cx.slf, obj)?;
+        // The C implementation's `str()` runs no Python code; the pure
+        // Python one's does.
+        if !refs.native_decimal {
+            cx.python_may_run();
+        }
+        let sexp = match finite_decimal(py, refs, obj)? {
+            Some(sexp) => sexp,
+            None => {
+                cx.python_may_run();
+                twisted_jelly_decimal(cx.slf, obj)?
+            }
+        };
         return sink.sexp(cx, sexp).map(Some);
     }
     Ok(None)
@@ -98,13 +109,22 @@ fn jelly_fields<'py, S: Sink<'py>>(
     )
 }
 
-fn refuse_tzinfo(tzinfo: Option<Bound<'_, pyo3::types::PyTzInfo>>) -> PyResult<()> {
-    match tzinfo {
-        Some(tzinfo) if tzinfo.is_truthy()? => Err(PyNotImplementedError::new_err(
+/// Twisted's `if obj.tzinfo: raise NotImplementedError(...)` (a tzinfo's
+/// truth may be its own Python code).
+fn refuse_tzinfo(
+    cx: &Cx<'_, '_>,
+    tzinfo: Option<Bound<'_, pyo3::types::PyTzInfo>>,
+) -> PyResult<()> {
+    let Some(tzinfo) = tzinfo else {
+        return Ok(());
+    };
+    cx.python_may_run();
+    if tzinfo.is_truthy()? {
+        return Err(PyNotImplementedError::new_err(
             "Currently can't jelly datetime objects with tzinfo",
-        )),
-        _ => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 /// Twisted's `jelly_decimal`: `[b"decimal", value, exponent]`, where value
@@ -118,7 +138,19 @@ pub(crate) fn jelly_decimal<'py>(
     d: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
-    let refs = Refs::get(py)?;
+    match finite_decimal(py, Refs::get(py)?, d)? {
+        Some(sexp) => Ok(sexp),
+        None => twisted_jelly_decimal(slf, d),
+    }
+}
+
+/// [`jelly_decimal`] of a finite Decimal, read from its `str()`; `None`
+/// for anything else.
+fn finite_decimal<'py>(
+    py: Python<'py>,
+    refs: &Refs,
+    d: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     let text = d.str()?;
     if let Some((negative, digits, exponent)) = decimal_parts(text.to_str()?) {
         let value = match digits.parse::<u128>() {
@@ -134,9 +166,19 @@ pub(crate) fn jelly_decimal<'py>(
                 exponent.into_pyobject(py)?.into_any(),
             ],
         )?;
-        return Ok(list.into_any());
+        return Ok(Some(list.into_any()));
     }
-    refs.twisted_jellier
+    Ok(None)
+}
+
+/// Twisted's own `jelly_decimal`, which uses nothing of its jellier.
+fn twisted_jelly_decimal<'py>(
+    slf: &Bound<'py, Jellier>,
+    d: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    Refs::get(py)?
+        .twisted_jellier
         .bind(py)
         .getattr(pyo3::intern!(py, "jelly_decimal"))?
         .call1((slf, d))

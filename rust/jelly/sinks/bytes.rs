@@ -42,6 +42,13 @@ pub(crate) struct BytesSink<'o, 'a, 'py> {
     /// The start of `[b"dereference", id]` (header and tag) as written the
     /// first time.
     dereference_head: Option<Written>,
+    /// The first error of encoding what was jellied (a string or list over
+    /// the size limit, an int beyond the prefix limit, what a hook made
+    /// that Banana cannot send), raised once the traversal is done
+    /// ([`BytesSink::finish`]): Twisted's `banana.encode(jelly(obj))` meets
+    /// it only after `jelly` has run to the end, so an error of jellying met
+    /// later is the one raised, and every hook runs as it would there.
+    failure: Option<PyErr>,
 }
 
 /// The longest encoding [`Written`] keeps (a key's, a boolean's, None's,
@@ -128,6 +135,15 @@ impl<'o, 'a, 'py> BytesSink<'o, 'a, 'py> {
             booleans: [None, None],
             none: None,
             dereference_head: None,
+            failure: None,
+        }
+    }
+
+    /// The traversal is done: the first encoding error, if there was one.
+    pub(crate) fn finish(self) -> PyResult<()> {
+        match self.failure {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
     }
 }
@@ -139,23 +155,42 @@ pub(crate) struct Counted {
 }
 
 impl<'py> BytesSink<'_, '_, 'py> {
-    fn write(&mut self, value: &Bound<'py, PyAny>) -> PyResult<()> {
-        banana::encode_into(value, &self.settings, self.out)
+    /// Note an encoding error (see [`BytesSink::failure`]); the traversal
+    /// goes on, the output being of no more use.
+    #[cold]
+    #[inline(never)]
+    fn failed(&mut self, error: PyErr) {
+        if self.failure.is_none() {
+            self.failure = Some(error);
+        }
+    }
+
+    /// Note the error of `written`, if any.
+    #[inline(always)]
+    fn written(&mut self, written: PyResult<()>) {
+        if let Err(error) = written {
+            self.failed(error);
+        }
+    }
+
+    fn write(&mut self, value: &Bound<'py, PyAny>) {
+        let written = banana::encode_into(value, &self.settings, self.out);
+        self.written(written);
     }
 
     /// A tag: a short byte string, or its vocabulary symbol.
-    fn write_atom(&mut self, atom: &Py<PyBytes>, py: Python<'py>) -> PyResult<()> {
+    fn write_atom(&mut self, atom: &Py<PyBytes>, py: Python<'py>) {
         // SAFETY: atoms are bytes objects, alive as long as `Refs`.
-        unsafe { banana::write_bytes(py, atom.as_ptr(), &self.settings, self.out) }
+        let written = unsafe { banana::write_bytes(py, atom.as_ptr(), &self.settings, self.out) };
+        self.written(written);
     }
 
-    fn header(&mut self, cx: &Cx<'_, 'py>, count: usize) -> PyResult<()> {
+    fn header(&mut self, cx: &Cx<'_, 'py>, count: usize) {
         if count as u64 > self.settings.size_limit {
             let error = EncodeError::ListTooLong(count as u64);
-            return Err(banana_error(cx.py(), error.to_string()));
+            self.failed(banana_error(cx.py(), error.to_string()));
         }
         encoder::write_list_header(self.out.buf, count as u64);
-        Ok(())
     }
 }
 
@@ -173,19 +208,20 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         let pointer = value.as_ptr();
         let ty = value.get_type_ptr();
         // SAFETY: the writers are given objects of exactly their type.
-        unsafe {
+        let written = unsafe {
             if ty == &raw mut ffi::PyBytes_Type {
-                return banana::write_bytes(py, pointer, &self.settings, self.out);
-            }
-            if ty == &raw mut ffi::PyLong_Type {
-                return banana::write_int(py, pointer, &self.settings, self.out);
-            }
-            if ty == &raw mut ffi::PyFloat_Type {
+                banana::write_bytes(py, pointer, &self.settings, self.out)
+            } else if ty == &raw mut ffi::PyLong_Type {
+                banana::write_int(py, pointer, &self.settings, self.out)
+            } else if ty == &raw mut ffi::PyFloat_Type {
                 encoder::write_float(self.out.buf, ffi::PyFloat_AS_DOUBLE(pointer));
-                return Ok(());
+                Ok(())
+            } else {
+                banana::encode_into(value, &self.settings, self.out)
             }
-        }
-        self.write(value)
+        };
+        self.written(written);
+        Ok(())
     }
 
     fn pair(
@@ -194,8 +230,8 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         tag: &Py<PyBytes>,
         value: Bound<'py, PyAny>,
     ) -> PyResult<()> {
-        self.header(cx, 2)?;
-        self.write_atom(tag, cx.py())?;
+        self.header(cx, 2);
+        self.write_atom(tag, cx.py());
         self.scalar(cx, &value)
     }
 
@@ -204,8 +240,8 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
     fn text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<()> {
         let within_limits = self.settings.size_limit >= 7;
         if !within_limits {
-            self.header(cx, 2)?;
-            self.write_atom(&cx.refs.atoms.unicode, cx.py())?;
+            self.header(cx, 2);
+            self.write_atom(&cx.refs.atoms.unicode, cx.py());
         }
         // Strict, like str.encode("UTF-8"): a lone surrogate raises
         // UnicodeEncodeError (ASCII has none).
@@ -221,7 +257,10 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         } else {
             encoder::write_string(self.out.buf, utf8, self.settings.size_limit)
         };
-        written.map_err(|error| banana_error(cx.py(), error.to_string()))
+        if let Err(error) = written {
+            self.failed(banana_error(cx.py(), error.to_string()));
+        }
+        Ok(())
     }
 
     fn boolean(&mut self, cx: &Cx<'_, 'py>, value: bool) -> PyResult<()> {
@@ -287,8 +326,9 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
     }
 
     fn single(&mut self, cx: &Cx<'_, 'py>, tag: &Py<PyBytes>) -> PyResult<()> {
-        self.header(cx, 1)?;
-        self.write_atom(tag, cx.py())
+        self.header(cx, 1);
+        self.write_atom(tag, cx.py());
+        Ok(())
     }
 
     fn open(
@@ -297,7 +337,7 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         tag: Bound<'py, PyAny>,
         items: usize,
     ) -> PyResult<Counted> {
-        self.header(cx, items + 1)?;
+        self.header(cx, items + 1);
         self.scalar(cx, &tag)?;
         Ok(Counted {
             announced: items,
@@ -306,7 +346,8 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
     }
 
     fn open_item(&mut self, cx: &Cx<'_, 'py>) -> PyResult<()> {
-        self.header(cx, 2)
+        self.header(cx, 2);
+        Ok(())
     }
 
     fn close_item(&mut self, _cx: &Cx<'_, 'py>, _key: (), _value: ()) -> PyResult<()> {
@@ -336,17 +377,25 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
             Some(head) => head.write_to(self.out.buf),
             None => {
                 let start = self.out.buf.len();
-                self.header(cx, 2)?;
-                self.write_atom(&cx.refs.atoms.dereference, cx.py())?;
+                self.header(cx, 2);
+                self.write_atom(&cx.refs.atoms.dereference, cx.py());
                 self.dereference_head = Written::of(&self.out.buf[start..]);
             }
         }
-        encoder::write_i64(self.out.buf, id, self.settings.prefix_limit)
-            .map_err(|error| banana_error(cx.py(), error.to_string()))
+        if let Err(error) = encoder::write_i64(self.out.buf, id, self.settings.prefix_limit) {
+            self.failed(banana_error(cx.py(), error.to_string()));
+        }
+        Ok(())
     }
 
     fn sexp(&mut self, _cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<()> {
-        self.write(&sexp)
+        self.write(&sexp);
+        Ok(())
+    }
+
+    fn kept(_out: &()) -> Option<Py<PyAny>> {
+        // A reference is spliced in at the offset noted when it began.
+        None
     }
 
     fn finish_object(

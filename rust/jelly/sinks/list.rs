@@ -124,6 +124,10 @@ impl<'py> Sink<'py> for ListSink<'py> {
         Ok(sexp)
     }
 
+    fn kept(out: &Self::Out) -> Option<Py<PyAny>> {
+        Some(out.clone().unbind())
+    }
+
     fn finish_object(
         &mut self,
         cx: &Cx<'_, 'py>,

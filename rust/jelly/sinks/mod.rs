@@ -92,6 +92,10 @@ pub(crate) trait Sink<'py> {
         object: &Bound<'py, PyAny>,
         out: Self::Out,
     ) -> PyResult<Self::Out>;
+    /// What the jellier keeps of what was made for an object it skipped
+    /// (see `Jellier::skipped_made`): the s-expression that a later
+    /// reference rewrites in place, for a sink that makes one.
+    fn kept(out: &Self::Out) -> Option<Py<PyAny>>;
     /// Whether a container's items are exactly those counted when it was
     /// opened (a byte header cannot be changed); otherwise a list that grows
     /// while a hook runs is followed to its end, as Python iteration would.
