@@ -14,8 +14,18 @@ working.
 
 from __future__ import annotations
 
+import functools
+import os
+import sysconfig
+from types import TracebackType
 from typing import Any
 
+import twisted
+import twisted.persisted.crefutil
+import twisted.python.reflect
+import zope.interface
+
+from pbfast import _twisted
 from pbfast._twisted import InsecureJelly
 from pbfast._twisted import banana as _banana
 
@@ -28,6 +38,7 @@ __all__ = [
     "UnknownVocabularySymbol",
     "VocabularyNotInDialect",
     "malformed",
+    "raisedByApplication",
 ]
 
 
@@ -101,3 +112,98 @@ def malformed(error: BaseException) -> BaseException:
     instance._message = f"malformed jelly expression: {_describe(error)}"
     instance.__cause__ = error
     return instance  # type: ignore[no-any-return]
+
+
+def _realPath(filename: str) -> str:
+    return os.path.normcase(os.path.realpath(filename))
+
+
+def _codecFiles() -> frozenset[str]:
+    """
+    The source files of the codec: Twisted's modules that jelly and unjelly
+    (C{twisted.spread}'s, C{crefutil}'s placeholders, C{reflect}'s name
+    lookups) and pbfast's own library modules.
+    """
+    modules = [
+        _twisted.banana,
+        _twisted.jelly,
+        _twisted.flavors,
+        _twisted.pb,
+        twisted.persisted.crefutil,
+        twisted.python.reflect,
+    ]
+    files = {_realPath(module.__file__ or "") for module in modules}
+    package = os.path.dirname(_realPath(__file__))
+    files.update(
+        os.path.join(package, name) for name in os.listdir(package) if name.endswith(".py")
+    )
+    return frozenset(files)
+
+
+_CODEC_FILES = _codecFiles()
+_LIBRARIES = tuple(
+    _realPath(path) for key in ("purelib", "platlib") if (path := sysconfig.get_paths().get(key))
+)
+_STANDARD_LIBRARY = tuple(
+    _realPath(path) for key in ("stdlib", "platstdlib") if (path := sysconfig.get_paths().get(key))
+)
+# Twisted's and zope.interface's other modules: helpers both the codec and
+# applications call (Twisted's test modules are applications).
+_HELPERS = tuple(
+    _realPath(os.path.dirname(module.__file__ or "")) + os.sep
+    for module in (twisted, zope.interface)
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _whose(filename: str) -> str:
+    """
+    C{"codec"}, C{"application"} or C{"helper"} (the standard library's,
+    Twisted's and zope.interface's other modules, which both call): whose
+    code a frame of C{filename} runs.
+    """
+    if filename.startswith("<frozen "):
+        return "helper"
+    path = _realPath(filename)
+    if path in _CODEC_FILES:
+        return "codec"
+    if path.startswith(_HELPERS):
+        return "application" if f"{os.sep}test{os.sep}" in path else "helper"
+    if path.startswith(_LIBRARIES):
+        return "application"
+    if path.startswith(_STANDARD_LIBRARY):
+        return "helper"
+    return "application"
+
+
+def raisedByApplication(error: BaseException, traceback: TracebackType | None = None) -> bool:
+    """
+    True if C{error} was raised by application code while objects were made
+    from bytes or s-expressions: a hook (C{unjellyFor}, C{setCopyableState},
+    C{__setstate__}, C{postUnjelly}, a factory, a persistent load), a class's
+    constructor, a taster's method -- called by pbfast's native code or by
+    Twisted's own methods. Such an error reaches the caller as it is, as
+    Twisted delivers it; what the codec itself rejects is typed (see
+    L{malformed}).
+
+    Whose an error is, is told by where it was raised: the innermost frame
+    of its traceback that is not a helper's both call (the standard
+    library's, Twisted's or zope.interface's other modules). An error
+    raised there in the codec's own modules
+    (Twisted's C{jelly}, C{flavors}, C{pb}, C{banana}, C{crefutil},
+    C{reflect}, and pbfast's), or by native code with no Python frame at all
+    (a value's constructor), is the codec's; in any other code, the
+    application's. C{traceback}: the error's, if it is not yet its
+    C{__traceback__}.
+    """
+    frames = []
+    if traceback is None:
+        traceback = error.__traceback__
+    while traceback is not None:
+        frames.append(traceback.tb_frame.f_code.co_filename)
+        traceback = traceback.tb_next
+    for filename in reversed(frames):
+        whose = _whose(filename)
+        if whose != "helper":
+            return whose == "application"
+    return False

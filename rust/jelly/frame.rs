@@ -14,6 +14,8 @@ use crate::pybanana::errors::describe;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
+use super::hooks::{bound_function, is_stock, look_up};
+use super::malformed;
 use super::references::{dereference, is_not_known, resolve_reference};
 use super::refs::Refs;
 use super::tags::Builtin;
@@ -54,16 +56,21 @@ pub(crate) enum Finish<'py> {
     Dereference,
     Factory(Bound<'py, PyAny>),
     Instance(Bound<'py, PyAny>),
-    /// A class registered for the tag that keeps `RemoteCopy`'s stock
-    /// `unjellyFor`, received by a broker: a blank instance given the
-    /// state through `setCopyableState`.
+    /// The blank instance of a class registered for the tag, on which
+    /// `unjellyFor` is `RemoteCopy`'s stock method, received by a broker:
+    /// it is given the state through `setCopyableState`.
     Copy(Bound<'py, PyAny>),
 }
 
 /// Tags whose items stay s-expressions for Python code to unjellify.
 pub(crate) enum RawAction<'py> {
-    /// A class registered with setUnjellyableForClass.
-    Registered(Bound<'py, PyAny>),
+    /// A class (or function) registered with setUnjellyableForClass; with
+    /// the blank instance made for it and what `unjellyFor` found on it, if
+    /// they were made when the tag was met (see [`Frame::begin`]).
+    Registered {
+        class: Bound<'py, PyAny>,
+        made: Option<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)>,
+    },
     /// Twisted's own `_unjelly_<name>` method, needing `arity` items.
     Twisted(&'static str, usize),
 }
@@ -144,10 +151,33 @@ impl<'py> Frame<'py> {
             count: 0,
         };
         if let Some(class) = refs.unjellyable_registry.bind(py).get_item(tag)? {
-            if is_stock_remote_copy(me, refs, &class)? {
-                return Ok(items(Finish::Copy(class)));
+            // Twisted makes the blank instance and finds its `unjellyFor`
+            // here (`getattr(_createBlank(regClass), "unjellyFor",
+            // regClass)`), before anything inside the expression is
+            // unjellied. Where the hook is to get the expression as it is,
+            // nothing runs in between: the blank is made once its items are
+            // known to be there. Where it may be `RemoteCopy`'s stock
+            // method, which gives the unjellied state to `setCopyableState`
+            // (with a broker; without, it does something else, left to it),
+            // the blank is made now and asked.
+            let may_be_copy = !me.invoker.bind(py).is_none()
+                && class.is_instance_of::<pyo3::types::PyType>()
+                && class
+                    .getattr_opt(pyo3::intern!(py, "unjellyFor"))?
+                    .is_some_and(|method| method.is(&refs.flavors.remote_copy_unjelly_for));
+            if !may_be_copy {
+                return Ok(raw(RawAction::Registered { class, made: None }));
             }
-            return Ok(raw(RawAction::Registered(class)));
+            me.forget_tags();
+            me.materialize(py, refs)?;
+            let (blank, hook) = blank_and_hook(refs, &class)?;
+            if let Some(found) = &hook {
+                if is_stock(found, &blank, &refs.flavors.remote_copy_unjelly_for, refs) {
+                    return Ok(items(Finish::Copy(blank)));
+                }
+            }
+            let made = Some((blank, hook));
+            return Ok(raw(RawAction::Registered { class, made }));
         }
         if let Some(factory) = refs.factory_registry.bind(py).get_item(tag)? {
             return Ok(items(Finish::Factory(factory)));
@@ -301,12 +331,14 @@ impl<'py> Frame<'py> {
         }
     }
 
-    /// A dictionary key, as soon as it is unjellied: it is hashed when stored,
-    /// which a placeholder cannot be (Twisted fails there with an
-    /// AssertionError).
+    /// A dictionary key, once its value is unjellied too (Twisted unjellies
+    /// both, then stores the item: an error of the value's comes first):
+    /// it is hashed when stored, which a placeholder cannot be. Twisted fails
+    /// there with the placeholder's `AssertionError`; this is a
+    /// `MalformedJelly` that is also an `AssertionError`.
     pub(crate) fn check_key_of(key: &Bound<'py, PyAny>, refs: &Refs) -> PyResult<()> {
         if is_not_known(key, refs)? {
-            return Err(refs.insecure(key.py(), "a dictionary key cannot be a forward reference"));
+            return Err(forward_reference_key(key.py()));
         }
         Ok(())
     }
@@ -402,17 +434,24 @@ fn finish_raw<'py>(
     me.materialize(py, refs)?;
     drop(me);
     match action {
-        RawAction::Registered(class) => {
+        RawAction::Registered { class, made } => {
             // Every registered class's encoding has its state after the tag;
             // hooks index it without checking.
             item(expression, 1, refs)?;
-            let blank = refs.create_blank.bind(py).call1((&class,))?;
-            let result = match blank.getattr_opt(pyo3::intern!(py, "unjellyFor"))? {
-                Some(method) => match substitute(refs, &method)? {
-                    Some(fixed) => fixed.call1((&blank, slf, expression))?,
+            let (blank, hook) = match made {
+                Some(made) => made,
+                None => blank_and_hook(refs, &class)?,
+            };
+            let substitutes = refs.flavors.substitutes.bind(py);
+            let result = match hook {
+                Some(method) => match bound_function(&method, &blank, refs) {
+                    Some(function) => match substitutes.get_item(function)? {
+                        Some(fixed) => fixed.call1((&blank, slf, expression))?,
+                        None => method.call1((slf, expression))?,
+                    },
                     None => method.call1((slf, expression))?,
                 },
-                None => match refs.flavors.substitutes.bind(py).get_item(&class)? {
+                None => match substitutes.get_item(&class)? {
                     Some(fixed) => fixed.call1((slf, expression))?,
                     None => class.call1((slf, expression))?,
                 },
@@ -519,14 +558,25 @@ fn finish_items<'py>(
             let instance = refs.new_instance.bind(py).call1((&class, &first))?;
             maybe_post_unjelly(slf, instance)
         }
-        Finish::Copy(class) => {
+        Finish::Copy(copy) => {
             slf.borrow().forget_tags();
             slf.borrow().materialize(py, refs)?;
-            let copy = refs.create_blank.bind(py).call1((&class,))?;
-            set_copyable_state(refs, &class, &copy, first)?;
+            set_copyable_state(refs, &copy, first)?;
             maybe_post_unjelly(slf, copy)
         }
     }
+}
+
+/// The error for a dictionary key that is a forward reference (see
+/// [`Frame::check_key_of`]).
+#[cold]
+pub(crate) fn forward_reference_key(py: Python<'_>) -> PyErr {
+    malformed(
+        py,
+        pyo3::exceptions::PyAssertionError::new_err(
+            "a dictionary key cannot be a forward reference",
+        ),
+    )
 }
 
 /// Item `index` of a jelly expression, or InsecureJelly naming what is
@@ -574,58 +624,56 @@ pub(crate) fn unpack_pair<'py>(
     Ok((items.next().expect("two"), items.next().expect("two")))
 }
 
-/// True if `class`, registered for a tag, keeps `RemoteCopy`'s stock
-/// `unjellyFor` and a broker (the invoker) is receiving: then the state is
-/// unjellied with the other items and handed to `setCopyableState`, as that
-/// method does (without an invoker it does something else, left to it).
-fn is_stock_remote_copy(me: &Unjellier, refs: &Refs, class: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let py = class.py();
-    if me.invoker.bind(py).is_none() || !class.is_instance_of::<pyo3::types::PyType>() {
-        return Ok(false);
-    }
-    Ok(class
-        .getattr_opt(pyo3::intern!(py, "unjellyFor"))?
-        .is_some_and(|method| method.is(&refs.flavors.remote_copy_unjelly_for)))
-}
-
-/// `copy.setCopyableState(state)`; the stock method's work done here: a
-/// dict's bytes keys decoded as UTF-8 into a new dict, which becomes the
-/// instance dict (an empty state, an empty dict).
+/// `copy.setCopyableState(state)`, looked up on the instance; the stock
+/// method's work done here: a dict's keys that are bytes decoded as UTF-8
+/// into a new dict, which becomes the instance dict (an empty state, an
+/// empty dict).
 fn set_copyable_state<'py>(
     refs: &Refs,
-    class: &Bound<'py, PyAny>,
     copy: &Bound<'py, PyAny>,
     state: Bound<'py, PyAny>,
 ) -> PyResult<()> {
     let py = copy.py();
-    let name = pyo3::intern!(py, "setCopyableState");
-    let stock = class.getattr(name)?.is(&refs.flavors.set_copyable_state);
-    let Ok(items) = state.cast_exact::<PyDict>() else {
-        copy.call_method1(name, (state,))?;
-        return Ok(());
+    let (hook, stock) = look_up(
+        copy,
+        pyo3::intern!(py, "setCopyableState"),
+        &refs.flavors.set_copyable_state,
+        refs,
+    )?;
+    let items = match state.cast_exact::<PyDict>() {
+        Ok(items) if stock => items,
+        _ => {
+            hook.call1((state,))?;
+            return Ok(());
+        }
     };
-    if !stock {
-        copy.call_method1(name, (state,))?;
-        return Ok(());
-    }
     let dict = PyDict::new(py);
     for (key, value) in items.iter() {
+        // `x.decode("utf8") if isinstance(x, bytes) else x`: a subclass's
+        // own `decode` is called.
         match key.cast_exact::<PyBytes>() {
             Ok(bytes) => dict.set_item(str_from_utf8(py, bytes.as_bytes())?, value)?,
+            Err(_) if key.is_instance_of::<PyBytes>() => {
+                let decoded = key.call_method1(pyo3::intern!(py, "decode"), ("utf8",))?;
+                dict.set_item(decoded, value)?
+            }
             Err(_) => dict.set_item(key, value)?,
         }
     }
     copy.setattr(pyo3::intern!(py, "__dict__"), dict)
 }
 
-/// pbfast's fixed version of `method`'s function, if it has one: called as
-/// the function would be, with the instance first.
-fn substitute<'py>(refs: &Refs, method: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let py = method.py();
-    let Some(function) = method.getattr_opt(pyo3::intern!(py, "__func__"))? else {
-        return Ok(None);
-    };
-    refs.flavors.substitutes.bind(py).get_item(function)
+/// Twisted's `_createBlank(regClass)` and what `getattr(blank,
+/// "unjellyFor", ...)` finds on it.
+#[allow(clippy::type_complexity)]
+fn blank_and_hook<'py>(
+    refs: &Refs,
+    class: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)> {
+    let py = class.py();
+    let blank = refs.create_blank.bind(py).call1((class,))?;
+    let hook = blank.getattr_opt(pyo3::intern!(py, "unjellyFor"))?;
+    Ok((blank, hook))
 }
 
 /// An empty vector with room for `capacity` items if the allocator grants

@@ -48,7 +48,7 @@ use crate::pybanana::recent::Recent;
 use crate::pybanana::text::bytes_object;
 use crate::pybanana::vocabulary::IncomingVocabulary;
 
-use super::frame::{Frame, Mode, Sequence};
+use super::frame::{forward_reference_key, Frame, Mode, Sequence};
 use super::references::{
     dereference_building, finish_early_reference, finish_reference_entry, is_not_known,
     resolve_reference,
@@ -1089,7 +1089,12 @@ impl<'a, 'py> Reader<'a, 'py> {
                     Some(key) => key?,
                     None => {
                         let key = self.object()?;
-                        Frame::check_key_of(&key, refs)?;
+                        if is_not_known(&key, refs)? {
+                            // The value is unjellied first, as Twisted does:
+                            // an error of its own comes first.
+                            self.item()?;
+                            return Err(forward_reference_key(self.py).into());
+                        }
                         key
                     }
                 }

@@ -770,16 +770,21 @@ pub(crate) fn run_post_callbacks(slf: &Bound<'_, Unjellier>) -> PyResult<()> {
     Ok(())
 }
 
+/// Twisted's `_maybePostUnjelly`: `unjellied`'s `postUnjelly`, if it has
+/// one, to be called once the whole graph exists.
 pub(crate) fn maybe_post_unjelly<'py>(
     slf: &Bound<'py, Unjellier>,
     unjellied: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    if let Some(hook) = unjellied.getattr_opt(pyo3::intern!(slf.py(), "postUnjelly"))? {
-        slf.borrow().post_callbacks(slf.py()).append(hook)?;
+    let py = slf.py();
+    if let Some(hook) = unjellied.getattr_opt(pyo3::intern!(py, "postUnjelly"))? {
+        slf.borrow().post_callbacks(py).append(hook)?;
     }
     Ok(unjellied)
 }
 
+/// Twisted's `_genericUnjelly`: an instance of `cls` with the unjellied
+/// `state`, through `_newInstance` (`__setstate__`, or the instance dict).
 pub(crate) fn generic_unjelly<'py>(
     slf: &Bound<'py, Unjellier>,
     cls: &Bound<'py, PyAny>,

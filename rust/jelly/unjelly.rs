@@ -40,9 +40,11 @@ pub(crate) fn unjelly_into<'py>(
     loc: &Bound<'py, PyAny>,
     jel: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let value = unjelly(slf, jel)?;
-    if is_not_known(&value, Refs::get(slf.py())?)? {
-        value.call_method1(pyo3::intern!(slf.py(), "addDependant"), (obj, loc))?;
+    let py = slf.py();
+    let refs = Refs::get(py)?;
+    let value = unjelly(slf, jel).map_err(|error| bad_input(py, refs, error))?;
+    if is_not_known(&value, refs)? {
+        value.call_method1(pyo3::intern!(py, "addDependant"), (obj, loc))?;
     }
     obj.set_item(loc, &value)?;
     Ok(value)
@@ -86,8 +88,8 @@ fn unjelly_expression<'py>(
             Mode::Pairs => {
                 let (key, value) = unpack_pair(&child, refs)?;
                 let key = unjelly(slf, &key)?;
-                Frame::check_key_of(&key, refs)?;
                 let value = unjelly(slf, &value)?;
+                Frame::check_key_of(&key, refs)?;
                 frame.push_pair(key, value, refs)?;
             }
             Mode::Normal => {
