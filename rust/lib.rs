@@ -28,7 +28,9 @@ mod pybanana;
 use pyo3::prelude::*;
 
 #[cfg(feature = "python")]
-#[pymodule]
+// The jellier's and unjellier's state is ordered by the GIL (see their
+// `Sync`): a free-threaded interpreter keeps the GIL on for this module.
+#[pymodule(gil_used = true)]
 #[pyo3(name = "_native")]
 fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import gc
+import sys
+import threading
 from typing import Any
 
 import pytest
@@ -368,3 +371,66 @@ def test_hooks_that_change_the_registry_take_effect_at_once() -> None:
     finally:
         jelly.unjellyableFactoryRegistry.pop(b"test.later", None)
         jelly.unjellyableRegistry.pop(b"test.Changer", None)
+
+
+class _KeepsItsJellier(jelly.Jellyable):
+    """Keeps the jellier its jellyFor is handed (as a hook's frame in a
+    traceback would)."""
+
+    kept: list[Any] = []  # noqa: RUF012
+
+    def jellyFor(self, jellier: Any) -> Any:
+        _KeepsItsJellier.kept.append(jellier)
+        return jellier.jelly([1, 2])
+
+
+class _KeepsItsUnjellier(jelly.Unjellyable):
+    """Keeps the unjellier its unjellyFor is handed."""
+
+    kept: list[Any] = []  # noqa: RUF012
+
+    def unjellyFor(self, unjellier: Any, jellyList: Any) -> Any:
+        _KeepsItsUnjellier.kept.append(unjellier)
+        return self
+
+
+def test_jelliers_and_unjelliers_are_used_and_freed_on_any_thread() -> None:
+    """
+    A jellier or unjellier a hook kept (or a frame of a hook in a traceback
+    kept) may end up with another thread, as Twisted's may: used there, and
+    freed there, without a complaint (an object tied to the thread that made
+    it would print one, and leak).
+    """
+    tag = b"test_jelly.KeepsItsUnjellier"
+    jelly.setUnjellyableForClass(tag, _KeepsItsUnjellier)
+    try:
+        pbfast.dumps([_KeepsItsJellier()])
+        jelly.unjelly([tag, 1])
+        pbfast.loads(banana.encode([tag, 1]), taster=jelly.DummySecurityOptions())
+    finally:
+        del jelly.unjellyableRegistry[tag]
+        jelly.globalSecurity.allowedTypes.pop(tag, None)
+    kept = _KeepsItsJellier.kept + _KeepsItsUnjellier.kept
+    _KeepsItsJellier.kept.clear()
+    _KeepsItsUnjellier.kept.clear()
+    assert len(kept) == 3
+    used: list[Any] = []
+    unraisable: list[Any] = []
+
+    def elsewhere() -> None:
+        used.append(kept[0].jelly({"a": [1]}))
+        used.append(kept[1].unjelly([b"list", 1, [b"unicode", b"x"]]))
+        kept.clear()
+        gc.collect()
+
+    hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join()
+    finally:
+        sys.unraisablehook = hook
+    assert used == [[b"dictionary", [[b"unicode", b"a"], [b"list", 1]]], [1, "x"]]
+    assert not kept
+    assert unraisable == []

@@ -107,7 +107,7 @@ struct Skipped {
 }
 
 /// The state of one `jelly()` call, handed to `jellyFor` hooks as `jellier`.
-#[pyclass(module = "pbfast._native", name = "Jellier", frozen, unsendable)]
+#[pyclass(module = "pbfast._native", name = "Jellier", frozen)]
 pub struct Jellier {
     #[pyo3(get)]
     taster: Py<PyAny>,
@@ -138,6 +138,17 @@ pub struct Jellier {
     pub(crate) depth: Cell<usize>,
     pub(crate) max_depth: usize,
 }
+
+// SAFETY: every access to the jellier's cells is made holding the GIL
+// (through a `Python` token or a bound object), which one thread holds at
+// a time, and whose taking and giving back order what each thread sees: no
+// two threads touch a cell at once. Another thread can run only inside a
+// call into Python, where this thread's own Python code could re-enter
+// just the same; a `RefCell` borrowed there is seen borrowed by either, as
+// the traversal already allows for. The module declares that it uses the
+// GIL (`gil_used`), so a free-threaded interpreter enables it for it. So
+// the jellier may be used, and freed, on any thread, as Twisted's may.
+unsafe impl Sync for Jellier {}
 
 fn key(object: &Bound<'_, PyAny>) -> usize {
     object.as_ptr() as usize

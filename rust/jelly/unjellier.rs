@@ -18,7 +18,7 @@ use super::taster::Taster;
 
 /// The state of one `unjelly()` call, handed to `unjellyFor` hooks as
 /// `unjellier`.
-#[pyclass(module = "pbfast._native", name = "Unjellier", frozen, unsendable)]
+#[pyclass(module = "pbfast._native", name = "Unjellier", frozen)]
 pub struct Unjellier {
     #[pyo3(get)]
     taster: Py<PyAny>,
@@ -62,6 +62,13 @@ pub struct Unjellier {
     pub(crate) depth: Cell<usize>,
     pub(crate) max_depth: usize,
 }
+
+// SAFETY: as `Jellier`'s: every access to the unjellier's cells is made
+// holding the GIL, which orders them (another thread runs only where this
+// one's Python code could re-enter anyway); the module declares that it
+// uses the GIL. So it may be used, and freed, on any thread, as Twisted's
+// unjellier may.
+unsafe impl Sync for Unjellier {}
 
 /// A reference id: a small int as jelly writes them, kept without an int
 /// object, or any other object.
