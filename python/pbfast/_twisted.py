@@ -36,8 +36,9 @@ _newInstance = jelly._newInstance
 _Jellier = jelly._Jellier
 _Unjellier = jelly._Unjellier
 
-# flavors: the stock methods. A class whose methods are these behaves as
-# Twisted's default, which the native code does without calling them.
+# flavors: the stock methods. An object on which a hook is found to be one
+# of these, bound to it, behaves as Twisted's default, which the native code
+# does without calling it.
 Copyable_jellyFor = flavors.Copyable.jellyFor
 Copyable_getStateToCopyFor = flavors.Copyable.getStateToCopyFor
 Copyable_getStateToCopy = flavors.Copyable.getStateToCopy

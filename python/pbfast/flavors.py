@@ -7,10 +7,10 @@ The classes users subclass -- L{Referenceable}, L{Root}, L{Viewable},
 L{Copyable}, L{Cacheable}, L{RemoteCopy}, L{RemoteCache} -- are Twisted's
 own, so code written against either module registers and behaves the same
 with either broker. What a broker sends and receives of them is done
-natively when a class keeps Twisted's stock methods: a L{Copyable}'s type
-tag and state (C{getTypeToCopyFor}, C{getStateToCopyFor}), a
-L{Referenceable}'s reference, a L{RemoteCopy}'s C{setCopyableState}. Methods a
-class overrides are called as Twisted calls them.
+natively where looking a hook up on the object finds Twisted's stock method:
+a L{Copyable}'s type tag and state (C{getTypeToCopyFor}, C{getStateToCopyFor}),
+a L{Referenceable}'s reference, a L{RemoteCopy}'s C{setCopyableState}. A hook
+the class or the instance overrides is called as Twisted calls it.
 
 Two of Twisted's behaviours are fixed, for any broker that serializes through
 pbfast's jelly:
