@@ -778,13 +778,16 @@ pub(crate) fn run_post_callbacks(slf: &Bound<'_, Unjellier>) -> PyResult<()> {
 }
 
 /// Twisted's `_maybePostUnjelly`: `unjellied`'s `postUnjelly`, if it has
-/// one, to be called once the whole graph exists.
+/// one, to be called once the whole graph exists. Looked up as Twisted
+/// does, `hasattr` then the attribute (a `__getattr__` sees both).
 pub(crate) fn maybe_post_unjelly<'py>(
     slf: &Bound<'py, Unjellier>,
     unjellied: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
-    if let Some(hook) = unjellied.getattr_opt(pyo3::intern!(py, "postUnjelly"))? {
+    let name = pyo3::intern!(py, "postUnjelly");
+    if unjellied.hasattr(name)? {
+        let hook = unjellied.getattr(name)?;
         slf.borrow().post_callbacks(py).append(hook)?;
     }
     Ok(unjellied)
