@@ -5,6 +5,7 @@ and Twisted's) on random object graphs with hooks, sharing and cycles.
 
 from __future__ import annotations
 
+import datetime
 import decimal
 from typing import Any
 
@@ -287,3 +288,68 @@ def test_decimals_as_twisted_writes_them(text: str, capitals: int) -> None:
         value = decimal.Decimal(text)
         assert _outcome(pbfast.dumps, value) == _outcome(_two_steps, value)
         assert _outcome(jelly.jelly, value) == _outcome(twisted_jelly.jelly, value)
+
+
+class _Tz(datetime.tzinfo):
+    def utcoffset(self, dt: Any) -> datetime.timedelta:
+        return datetime.timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    "encoding_error",
+    [
+        decimal.Decimal("Infinity"),  # jellied with a str exponent
+        2**448,  # beyond the prefix limit
+        b"x" * (640 * 1024 + 1),  # beyond the size limit
+        list(range(640 * 1024 + 1)),
+        Node.__init__,  # a function: jellied as a str
+    ],
+    ids=["infinity", "int too large", "long bytes", "long list", "function"],
+)
+@pytest.mark.parametrize(
+    "jelly_error",
+    [
+        decimal.Decimal("NaN"),  # Twisted's jelly_decimal fails on it
+        datetime.datetime(2024, 1, 1, tzinfo=_Tz()),
+        "\ud800",  # no UTF-8
+    ],
+    ids=["nan", "tzinfo", "lone surrogate"],
+)
+def test_a_jelly_error_after_an_encoding_error_is_the_one_raised(
+    encoding_error: Any, jelly_error: Any
+) -> None:
+    """
+    dumps writes as it jellies, yet raises what encode(jelly(x)) raises:
+    jelly runs to the end (and meets its error) before Banana encodes
+    anything, so an encoding error met first is not the one raised.
+    """
+    value = [encoding_error, jelly_error]
+    with pytest.raises(Exception) as theirs:
+        _two_steps(value)
+    with pytest.raises(Exception) as ours:
+        pbfast.dumps(value)
+    assert not isinstance(theirs.value, banana.BananaError)
+    assert type(ours.value) is type(theirs.value)
+    # Alone, each is an encoding error, in both.
+    for alone in ([encoding_error], [encoding_error, encoding_error]):
+        with pytest.raises(banana.BananaError):
+            _two_steps(alone)
+        with pytest.raises(banana.BananaError):
+            pbfast.dumps(alone)
+
+
+def test_hooks_after_an_encoding_error_still_run() -> None:
+    """Twisted's jelly calls every hook before encode fails: so does dumps."""
+    called: list[str] = []
+
+    class Hooked:
+        def __getstate__(self) -> dict[str, Any]:
+            called.append("getstate")
+            return {}
+
+    value = [2**448, Hooked()]
+    with pytest.raises(banana.BananaError):
+        _two_steps(value)
+    with pytest.raises(banana.BananaError):
+        pbfast.dumps(value)
+    assert called == ["getstate", "getstate"]

@@ -629,3 +629,36 @@ def test_ints_of_every_header_width_and_type_as_twisted_reads_them(
                 assert isinstance(got[1], banana.BananaError)
             outcomes.add(got[0])
     assert outcomes == ({"value"} if prefix_limit >= 3 else {"value", "error"})
+
+
+_DEREF_1 = [b"dereference", 1]
+
+
+@pytest.mark.parametrize("container", [b"dictionary", b"tuple", b"list"])
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(1, AssertionError), ([b"unicode", b"\xff"], UnicodeDecodeError)],
+    ids=["a good value", "a bad value"],
+)
+def test_a_forward_reference_key_is_refused_after_its_value(
+    container: bytes, value: Any, error: type[Exception]
+) -> None:
+    """
+    A dictionary key that is a forward reference: Twisted unjellies the
+    item's value before it stores the item (and fails, hashing the
+    placeholder, with an AssertionError); an error of the value's own comes
+    first. pbfast's errors are those, made typed (an InsecureJelly too).
+    """
+    item = [_DEREF_1, value]
+    inner = [b"dictionary", item]
+    sexp = [b"reference", 1, inner if container == b"dictionary" else [container, inner]]
+    with pytest.raises(error) as theirs:
+        twisted_jelly.unjelly(sexp)
+    assert type(theirs.value) is error
+    for unjellying in (
+        lambda: jelly.unjelly(sexp),
+        lambda: pbfast.loads(banana.encode(sexp), taster=jelly.DummySecurityOptions()),
+    ):
+        with pytest.raises(error) as ours:
+            unjellying()
+        assert isinstance(ours.value, jelly.InsecureJelly)

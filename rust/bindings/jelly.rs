@@ -38,8 +38,11 @@ impl Jellier {
 
     /// The s-expression for `obj`.
     fn jelly<'py>(slf: &Bound<'py, Self>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        // Python code is calling (see `Jellier::observe`).
-        slf.borrow().observe(slf.py());
+        // Python code is calling, so it could have run meanwhile (see
+        // `Jellier::observe`): no other traversal of this jellier has
+        // skipped anything it has not entered already.
+        slf.borrow()
+            .observe(slf.py(), &mut crate::jelly::jellier::Skips::new());
         jelly::jelly_to_sexp(slf, obj)
     }
 

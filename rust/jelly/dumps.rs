@@ -34,6 +34,7 @@ pub fn dumps<'py>(
         me: &me,
         refs: Refs::get(py)?,
         stack: Stack::new(),
+        root: obj.as_ptr() as usize,
     };
     me.start_bytes();
     let vocabulary = settings.vocabulary;
@@ -42,10 +43,7 @@ pub fn dumps<'py>(
         let mut out = Output::new(buf);
         out.watch_lists(&watch);
         let mut sink = BytesSink::new(&mut out, settings);
-        // Held by the traversal, as every object it is in (see
-        // `Jellier::may_skip`).
-        let root = obj.clone();
-        jelly(&cx, &mut sink, &root)?;
+        jelly(&cx, &mut sink, obj)?;
         sink.finish()?;
         let splices = me.take_splices();
         let mut header = Vec::with_capacity(if splices.is_empty() {

@@ -14,7 +14,7 @@ use crate::pybanana::errors::describe;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
-use super::hooks::{bound_function, is_stock, look_up};
+use super::hooks::{bound_function, is_stock, look_up, Hook};
 use super::malformed;
 use super::references::{dereference, is_not_known, resolve_reference};
 use super::refs::Refs;
@@ -634,15 +634,15 @@ fn set_copyable_state<'py>(
     state: Bound<'py, PyAny>,
 ) -> PyResult<()> {
     let py = copy.py();
-    let (hook, stock) = look_up(
-        copy,
-        pyo3::intern!(py, "setCopyableState"),
-        &refs.flavors.set_copyable_state,
-        refs,
-    )?;
-    let items = match state.cast_exact::<PyDict>() {
-        Ok(items) if stock => items,
-        _ => {
+    let name = pyo3::intern!(py, "setCopyableState");
+    let stock = look_up(copy, name, &refs.flavors.set_copyable_state, refs)?;
+    let items = match (stock, state.cast_exact::<PyDict>()) {
+        (Hook::Stock, Ok(items)) => items,
+        (Hook::Stock, Err(_)) => {
+            copy.call_method1(name, (state,))?;
+            return Ok(());
+        }
+        (Hook::Other(hook), _) => {
             hook.call1((state,))?;
             return Ok(());
         }

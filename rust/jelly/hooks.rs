@@ -5,11 +5,14 @@
 //! instance, a `__getattr__`, a `__getattribute__` or a descriptor counts
 //! exactly as it does there.
 //!
-//! Each hook is looked up once, where Twisted looks it up. Native code
-//! stands in for it only when that lookup gives Twisted's stock function
-//! bound to the object (a class that keeps the stock method, and nothing
-//! on the instance hiding it); anything else the lookup gives is called as
-//! found.
+//! Each hook is looked up where Twisted looks it up. Native code stands in
+//! for it only when that lookup gives Twisted's stock function bound to the
+//! object (a class that keeps the stock method, and nothing on the instance
+//! hiding it); anything else the lookup gives is called as found.
+//!
+//! Where the object's type looks attributes up as `object` does, what the
+//! lookup gives is told without making the bound method
+//! ([`type_function`]); elsewhere the lookup is made.
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -22,6 +25,66 @@ extern "C" {
     // which PyO3 does not declare: exported by every CPython 3.
     fn PyMethod_Function(method: *mut ffi::PyObject) -> *mut ffi::PyObject;
     fn PyMethod_Self(method: *mut ffi::PyObject) -> *mut ffi::PyObject;
+    // The lookup of a name along a type's MRO that `object`'s attribute
+    // lookup makes (`Include/cpython/object.h`), which PyO3 does not
+    // declare: exported by CPython 3.11 to 3.13. A borrowed reference, or
+    // NULL (with no exception set) when no class has the name.
+    fn _PyType_Lookup(ty: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
+}
+
+/// The plain function `getattr(obj, name)` would give bound to `obj`, told
+/// without making the bound method; `None` where that cannot be told so
+/// (the lookup must then be made).
+///
+/// This is what `object`'s attribute lookup (`PyObject_GenericGetAttr`)
+/// gives for a name that classes define as a plain function: a function is
+/// not a data descriptor, so an attribute of the instance's own dict comes
+/// first; without one, the function bound to the object. So where the
+/// type's lookup is `object`'s (no `__getattribute__`, no `__getattr__`),
+/// the first class along the MRO that has the name has a plain function
+/// there, and the instance has no attribute of that name, the lookup gives
+/// that function bound to `obj`. None of this runs Python code.
+pub(crate) fn type_function<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = obj.py();
+    // SAFETY: `obj` and `name` are live objects; the type's slot and the
+    // MRO are read under the GIL; `_PyType_Lookup` gives a borrowed
+    // reference, taken as a new one at once, before anything can run.
+    let function = unsafe {
+        let ty = ffi::Py_TYPE(obj.as_ptr());
+        // Two addresses of CPython's exported function: they are the same
+        // (a type that has `object`'s lookup copies that pointer); were they
+        // ever not, the lookup would just be made.
+        let generic = (*ty).tp_getattro.is_some_and(|lookup| {
+            std::ptr::fn_addr_eq(lookup, ffi::PyObject_GenericGetAttr as ffi::getattrofunc)
+        });
+        if !generic {
+            return Ok(None);
+        }
+        let found = _PyType_Lookup(ty, name.as_ptr());
+        if found.is_null() || ffi::Py_TYPE(found) != &raw mut ffi::PyFunction_Type {
+            return Ok(None);
+        }
+        Bound::from_borrowed_ptr(py, found)
+    };
+    // SAFETY: PyObject_GenericGetDict returns a new reference to the
+    // instance dict (made if the instance keeps its attributes inline), or
+    // NULL with an exception: AttributeError for a type whose instances
+    // have none.
+    let dict = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyObject_GenericGetDict(obj.as_ptr(), std::ptr::null_mut()),
+        )
+    };
+    let hidden = match dict {
+        Ok(dict) => dict.cast_into::<pyo3::types::PyDict>()?.contains(name)?,
+        Err(error) if error.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => false,
+        Err(error) => return Err(error),
+    };
+    Ok((!hidden).then_some(function))
 }
 
 /// The function of `found` if it is a method bound to `obj` (what looking
@@ -63,15 +126,29 @@ pub(crate) fn is_stock(
     bound_function(found, obj, refs).is_some_and(|function| function.is(stock))
 }
 
-/// `getattr(obj, name)`, and whether it is `stock` bound to `obj` (see
-/// [`is_stock`]).
+/// What looking a hook up on an object gave.
+pub(crate) enum Hook<'py> {
+    /// Twisted's stock function, bound to the object.
+    Stock,
+    /// Anything else: called as found.
+    Other(Bound<'py, PyAny>),
+}
+
+/// `getattr(obj, name)`: whether it is `stock` bound to `obj` (see
+/// [`is_stock`]), or what else it is.
 pub(crate) fn look_up<'py>(
     obj: &Bound<'py, PyAny>,
     name: &Bound<'py, PyString>,
     stock: &Py<PyAny>,
     refs: &Refs,
-) -> PyResult<(Bound<'py, PyAny>, bool)> {
+) -> PyResult<Hook<'py>> {
+    if type_function(obj, name)?.is_some_and(|function| function.is(stock)) {
+        return Ok(Hook::Stock);
+    }
     let found = obj.getattr(name)?;
-    let stock = is_stock(&found, obj, stock, refs);
-    Ok((found, stock))
+    Ok(if is_stock(&found, obj, stock, refs) {
+        Hook::Stock
+    } else {
+        Hook::Other(found)
+    })
 }

@@ -12,7 +12,8 @@
 //! produced (or, for an object still being built, nothing until a cycle
 //! needs a placeholder), and rewrites that list in place the same way; for
 //! bytes, it keeps where the object's encoding starts, and the reference
-//! header is spliced in there when the output is assembled.
+//! header is spliced in there when the output is assembled. An object that
+//! cannot be met again is not entered at all (see [`Jellier::may_skip`]).
 //!
 //! Uses [`super::refs`] and [`super::taster`].
 
@@ -62,6 +63,8 @@ thread_local! {
     /// one starts with its capacity instead of growing (and rehashing, and
     /// page-faulting) a new one from nothing.
     static SPARE_SEEN: Cell<ByAddress<Seen>> = Cell::new(ByAddress::default());
+    /// The same for the emptied `skipped` list.
+    static SPARE_SKIPPED: Cell<Vec<Skipped>> = const { Cell::new(Vec::new()) };
 }
 
 /// What the jellier knows of one mutable object it has met.
@@ -96,14 +99,72 @@ impl Seen {
 
 /// An object met while [`Jellier::unobserved`] and held by its container
 /// alone, left out of `seen` (see [`Jellier::may_skip`]).
+#[derive(Clone, Copy)]
 struct Skipped {
     /// Its address: not held (nothing can free it while no Python code
     /// runs, see [`Jellier::may_skip`]).
     address: usize,
-    /// Where its encoding starts in a bytes sink's buffer.
-    offset: Option<usize>,
-    /// The s-expression made for it, once made (a list sink's).
-    sexp: Option<Py<PyAny>>,
+    /// Where its encoding starts in a bytes sink's buffer, or
+    /// [`NO_OFFSET`].
+    offset: usize,
+}
+
+/// [`Skipped::offset`] of an object not written as bytes.
+const NO_OFFSET: usize = usize::MAX;
+
+/// The objects one traversal skipped (see [`Jellier::may_skip`]), in the
+/// order met, until [`Jellier::observe`] enters them among the objects met:
+/// kept by the traversal's sink, which every level has at hand.
+pub(crate) struct Skips {
+    skipped: Vec<Skipped>,
+    /// The s-expressions a list sink made for them, by their index in
+    /// `skipped`.
+    sexps: Vec<(usize, Py<PyAny>)>,
+}
+
+impl Skips {
+    /// An empty list, with the room the last one on this thread had.
+    pub(crate) fn new() -> Skips {
+        Skips {
+            skipped: SPARE_SKIPPED.with(Cell::take),
+            sexps: Vec::new(),
+        }
+    }
+
+    /// Note `object`, which [`Jellier::may_skip`] allowed to skip, as
+    /// being jellied (its encoding starting at `offset` of a bytes sink's
+    /// buffer): its slot, for [`Skips::made`].
+    #[inline(always)]
+    pub(crate) fn skip(&mut self, object: &Bound<'_, PyAny>, offset: Option<usize>) -> usize {
+        self.skipped.push(Skipped {
+            address: key(object),
+            offset: offset.unwrap_or(NO_OFFSET),
+        });
+        self.skipped.len() - 1
+    }
+
+    /// The object skipped in `slot` is done, and a list sink made `sexp`
+    /// for it.
+    pub(crate) fn made(&mut self, slot: usize, sexp: Py<PyAny>) {
+        self.sexps.push((slot, sexp));
+    }
+}
+
+impl Drop for Skips {
+    fn drop(&mut self) {
+        let mut skipped = std::mem::take(&mut self.skipped);
+        if skipped.capacity() <= KEPT_MAP_LIMIT {
+            skipped.clear();
+            SPARE_SKIPPED.with(|spare| {
+                let other = spare.take();
+                spare.set(if other.capacity() > skipped.capacity() {
+                    other
+                } else {
+                    skipped
+                });
+            });
+        }
+    }
 }
 
 /// The state of one `jelly()` call, handed to `jellyFor` hooks as `jellier`.
@@ -132,9 +193,6 @@ pub struct Jellier {
     /// (`dumps`, `jelly`, a broker's `serialize`), and is handed to Python
     /// only after [`Jellier::observe`]. See [`Jellier::may_skip`].
     unobserved: Cell<bool>,
-    /// The objects [`Jellier::may_skip`] allowed to leave out of `seen`,
-    /// in the order met; entered there by [`Jellier::observe`].
-    skipped: RefCell<Vec<Skipped>>,
     pub(crate) depth: Cell<usize>,
     pub(crate) max_depth: usize,
 }
@@ -194,7 +252,6 @@ impl Jellier {
             splices: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
             unobserved: Cell::new(unobserved),
-            skipped: RefCell::new(Vec::new()),
             depth: Cell::new(0),
             max_depth,
         })
@@ -205,54 +262,27 @@ impl Jellier {
     /// met a second time, and this one cannot be.
     ///
     /// Its reference count is at most 2: one the container it was read
-    /// from holds, one the traversal holds (it holds every object it is
-    /// in, the root included). So that slot is the only way to it. While
-    /// no Python code has run ([`Jellier::unobserved`]), no container has
+    /// from holds, one the traversal holds (it holds every object it reads
+    /// from a container). So that slot is the only way to it. While no
+    /// Python code has run ([`Jellier::unobserved`]), no container has
     /// changed and nothing else can have taken a reference to it; reaching
     /// that slot again means meeting its container again, which is then
     /// either a dereference (a container entered in `seen`) or impossible
-    /// by the same argument (one skipped too), up to the root, which only
-    /// the caller and the traversal hold. (An object that holds itself is
-    /// counted once more.) Once Python code may run, anything can reach
-    /// anything (a hook's result, a global, a weak reference, a bound
-    /// method's `__self__`): the objects skipped so far are entered in
-    /// `seen` ([`Jellier::observe`]) and nothing is skipped any more.
-    /// Immortal objects (3.12+) have huge counts: they are entered.
+    /// by the same argument (one skipped too), up to the root. (An object
+    /// that holds itself is counted once more.) The root, which the
+    /// traversal is handed, is held by its caller: whatever else holds it
+    /// is either outside the graph (nothing the traversal reaches) or in a
+    /// cycle back to it, and the traversal tells the root met again by its
+    /// address (and enters the objects skipped then). Once Python code may
+    /// run, anything can reach anything (a hook's result, a global, a weak
+    /// reference, a bound method's `__self__`): the objects skipped so far
+    /// are entered in `seen` ([`Jellier::observe`]) and nothing is skipped
+    /// any more. Immortal objects (3.12+) have huge counts: they are
+    /// entered.
     #[inline(always)]
     pub(crate) fn may_skip(&self, object: &Bound<'_, PyAny>) -> bool {
         // SAFETY: reading the reference count of a live object.
         self.unobserved.get() && unsafe { ffi::Py_REFCNT(object.as_ptr()) } <= 2
-    }
-
-    /// Note `object`, which [`Jellier::may_skip`] allowed to skip, as
-    /// being jellied (its encoding starting at `offset` of a bytes sink's
-    /// buffer); its slot, for [`Jellier::skipped_made`].
-    #[inline(always)]
-    pub(crate) fn skip(&self, object: &Bound<'_, PyAny>, offset: Option<usize>) -> usize {
-        let mut skipped = self.skipped.borrow_mut();
-        skipped.push(Skipped {
-            address: key(object),
-            offset,
-            sexp: None,
-        });
-        skipped.len() - 1
-    }
-
-    /// The object skipped in `slot` is done, and `sexp` (a list sink's) is
-    /// what stands for it: true if it is still left out of `seen`; false if
-    /// Python code ran meanwhile, and it was entered there as being built
-    /// (to be recorded as any other object is).
-    #[inline(always)]
-    pub(crate) fn skipped_made(&self, slot: usize, sexp: Option<Py<PyAny>>) -> bool {
-        if !self.unobserved.get() {
-            return false;
-        }
-        if sexp.is_some() {
-            if let Some(entry) = self.skipped.borrow_mut().get_mut(slot) {
-                entry.sexp = sexp;
-            }
-        }
-        true
     }
 
     /// True while no Python code has run since the traversal began.
@@ -263,26 +293,30 @@ impl Jellier {
 
     /// Python code may run from now on (a hook, a method of the object
     /// being jellied, a custom taster, or Python code holding the jellier):
-    /// the objects skipped so far are entered in `seen` as any other, and
+    /// the objects `skips` holds are entered in `seen` as any other, and
     /// nothing is skipped any more.
     #[cold]
     #[inline(never)]
-    pub(crate) fn observe(&self, py: Python<'_>) {
+    pub(crate) fn observe(&self, py: Python<'_>, skips: &mut Skips) {
         if !self.unobserved.replace(false) {
             return;
         }
-        let skipped = std::mem::take(&mut *self.skipped.borrow_mut());
         let mut seen = self.seen.borrow_mut();
-        for entry in skipped {
+        for entry in &skips.skipped {
             // SAFETY: no Python code has run since the object was met (this
             // runs before any may), so it is alive, held by the container
             // it was read from (see `may_skip`); it is held from now on.
             let object =
                 unsafe { Bound::from_borrowed_ptr(py, entry.address as *mut ffi::PyObject) };
-            let mut made = Seen::new(&object, entry.offset);
-            made.preserved = entry.sexp;
-            seen.insert(entry.address, made);
+            let offset = (entry.offset != NO_OFFSET).then_some(entry.offset);
+            seen.insert(entry.address, Seen::new(&object, offset));
         }
+        for (slot, sexp) in std::mem::take(&mut skips.sexps) {
+            if let Some(entry) = seen.get_mut(&skips.skipped[slot].address) {
+                entry.preserved = Some(sexp);
+            }
+        }
+        skips.skipped.clear();
     }
 
     pub(crate) fn start(&self, object: &Bound<'_, PyAny>) {

@@ -4,17 +4,22 @@
 //!
 //! Exact built-in types go straight to their encodings; everything else is
 //! checked in Twisted's order (Jellyable, the taster's type check, methods,
-//! functions, modules, classes, instances). Shared objects go through the
-//! [`Jellier`]'s bookkeeping; only an object held by its container alone
-//! skips it (it cannot be met again).
+//! functions, modules, classes, instances), names computed as Twisted
+//! computes them ([`super::names`]) and hooks found on the object as
+//! Twisted's calls find them ([`super::hooks`]). Shared objects go through
+//! the [`Jellier`]'s bookkeeping; only an object held by its container
+//! alone, met while no Python code has run, skips it (it cannot be met
+//! again: see `Jellier::may_skip`). Anything that may run Python code is
+//! preceded by `Cx::python_may_run`.
 //!
-//! Uses the jellier, the sinks, [`super::values`], [`super::refs`].
+//! Uses the jellier, the sinks, [`super::values`], [`super::refs`],
+//! [`super::names`], [`super::hooks`].
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
-use super::hooks::{bound_function, look_up};
+use super::hooks::{bound_function, look_up, type_function, Hook};
 use super::jellier::{unpersistable, Jellier};
 use super::names::{function_name, qual, qual_bytes};
 use super::refs::Refs;
@@ -30,6 +35,9 @@ pub(crate) struct Cx<'a, 'py> {
     pub(crate) me: &'a Jellier,
     pub(crate) refs: &'static Refs,
     pub(crate) stack: Stack,
+    /// The address of the object the traversal began with (see
+    /// `Jellier::may_skip`).
+    pub(crate) root: usize,
 }
 
 impl<'py> Cx<'_, 'py> {
@@ -38,11 +46,18 @@ impl<'py> Cx<'_, 'py> {
     }
 
     /// Python code may run next (see [`Jellier::observe`]): called before
-    /// anything that can run it.
+    /// anything that can run it, with the traversal's sink.
     #[inline(always)]
-    pub(crate) fn python_may_run(&self) {
+    pub(crate) fn python_may_run<S: Sink<'py>>(&self, sink: &mut S) {
+        self.stop_skipping(sink);
+    }
+
+    /// The objects skipped so far are entered among the objects met, and
+    /// nothing is skipped any more (see [`Jellier::observe`]).
+    #[inline(always)]
+    fn stop_skipping<S: Sink<'py>>(&self, sink: &mut S) {
         if self.me.is_unobserved() {
-            self.me.observe(self.py());
+            self.me.observe(self.py(), sink.skips());
         }
     }
 
@@ -63,11 +78,9 @@ pub(crate) fn jelly_to_sexp<'py>(
         me: &me,
         refs: Refs::get(slf.py())?,
         stack: Stack::new(),
+        root: obj.as_ptr() as usize,
     };
-    // Held by the traversal, as every object it is in (see
-    // `Jellier::may_skip`).
-    let root = obj.clone();
-    jelly(&cx, &mut ListSink::default(), &root)
+    jelly(&cx, &mut ListSink::new(), obj)
 }
 
 /// The s-expression for `obj`: Twisted's `_Jellier.jelly`.
@@ -137,7 +150,7 @@ fn jelly_any<'py, S: Sink<'py>>(
     // Everything below may run Python code: `isinstance` may read a
     // `__class__` property, and the rest calls methods of the object, hooks
     // and tasters.
-    cx.python_may_run();
+    cx.python_may_run(sink);
     let me = cx.me;
     if obj.is_instance(refs.jellyable.bind(py))? {
         return cx.stack.level(|| jelly_jellyable(cx, sink, obj));
@@ -242,8 +255,17 @@ fn jelly_jellyable<'py, S: Sink<'py>>(
     let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
         return Err(too_deep(py, refs, me.max_depth));
     };
-    let hook = obj.getattr(pyo3::intern!(py, "jellyFor"))?;
-    if let Some(function) = bound_function(&hook, obj, refs) {
+    let name = pyo3::intern!(py, "jellyFor");
+    // The function `obj.jellyFor` is, bound to `obj`, if it is one.
+    let (hook, function) = match type_function(obj, name)? {
+        Some(function) => (None, Some(function)),
+        None => {
+            let hook = obj.getattr(name)?;
+            let function = bound_function(&hook, obj, refs);
+            (Some(hook), function)
+        }
+    };
+    if let Some(function) = function {
         let flavors = &refs.flavors;
         let invoker = me.invoker.bind(py);
         if !invoker.is_none() {
@@ -259,6 +281,10 @@ fn jelly_jellyable<'py, S: Sink<'py>>(
             return sink.sexp(cx, substitute.call1((obj, cx.slf))?);
         }
     }
+    let hook = match hook {
+        Some(hook) => hook,
+        None => obj.getattr(name)?,
+    };
     sink.sexp(cx, hook.call1((cx.slf,))?)
 }
 
@@ -274,12 +300,10 @@ fn copy_hook<'py>(
     perspective: &Bound<'py, PyAny>,
     stock_result: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (hook, stock) = look_up(obj, outer.0, outer.1, cx.refs)?;
-    if !stock {
+    if let Hook::Other(hook) = look_up(obj, outer.0, outer.1, cx.refs)? {
         return hook.call1((perspective,));
     }
-    let (hook, stock) = look_up(obj, inner.0, inner.1, cx.refs)?;
-    if !stock {
+    if let Hook::Other(hook) = look_up(obj, inner.0, inner.1, cx.refs)? {
         return hook.call0();
     }
     stock_result()
@@ -343,7 +367,7 @@ fn jelly_copyable<'py, S: Sink<'py>>(
 /// can be shared, so the ones that take part in references. One met again
 /// is a dereference, written here; one met for the first time is written
 /// a level down ([`jelly_contents`]).
-#[inline]
+#[inline(always)]
 fn jelly_mutable<'py, S: Sink<'py>>(
     cx: &Cx<'_, 'py>,
     sink: &mut S,
@@ -352,8 +376,15 @@ fn jelly_mutable<'py, S: Sink<'py>>(
     // One that cannot be met again (see `Jellier::may_skip`) is not
     // entered among the objects met: Twisted would never give it an id.
     let skipped = if cx.me.may_skip(obj) {
-        Some(cx.me.skip(obj, sink.position()))
+        let offset = sink.position();
+        Some(sink.skips().skip(obj, offset))
     } else {
+        if obj.as_ptr() as usize == cx.root {
+            // The root, met again through a cycle (or at first with more
+            // references than its caller's): if it was skipped, it must be
+            // among the objects met now.
+            cx.stop_skipping(sink);
+        }
         if let Some(id) = cx.me.reference_or_start(obj, sink.position())? {
             return sink.dereference(cx, obj, id);
         }
@@ -429,8 +460,14 @@ fn jelly_contents<'py, S: Sink<'py>>(
     } else {
         jelly_instance(cx, sink, obj)?
     };
+    // A skipped object is done: still not among the objects met, unless
+    // Python code ran meanwhile, which entered it there as being built (to
+    // be finished as any other object).
     if let Some(slot) = skipped {
-        if cx.me.skipped_made(slot, S::kept(&out)) {
+        if cx.me.is_unobserved() {
+            if let Some(sexp) = S::kept(&out) {
+                sink.skips().made(slot, sexp);
+            }
             return Ok(out);
         }
     }

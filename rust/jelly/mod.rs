@@ -25,7 +25,9 @@
 //!
 //! Both ways: [`values`] (dates, times, Decimal, text, booleans), [`refs`]
 //! (the Twisted and standard-library objects used), [`taster`] (how a
-//! security policy is consulted).
+//! security policy is consulted), [`hooks`] (how a hook is found on an
+//! object), [`names`] (the names jelly writes and checks, by Twisted's
+//! expressions).
 //!
 //! Uses [`crate::banana`] and [`crate::pybanana`]; nothing of the bindings.
 //! Both directions recurse natively once per nesting level, bounded by a

@@ -34,7 +34,7 @@ pub(crate) fn jelly_value_type<'py, S: Sink<'py>>(
     let ty = obj.get_type();
     if ty.is(refs.datetime.bind(py)) {
         let value = obj.cast::<PyDateTime>()?;
-        refuse_tzinfo(cx, value.get_tzinfo())?;
+        refuse_tzinfo(cx, sink, value.get_tzinfo())?;
         let fields = [
             value.get_year(),
             value.get_month().into(),
@@ -48,7 +48,7 @@ pub(crate) fn jelly_value_type<'py, S: Sink<'py>>(
     }
     if ty.is(refs.time.bind(py)) {
         let value = obj.cast::<PyTime>()?;
-        refuse_tzinfo(cx, value.get_tzinfo())?;
+        refuse_tzinfo(cx, sink, value.get_tzinfo())?;
         let fields = [
             value.get_hour().into(),
             value.get_minute().into(),
@@ -79,12 +79,12 @@ pub(crate) fn jelly_value_type<'py, S: Sink<'py>>(
         // The C implementation's `str()` runs no Python code; the pure
         // Python one's does.
         if !refs.native_decimal {
-            cx.python_may_run();
+            cx.python_may_run(sink);
         }
         let sexp = match finite_decimal(py, refs, obj)? {
             Some(sexp) => sexp,
             None => {
-                cx.python_may_run();
+                cx.python_may_run(sink);
                 twisted_jelly_decimal(cx.slf, obj)?
             }
         };
@@ -111,14 +111,15 @@ fn jelly_fields<'py, S: Sink<'py>>(
 
 /// Twisted's `if obj.tzinfo: raise NotImplementedError(...)` (a tzinfo's
 /// truth may be its own Python code).
-fn refuse_tzinfo(
-    cx: &Cx<'_, '_>,
-    tzinfo: Option<Bound<'_, pyo3::types::PyTzInfo>>,
+fn refuse_tzinfo<'py, S: Sink<'py>>(
+    cx: &Cx<'_, 'py>,
+    sink: &mut S,
+    tzinfo: Option<Bound<'py, pyo3::types::PyTzInfo>>,
 ) -> PyResult<()> {
     let Some(tzinfo) = tzinfo else {
         return Ok(());
     };
-    cx.python_may_run();
+    cx.python_may_run(sink);
     if tzinfo.is_truthy()? {
         return Err(PyNotImplementedError::new_err(
             "Currently can't jelly datetime objects with tzinfo",

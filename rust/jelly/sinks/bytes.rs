@@ -16,6 +16,7 @@ use pyo3::types::{PyBytes, PyString};
 
 use super::Sink;
 use crate::banana::encoder::{self, EncodeError};
+use crate::jelly::jellier::Skips;
 use crate::jelly::jelly::Cx;
 use crate::pybanana::encode::{self as banana, EncodeSettings};
 use crate::pybanana::errors::banana_error;
@@ -49,6 +50,7 @@ pub(crate) struct BytesSink<'o, 'a, 'py> {
     /// it only after `jelly` has run to the end, so an error of jellying met
     /// later is the one raised, and every hook runs as it would there.
     failure: Option<PyErr>,
+    skips: Skips,
 }
 
 /// The longest encoding [`Written`] keeps (a key's, a boolean's, None's,
@@ -136,12 +138,13 @@ impl<'o, 'a, 'py> BytesSink<'o, 'a, 'py> {
             none: None,
             dereference_head: None,
             failure: None,
+            skips: Skips::new(),
         }
     }
 
     /// The traversal is done: the first encoding error, if there was one.
-    pub(crate) fn finish(self) -> PyResult<()> {
-        match self.failure {
+    pub(crate) fn finish(&mut self) -> PyResult<()> {
+        match self.failure.take() {
             Some(error) => Err(error),
             None => Ok(()),
         }
@@ -173,6 +176,15 @@ impl<'py> BytesSink<'_, '_, 'py> {
         }
     }
 
+    /// `[b"unicode", ` written token by token, for limits so small that
+    /// they may refuse it.
+    #[cold]
+    #[inline(never)]
+    fn text_head(&mut self, cx: &Cx<'_, 'py>) {
+        self.header(cx, 2);
+        self.write_atom(&cx.refs.atoms.unicode, cx.py());
+    }
+
     fn write(&mut self, value: &Bound<'py, PyAny>) {
         let written = banana::encode_into(value, &self.settings, self.out);
         self.written(written);
@@ -185,6 +197,7 @@ impl<'py> BytesSink<'_, '_, 'py> {
         self.written(written);
     }
 
+    #[inline(always)]
     fn header(&mut self, cx: &Cx<'_, 'py>, count: usize) {
         if count as u64 > self.settings.size_limit {
             let error = EncodeError::ListTooLong(count as u64);
@@ -203,6 +216,9 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
         Some(self.out.buf.len())
     }
 
+    // Inlined into the traversal's dispatch: what most items of a
+    // container are.
+    #[inline(always)]
     fn scalar(&mut self, _cx: &Cx<'_, 'py>, value: &Bound<'py, PyAny>) -> PyResult<()> {
         let py = value.py();
         let pointer = value.as_ptr();
@@ -240,8 +256,7 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
     fn text(&mut self, cx: &Cx<'_, 'py>, text: &Bound<'py, PyString>) -> PyResult<()> {
         let within_limits = self.settings.size_limit >= 7;
         if !within_limits {
-            self.header(cx, 2);
-            self.write_atom(&cx.refs.atoms.unicode, cx.py());
+            self.text_head(cx);
         }
         // Strict, like str.encode("UTF-8"): a lone surrogate raises
         // UnicodeEncodeError (ASCII has none).
@@ -391,6 +406,10 @@ impl<'py> Sink<'py> for BytesSink<'_, '_, 'py> {
     fn sexp(&mut self, _cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<()> {
         self.write(&sexp);
         Ok(())
+    }
+
+    fn skips(&mut self) -> &mut Skips {
+        &mut self.skips
     }
 
     fn kept(_out: &()) -> Option<Py<PyAny>> {

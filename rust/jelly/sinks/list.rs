@@ -8,14 +8,24 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 
 use super::Sink;
+use crate::jelly::jellier::Skips;
 use crate::jelly::jelly::Cx;
 
 /// Builds the Python s-expression, as Twisted's jelly returns it.
-#[derive(Default)]
 pub(crate) struct ListSink<'py> {
     /// Emptied item vectors of closed containers, reused for the next ones:
     /// a traversal opens a container per str, bool and dict item.
     spare: Vec<Vec<Bound<'py, PyAny>>>,
+    skips: Skips,
+}
+
+impl ListSink<'_> {
+    pub(crate) fn new() -> Self {
+        ListSink {
+            spare: Vec::new(),
+            skips: Skips::new(),
+        }
+    }
 }
 
 impl<'py> Sink<'py> for ListSink<'py> {
@@ -122,6 +132,10 @@ impl<'py> Sink<'py> for ListSink<'py> {
 
     fn sexp(&mut self, _cx: &Cx<'_, 'py>, sexp: Bound<'py, PyAny>) -> PyResult<Self::Out> {
         Ok(sexp)
+    }
+
+    fn skips(&mut self) -> &mut Skips {
+        &mut self.skips
     }
 
     fn kept(out: &Self::Out) -> Option<Py<PyAny>> {

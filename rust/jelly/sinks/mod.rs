@@ -12,6 +12,7 @@ pub mod list;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
+use super::jellier::Skips;
 use super::jelly::Cx;
 
 /// Where a traversal puts what it makes. Every jellied value is made of
@@ -92,9 +93,11 @@ pub(crate) trait Sink<'py> {
         object: &Bound<'py, PyAny>,
         out: Self::Out,
     ) -> PyResult<Self::Out>;
-    /// What the jellier keeps of what was made for an object it skipped
-    /// (see `Jellier::skipped_made`): the s-expression that a later
-    /// reference rewrites in place, for a sink that makes one.
+    /// The objects this traversal skipped (see `Jellier::may_skip`).
+    fn skips(&mut self) -> &mut Skips;
+    /// What is kept of what was made for an object skipped: the
+    /// s-expression that a later reference rewrites in place, for a sink
+    /// that makes one.
     fn kept(out: &Self::Out) -> Option<Py<PyAny>>;
     /// Whether a container's items are exactly those counted when it was
     /// opened (a byte header cannot be changed); otherwise a list that grows
