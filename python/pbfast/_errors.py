@@ -188,13 +188,12 @@ def raisedByApplication(error: BaseException, traceback: TracebackType | None = 
 
     Whose an error is, is told by where it was raised: the innermost frame
     of its traceback that is not a helper's both call (the standard
-    library's, Twisted's or zope.interface's other modules). An error
-    raised there in the codec's own modules
-    (Twisted's C{jelly}, C{flavors}, C{pb}, C{banana}, C{crefutil},
-    C{reflect}, and pbfast's), or by native code with no Python frame at all
-    (a value's constructor), is the codec's; in any other code, the
-    application's. C{traceback}: the error's, if it is not yet its
-    C{__traceback__}.
+    library's, Twisted's or zope.interface's other modules). An error raised
+    there in the codec's own modules (Twisted's C{jelly}, C{flavors}, C{pb},
+    C{banana}, C{crefutil}, C{reflect}, and pbfast's), or by native code
+    with no Python frame at all (a value's constructor), is the codec's; in
+    any other code, the application's. C{traceback}: the error's, if it is
+    not yet its C{__traceback__}.
     """
     frames = []
     if traceback is None:
