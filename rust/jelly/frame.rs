@@ -14,7 +14,7 @@ use crate::pybanana::errors::describe;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
-use super::hooks::{bound_function, is_stock, look_up, Hook};
+use super::hooks::{bound_function, is_stock, look_up, type_function, Hook};
 use super::malformed;
 use super::references::{dereference, is_not_known, resolve_reference};
 use super::refs::Refs;
@@ -170,11 +170,18 @@ impl<'py> Frame<'py> {
             }
             me.forget_tags();
             me.materialize(py, refs)?;
-            let (blank, hook) = blank_and_hook(refs, &class)?;
-            if let Some(found) = &hook {
-                if is_stock(found, &blank, &refs.flavors.remote_copy_unjelly_for, refs) {
-                    return Ok(items(Finish::Copy(blank)));
-                }
+            let stock = &refs.flavors.remote_copy_unjelly_for;
+            let blank = refs.create_blank.bind(py).call1((&class,))?;
+            let name = pyo3::intern!(py, "unjellyFor");
+            if type_function(&blank, name)?.is_some_and(|function| function.is(stock)) {
+                return Ok(items(Finish::Copy(blank)));
+            }
+            let hook = blank.getattr_opt(name)?;
+            if hook
+                .as_ref()
+                .is_some_and(|found| is_stock(found, &blank, stock, refs))
+            {
+                return Ok(items(Finish::Copy(blank)));
             }
             let made = Some((blank, hook));
             return Ok(raw(RawAction::Registered { class, made }));
@@ -440,7 +447,11 @@ fn finish_raw<'py>(
             item(expression, 1, refs)?;
             let (blank, hook) = match made {
                 Some(made) => made,
-                None => blank_and_hook(refs, &class)?,
+                None => {
+                    let blank = refs.create_blank.bind(py).call1((&class,))?;
+                    let hook = blank.getattr_opt(pyo3::intern!(py, "unjellyFor"))?;
+                    (blank, hook)
+                }
             };
             let substitutes = refs.flavors.substitutes.bind(py);
             let result = match hook {
@@ -661,19 +672,6 @@ fn set_copyable_state<'py>(
         }
     }
     copy.setattr(pyo3::intern!(py, "__dict__"), dict)
-}
-
-/// Twisted's `_createBlank(regClass)` and what `getattr(blank,
-/// "unjellyFor", ...)` finds on it.
-#[allow(clippy::type_complexity)]
-fn blank_and_hook<'py>(
-    refs: &Refs,
-    class: &Bound<'py, PyAny>,
-) -> PyResult<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)> {
-    let py = class.py();
-    let blank = refs.create_blank.bind(py).call1((class,))?;
-    let hook = blank.getattr_opt(pyo3::intern!(py, "unjellyFor"))?;
-    Ok((blank, hook))
 }
 
 /// An empty vector with room for `capacity` items if the allocator grants

@@ -143,6 +143,14 @@ impl Skips {
         self.skipped.len() - 1
     }
 
+    /// True if the first object skipped is the one at `address`.
+    #[inline]
+    pub(crate) fn starts_with(&self, address: usize) -> bool {
+        self.skipped
+            .first()
+            .is_some_and(|first| first.address == address)
+    }
+
     /// The object skipped in `slot` is done, and a list sink made `sexp`
     /// for it.
     pub(crate) fn made(&mut self, slot: usize, sexp: Py<PyAny>) {
@@ -153,18 +161,30 @@ impl Skips {
 impl Drop for Skips {
     fn drop(&mut self) {
         let mut skipped = std::mem::take(&mut self.skipped);
-        if skipped.capacity() <= KEPT_MAP_LIMIT {
-            skipped.clear();
-            SPARE_SKIPPED.with(|spare| {
-                let other = spare.take();
-                spare.set(if other.capacity() > skipped.capacity() {
-                    other
-                } else {
-                    skipped
-                });
-            });
-        }
+        skipped.clear();
+        keep_spare(&SPARE_SKIPPED, skipped, Vec::capacity);
     }
+}
+
+/// Keep `emptied` as the thread's spare, for the next jellier to start
+/// with its room: unless it is bigger than [`KEPT_MAP_LIMIT`], or the spare
+/// kept has more room.
+fn keep_spare<T: Default>(
+    spare: &'static std::thread::LocalKey<Cell<T>>,
+    emptied: T,
+    capacity: fn(&T) -> usize,
+) {
+    if capacity(&emptied) > KEPT_MAP_LIMIT {
+        return;
+    }
+    spare.with(|spare| {
+        let other = spare.take();
+        spare.set(if capacity(&other) > capacity(&emptied) {
+            other
+        } else {
+            emptied
+        });
+    });
 }
 
 /// The state of one `jelly()` call, handed to `jellyFor` hooks as `jellier`.
@@ -215,19 +235,10 @@ fn key(object: &Bound<'_, PyAny>) -> usize {
 impl Drop for Jellier {
     fn drop(&mut self) {
         let mut seen = std::mem::take(self.seen.get_mut());
-        if seen.capacity() <= KEPT_MAP_LIMIT {
-            // Dropping the entries releases the objects they hold; the
-            // jellier is being deallocated by Python, which holds the GIL.
-            seen.clear();
-            SPARE_SEEN.with(|spare| {
-                let other = spare.take();
-                spare.set(if other.capacity() > seen.capacity() {
-                    other
-                } else {
-                    seen
-                });
-            });
-        }
+        // Dropping the entries releases the objects they hold; the jellier
+        // is being deallocated by Python, which holds the GIL.
+        seen.clear();
+        keep_spare(&SPARE_SEEN, seen, ByAddress::capacity);
     }
 }
 

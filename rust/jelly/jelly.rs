@@ -379,10 +379,9 @@ fn jelly_mutable<'py, S: Sink<'py>>(
         let offset = sink.position();
         Some(sink.skips().skip(obj, offset))
     } else {
-        if obj.as_ptr() as usize == cx.root {
-            // The root, met again through a cycle (or at first with more
-            // references than its caller's): if it was skipped, it must be
-            // among the objects met now.
+        if obj.as_ptr() as usize == cx.root && sink.skips().starts_with(cx.root) {
+            // The root, skipped (it is the first object met), met again
+            // through a cycle: it must be among the objects met now.
             cx.stop_skipping(sink);
         }
         if let Some(id) = cx.me.reference_or_start(obj, sink.position())? {
