@@ -5,6 +5,7 @@ and Twisted's) on random object graphs with hooks, sharing and cycles.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import decimal
 from typing import Any
@@ -353,3 +354,32 @@ def test_hooks_after_an_encoding_error_still_run() -> None:
     with pytest.raises(banana.BananaError):
         pbfast.dumps(value)
     assert called == ["getstate", "getstate"]
+
+
+@given(graphs())
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+def test_a_graph_nothing_else_holds(graph: Any) -> None:
+    """
+    The same bytes and s-expression for a graph that only the call holds (a
+    deep copy made in the call: objects held by their container alone, a
+    root held by its caller alone, cycles back to the root), which the
+    traversal leaves out of the objects it tracks while it can prove that
+    they cannot be met again.
+    """
+    assert pbfast.dumps(copy.deepcopy(graph)) == _two_steps(graph)
+    assert jelly.jelly(copy.deepcopy(graph)) == twisted_jelly.jelly(graph)
+
+
+def _holds_itself() -> list[Any]:
+    held: list[Any] = [1]
+    held.append({"again": [held]})
+    return held
+
+
+def test_a_root_that_holds_itself() -> None:
+    """A root met again through a cycle, held by the call alone or not."""
+    expected = _two_steps(_holds_itself())
+    assert pbfast.dumps(_holds_itself()) == expected
+    kept = _holds_itself()
+    assert pbfast.dumps(kept) == expected
+    assert jelly.jelly(_holds_itself()) == twisted_jelly.jelly(_holds_itself())

@@ -15,6 +15,7 @@ working.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sysconfig
 from types import TracebackType
@@ -23,7 +24,6 @@ from typing import Any
 import twisted
 import twisted.persisted.crefutil
 import twisted.python.reflect
-import zope.interface
 
 from pbfast import _twisted
 from pbfast._twisted import InsecureJelly
@@ -151,7 +151,7 @@ _STANDARD_LIBRARY = tuple(
 # applications call (Twisted's test modules are applications).
 _HELPERS = tuple(
     _realPath(os.path.dirname(module.__file__ or "")) + os.sep
-    for module in (twisted, zope.interface)
+    for module in (twisted, importlib.import_module("zope.interface"))
 )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "dumps",
     "encode",
     "int2b128",
+    "jelly",
     "loads",
     "serialize",
     "unserialize",
