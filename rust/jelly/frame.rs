@@ -14,7 +14,7 @@ use crate::pybanana::errors::describe;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
-use super::hooks::{bound_function, is_stock, look_up, type_function, Hook};
+use super::hooks::{bound_function, look_up, look_up_optional, Hook};
 use super::malformed;
 use super::references::{dereference, is_not_known, resolve_reference};
 use super::refs::Refs;
@@ -172,17 +172,12 @@ impl<'py> Frame<'py> {
             me.materialize(py, refs)?;
             let stock = &refs.flavors.remote_copy_unjelly_for;
             let blank = refs.create_blank.bind(py).call1((&class,))?;
-            let name = pyo3::intern!(py, "unjellyFor");
-            if type_function(&blank, name)?.is_some_and(|function| function.is(stock)) {
-                return Ok(items(Finish::Copy(blank)));
-            }
-            let hook = blank.getattr_opt(name)?;
-            if hook
-                .as_ref()
-                .is_some_and(|found| is_stock(found, &blank, stock, refs))
+            let hook = match look_up_optional(&blank, pyo3::intern!(py, "unjellyFor"), stock, refs)?
             {
-                return Ok(items(Finish::Copy(blank)));
-            }
+                Some(Hook::Stock) => return Ok(items(Finish::Copy(blank))),
+                Some(Hook::Other(found)) => Some(found),
+                None => None,
+            };
             let made = Some((blank, hook));
             return Ok(raw(RawAction::Registered { class, made }));
         }

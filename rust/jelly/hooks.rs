@@ -142,13 +142,39 @@ pub(crate) fn look_up<'py>(
     stock: &Py<PyAny>,
     refs: &Refs,
 ) -> PyResult<Hook<'py>> {
-    if type_function(obj, name)?.is_some_and(|function| function.is(stock)) {
-        return Ok(Hook::Stock);
-    }
-    let found = obj.getattr(name)?;
-    Ok(if is_stock(&found, obj, stock, refs) {
-        Hook::Stock
-    } else {
-        Hook::Other(found)
+    look_up_with(obj, name, stock, refs, |obj, name| {
+        obj.getattr(name).map(Some)
     })
+    .map(|hook| hook.expect("getattr gives an attribute or an error"))
+}
+
+/// [`look_up`] of a hook the object may not have (`getattr(obj, name,
+/// default)`): `None` where it has none.
+pub(crate) fn look_up_optional<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+    stock: &Py<PyAny>,
+    refs: &Refs,
+) -> PyResult<Option<Hook<'py>>> {
+    look_up_with(obj, name, stock, refs, |obj, name| obj.getattr_opt(name))
+}
+
+/// [`look_up`], the lookup made by `get` where it cannot be told without.
+fn look_up_with<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+    stock: &Py<PyAny>,
+    refs: &Refs,
+    get: impl FnOnce(&Bound<'py, PyAny>, &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>>,
+) -> PyResult<Option<Hook<'py>>> {
+    if type_function(obj, name)?.is_some_and(|function| function.is(stock)) {
+        return Ok(Some(Hook::Stock));
+    }
+    Ok(get(obj, name)?.map(|found| {
+        if is_stock(&found, obj, stock, refs) {
+            Hook::Stock
+        } else {
+            Hook::Other(found)
+        }
+    }))
 }
