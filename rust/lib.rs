@@ -24,41 +24,53 @@ mod jelly;
 #[cfg(feature = "python")]
 mod pybanana;
 
-#[cfg(feature = "python")]
-use pyo3::prelude::*;
-
+/// `pbfast._native`, every name it exports listed once: the limits, the
+/// banana functions and classes, the jelly functions and classes. The
+/// bindings hold what each does; the layers below them, how.
 #[cfg(feature = "python")]
 // The jellier's and unjellier's state is ordered by the GIL (see their
 // `Sync`): a free-threaded interpreter keeps the GIL on for this module.
-#[pymodule(gil_used = true)]
-#[pyo3(name = "_native")]
-fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
-    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    module.add("SIZE_LIMIT", banana::SIZE_LIMIT)?;
-    module.add("PREFIX_LIMIT", banana::PREFIX_LIMIT)?;
-    module.add("MAX_DEPTH", banana::MAX_DEPTH)?;
-    module.add("MAX_MESSAGE_SIZE", banana::MAX_MESSAGE_SIZE)?;
-    let vocabulary = banana::vocabulary::PB_VOCABULARY
-        .map(|symbol| pyo3::types::PyBytes::new(module.py(), symbol));
-    module.add(
-        "PB_VOCABULARY",
-        pyo3::types::PyTuple::new(module.py(), vocabulary)?,
-    )?;
-    module.add_class::<bindings::banana::OutgoingVocabulary>()?;
-    module.add_class::<bindings::decoder::Decoder>()?;
-    module.add_class::<bindings::banana::FollowsModuleGlobal>()?;
-    module.add_function(wrap_pyfunction!(bindings::banana::encode, module)?)?;
-    module.add_function(wrap_pyfunction!(bindings::banana::decode, module)?)?;
-    module.add_function(wrap_pyfunction!(bindings::banana::int2b128, module)?)?;
-    module.add_function(wrap_pyfunction!(bindings::banana::b1282int, module)?)?;
-    module.add("MAX_JELLY_DEPTH", jelly::MAX_DEPTH)?;
-    module.add_class::<jelly::jellier::Jellier>()?;
-    module.add_class::<jelly::unjellier::Unjellier>()?;
-    module.add_function(wrap_pyfunction!(bindings::jelly::jelly_object, module)?)?;
-    module.add_function(wrap_pyfunction!(bindings::jelly::dumps, module)?)?;
-    module.add_function(wrap_pyfunction!(bindings::jelly::loads, module)?)?;
-    module.add_class::<pybanana::encoded::Encoded>()?;
-    module.add_function(wrap_pyfunction!(bindings::jelly::serialize, module)?)?;
-    module.add_function(wrap_pyfunction!(bindings::jelly::unserialize, module)?)?;
-    Ok(())
+#[pyo3::pymodule(gil_used = true)]
+mod _native {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    const SIZE_LIMIT: u64 = crate::banana::SIZE_LIMIT;
+    #[pymodule_export]
+    const PREFIX_LIMIT: usize = crate::banana::PREFIX_LIMIT;
+    #[pymodule_export]
+    const MAX_DEPTH: usize = crate::banana::MAX_DEPTH;
+    #[pymodule_export]
+    const MAX_MESSAGE_SIZE: u64 = crate::banana::MAX_MESSAGE_SIZE;
+    #[pymodule_export]
+    const MAX_JELLY_DEPTH: usize = crate::jelly::depth::MAX_JELLY_DEPTH;
+
+    #[pymodule_export]
+    use crate::bindings::banana::{
+        b1282int, decode, encode, int2b128, FollowsModuleGlobal, OutgoingVocabulary,
+    };
+    #[pymodule_export]
+    use crate::bindings::decoder::Decoder;
+
+    #[pymodule_export]
+    use crate::bindings::jelly::{dumps, jelly_object, loads, serialize, unserialize};
+    #[pymodule_export]
+    use crate::jelly::jellying::jellier::Jellier;
+    #[pymodule_export]
+    use crate::jelly::unjellying::unjellier::Unjellier;
+    #[pymodule_export]
+    use crate::pybanana::encoded::Encoded;
+
+    /// What is not a constant expression: the version, and the `pb`
+    /// dialect's vocabulary as bytes.
+    #[pymodule_init]
+    fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
+        module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        let vocabulary = crate::banana::vocabulary::PB_VOCABULARY
+            .map(|symbol| pyo3::types::PyBytes::new(module.py(), symbol));
+        module.add(
+            "PB_VOCABULARY",
+            pyo3::types::PyTuple::new(module.py(), vocabulary)?,
+        )
+    }
 }

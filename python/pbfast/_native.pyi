@@ -94,7 +94,7 @@ def serialize(
     size_limit: int,
     max_depth: int,
     persistentStore: Any = None,
-    maxDepth: int = 1000,
+    max_jelly_depth: int = 1000,
 ) -> Encoded:
     """A broker's serialize: obj jellied straight to Banana bytes."""
 
@@ -103,7 +103,7 @@ def unserialize(
     taster: Any,
     invoker: Any,
     persistentLoad: Any = None,
-    maxDepth: int = 1000,
+    max_jelly_depth: int = 1000,
 ) -> Any:
     """A broker's unserialize: objects straight from what it received."""
 
@@ -167,7 +167,7 @@ class Jellier:
         taster: Any,
         persistentStore: Any = None,
         invoker: Any = None,
-        max_depth: int = 1000,
+        max_jelly_depth: int = 1000,
     ) -> Jellier: ...
     def jelly(self, obj: Any) -> Any: ...
     def prepare(self, object: Any) -> list[Any]: ...
@@ -196,7 +196,7 @@ class Unjellier:
         taster: Any,
         persistentLoad: Any = None,
         invoker: Any = None,
-        max_depth: int = 1000,
+        max_jelly_depth: int = 1000,
     ) -> Unjellier: ...
     def unjellyFull(self, obj: Any) -> Any: ...
     def unjelly(self, obj: Any) -> Any: ...

@@ -1,8 +1,6 @@
 //! The Banana half of `pbfast._native`: `encode`, `decode`, the outgoing
 //! vocabulary, the limits that follow module globals, and the base-128
 //! helpers Twisted's module exports.
-//!
-//! Uses [`crate::banana`] and [`crate::pybanana`].
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyModule, PyString};

@@ -1,10 +1,7 @@
 //! The incremental decoder of one connection, as `pbfast.banana` feeds it:
 //! complete expressions as s-expressions (a Banana protocol), or whole PB
 //! messages with their jellied parts left as bytes (a broker; see
-//! [`crate::jelly::messages`]).
-//!
-//! Uses [`crate::banana`], [`crate::pybanana`] and the message reader of
-//! [`crate::jelly`].
+//! [`crate::pybanana::messages`]).
 
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
@@ -13,11 +10,11 @@ use pyo3::PyTraverseError;
 
 use super::banana::limits;
 use crate::banana::framer::Framer;
-use crate::jelly::messages::read_message;
 use crate::pybanana::buffer::with_bytes;
 use crate::pybanana::decode::{out_of_memory, PyBuilder};
 use crate::pybanana::errors::BuildError;
 use crate::pybanana::gc::GcPause;
+use crate::pybanana::messages::read_message;
 use crate::pybanana::vocabulary::IncomingVocabulary;
 
 /// What a connection's bytes are read as.

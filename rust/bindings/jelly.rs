@@ -1,8 +1,6 @@
 //! The jelly half of `pbfast._native`: the methods hooks call on the
 //! `Jellier` and `Unjellier` they are handed, and `dumps`/`loads` with their
 //! keyword arguments and defaults.
-//!
-//! Uses [`crate::jelly`] and [`crate::pybanana`].
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -10,10 +8,13 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString};
 
 use super::banana::OutgoingVocabulary;
 use crate::banana::decoder::Limits;
-use crate::jelly::jellier::{self, Jellier};
-use crate::jelly::refs::Refs;
-use crate::jelly::unjellier::{self, Unjellier};
-use crate::jelly::{jelly, unjelly, values};
+use crate::jelly::depth::MAX_JELLY_DEPTH;
+use crate::jelly::errors::bad_input;
+use crate::jelly::jellying::jellier::{self, Jellier, Skips};
+use crate::jelly::jellying::{dumps as fused_dumps, traversal, values};
+use crate::jelly::python_objects::PythonObjects;
+use crate::jelly::unjellying::unjellier::{self, Unjellier};
+use crate::jelly::unjellying::{loads as fused_loads, unjelly};
 use crate::pybanana::encode::EncodeSettings;
 use crate::pybanana::encoded::Encoded;
 use crate::pybanana::gc::GcPause;
@@ -23,17 +24,17 @@ use std::sync::Mutex;
 #[pymethods]
 impl Jellier {
     #[new]
-    #[pyo3(signature = (taster, persistentStore=None, invoker=None, max_depth=1000))]
+    #[pyo3(signature = (taster, persistentStore=None, invoker=None, max_jelly_depth=1000))]
     #[allow(non_snake_case)]
     fn new(
         py: Python<'_>,
         taster: Bound<'_, PyAny>,
         persistentStore: Option<Py<PyAny>>,
         invoker: Option<Py<PyAny>>,
-        max_depth: usize,
+        max_jelly_depth: usize,
     ) -> PyResult<Self> {
         // Python holds this one: it can be used again after any Python code.
-        Jellier::create(py, taster, persistentStore, invoker, max_depth, false)
+        Jellier::create(py, taster, persistentStore, invoker, max_jelly_depth, false)
     }
 
     /// The s-expression for `obj`.
@@ -41,9 +42,8 @@ impl Jellier {
         // Python code is calling, so it could have run meanwhile (see
         // `Jellier::observe`): no other traversal of this jellier has
         // skipped anything it has not entered already.
-        slf.borrow()
-            .observe(slf.py(), &mut crate::jelly::jellier::Skips::new());
-        jelly::jelly_to_sexp(slf, obj)
+        slf.borrow().observe(slf.py(), &mut Skips::new());
+        traversal::jelly_to_sexp(slf, obj)
     }
 
     /// Register `object` as being jellied and return a fresh list for its
@@ -102,16 +102,16 @@ impl Jellier {
 #[pymethods]
 impl Unjellier {
     #[new]
-    #[pyo3(signature = (taster, persistentLoad=None, invoker=None, max_depth=1000))]
+    #[pyo3(signature = (taster, persistentLoad=None, invoker=None, max_jelly_depth=1000))]
     #[allow(non_snake_case)]
     fn new(
         py: Python<'_>,
         taster: Bound<'_, PyAny>,
         persistentLoad: Option<Py<PyAny>>,
         invoker: Option<Py<PyAny>>,
-        max_depth: usize,
+        max_jelly_depth: usize,
     ) -> PyResult<Self> {
-        Unjellier::create(py, taster, persistentLoad, invoker, max_depth)
+        Unjellier::create(py, taster, persistentLoad, invoker, max_jelly_depth)
     }
 
     /// The object for `obj`, then every `postUnjelly` hook, in order.
@@ -129,11 +129,11 @@ impl Unjellier {
         obj: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let refs = Refs::get(py)?;
+        let refs = PythonObjects::get(py)?;
         let _pause = GcPause::new(py);
         // What the codec itself rejects is typed here too: a hook that
         // unjellies its state passes that on (see `bad_input`).
-        unjelly::unjelly(slf, obj).map_err(|error| crate::jelly::bad_input(py, refs, error))
+        unjelly::unjelly(slf, obj).map_err(|error| bad_input(py, refs, error))
     }
 
     /// `obj[loc] = unjelly(jel)`, registering `obj` as a dependant if the
@@ -175,9 +175,8 @@ impl Unjellier {
         state: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let refs = Refs::get(py)?;
-        unjellier::generic_unjelly(slf, cls, state)
-            .map_err(|error| crate::jelly::bad_input(py, refs, error))
+        let refs = PythonObjects::get(py)?;
+        unjelly::generic_unjelly(slf, cls, state).map_err(|error| bad_input(py, refs, error))
     }
 }
 
@@ -229,15 +228,8 @@ pub fn jelly_object<'py>(
     invoker: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = object.py();
-    let jellier = Jellier::create(
-        py,
-        taster,
-        persistentStore,
-        invoker,
-        crate::jelly::MAX_DEPTH,
-        true,
-    )?;
-    jelly::jelly_to_sexp(&Bound::new(py, jellier)?, object)
+    let jellier = Jellier::create(py, taster, persistentStore, invoker, MAX_JELLY_DEPTH, true)?;
+    traversal::jelly_to_sexp(&Bound::new(py, jellier)?, object)
 }
 
 /// Serialize `obj` to Banana bytes with jelly's semantics, in one native
@@ -248,7 +240,8 @@ pub fn jelly_object<'py>(
 /// The taster, as for `jelly.jelly`, decides what may be sent; the default
 /// (None) allows everything, as jelly's does. Hooks (`jellyFor`, persistent
 /// stores) are called as jelly calls them; only objects that have one pay
-/// for the Python call. Nesting deeper than `maxDepth` raises InsecureJelly.
+/// for the Python call. Objects nested deeper than `maxDepth` (jelly's limit,
+/// `jelly.MAX_DEPTH` by default) raise InsecureJelly.
 #[pyfunction]
 #[allow(non_snake_case)]
 #[pyo3(signature = (obj, *, taster=None, persistentStore=None, invoker=None, maxDepth=1000))]
@@ -260,7 +253,7 @@ pub fn dumps<'py>(
     maxDepth: usize,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let py = obj.py();
-    let refs = Refs::get(py)?;
+    let refs = PythonObjects::get(py)?;
     let taster = taster.unwrap_or_else(|| refs.permissive.bind(py).clone());
     let limits = module_limits(py)?;
     let jellier = Jellier::create(py, taster, persistentStore, invoker, maxDepth, true)?;
@@ -271,7 +264,7 @@ pub fn dumps<'py>(
         max_depth: limits.depth,
         vocabulary: None,
     };
-    crate::jelly::dumps::dumps(&jellier, obj, settings)
+    fused_dumps::dumps(&jellier, obj, settings)
 }
 
 /// Deserialize Banana bytes `data` (one expression, dialect `none`) to the
@@ -297,12 +290,12 @@ pub fn loads<'py>(
     maxDepth: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = data.py();
-    let refs = Refs::get(py)?;
+    let refs = PythonObjects::get(py)?;
     let taster = taster.unwrap_or_else(|| refs.global_security.bind(py).clone());
     let limits = module_limits(py)?;
     let unjellier = Unjellier::create(py, taster, persistentLoad, invoker, maxDepth)?;
     let unjellier = Bound::new(py, unjellier)?;
-    crate::jelly::loads::loads(&unjellier, data, &limits)
+    fused_loads::loads(&unjellier, data, &limits)
 }
 
 /// A broker's `serialize`: `obj` jellied with `taster`, `invoker` (the
@@ -311,7 +304,7 @@ pub fn loads<'py>(
 /// sends as part of a message.
 #[pyfunction]
 #[allow(non_snake_case, clippy::too_many_arguments)]
-#[pyo3(signature = (obj, taster, invoker, vocabulary, prefix_limit, size_limit, max_depth, persistentStore=None, maxDepth=1000))]
+#[pyo3(signature = (obj, taster, invoker, vocabulary, prefix_limit, size_limit, max_depth, persistentStore=None, max_jelly_depth=1000))]
 pub fn serialize<'py>(
     obj: &Bound<'py, PyAny>,
     taster: Bound<'py, PyAny>,
@@ -321,10 +314,17 @@ pub fn serialize<'py>(
     size_limit: u64,
     max_depth: usize,
     persistentStore: Option<Py<PyAny>>,
-    maxDepth: usize,
+    max_jelly_depth: usize,
 ) -> PyResult<Bound<'py, Encoded>> {
     let py = obj.py();
-    let jellier = Jellier::create(py, taster, persistentStore, Some(invoker), maxDepth, true)?;
+    let jellier = Jellier::create(
+        py,
+        taster,
+        persistentStore,
+        Some(invoker),
+        max_jelly_depth,
+        true,
+    )?;
     let jellier = Bound::new(py, jellier)?;
     let settings = EncodeSettings {
         prefix_limit,
@@ -332,29 +332,29 @@ pub fn serialize<'py>(
         max_depth,
         vocabulary: vocabulary.map(|v| v.get().core()),
     };
-    let encoded = crate::jelly::dumps::serialize(&jellier, obj, settings)?;
+    let encoded = fused_dumps::serialize(&jellier, obj, settings)?;
     Bound::new(py, encoded)
 }
 
 /// A broker's `unserialize` of what it received as `Encoded`: the object,
 /// unjellied with `taster` and `invoker` (the broker) straight from the
 /// bytes. The bytes were checked against the connection's limits as they
-/// arrived (or made by `serialize`); nesting is bounded by `maxDepth`.
+/// arrived (or made by `serialize`); nesting is bounded by `max_jelly_depth`.
 /// Errors are what Twisted's `unjelly` would raise.
 #[pyfunction]
 #[allow(non_snake_case)]
-#[pyo3(signature = (encoded, taster, invoker, persistentLoad=None, maxDepth=1000))]
+#[pyo3(signature = (encoded, taster, invoker, persistentLoad=None, max_jelly_depth=1000))]
 pub fn unserialize<'py>(
     encoded: &Bound<'py, Encoded>,
     taster: Bound<'py, PyAny>,
     invoker: Py<PyAny>,
     persistentLoad: Option<Py<PyAny>>,
-    maxDepth: usize,
+    max_jelly_depth: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = encoded.py();
-    let unjellier = Unjellier::create(py, taster, persistentLoad, Some(invoker), maxDepth)?;
+    let unjellier = Unjellier::create(py, taster, persistentLoad, Some(invoker), max_jelly_depth)?;
     let unjellier = Bound::new(py, unjellier)?;
-    crate::jelly::loads::unserialize(&unjellier, encoded.get())
+    fused_loads::unserialize(&unjellier, encoded.get())
 }
 
 #[pymethods]

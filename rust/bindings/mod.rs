@@ -2,8 +2,6 @@
 //! `#[pyfunction]`s, the `#[pymethods]` of the native classes, and
 //! argument handling (defaults, the limits read from `pbfast.banana`).
 //! Each function here hands its work to a layer below.
-//!
-//! Uses every layer below; imported only by the `#[pymodule]` in `lib.rs`.
 
 pub mod banana;
 pub mod decoder;

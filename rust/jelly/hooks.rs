@@ -18,7 +18,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-use super::refs::Refs;
+use super::python_objects::PythonObjects;
 
 extern "C" {
     // CPython's accessors of a bound method (`Include/classobject.h`),
@@ -92,7 +92,7 @@ pub(crate) fn type_function<'py>(
 pub(crate) fn bound_function<'py>(
     found: &Bound<'py, PyAny>,
     obj: &Bound<'py, PyAny>,
-    refs: &Refs,
+    refs: &PythonObjects,
 ) -> Option<Bound<'py, PyAny>> {
     let py = found.py();
     // `types.MethodType` cannot be subclassed: its instances are exactly
@@ -121,7 +121,7 @@ pub(crate) fn is_stock(
     found: &Bound<'_, PyAny>,
     obj: &Bound<'_, PyAny>,
     stock: &Py<PyAny>,
-    refs: &Refs,
+    refs: &PythonObjects,
 ) -> bool {
     bound_function(found, obj, refs).is_some_and(|function| function.is(stock))
 }
@@ -140,7 +140,7 @@ pub(crate) fn look_up<'py>(
     obj: &Bound<'py, PyAny>,
     name: &Bound<'py, PyString>,
     stock: &Py<PyAny>,
-    refs: &Refs,
+    refs: &PythonObjects,
 ) -> PyResult<Hook<'py>> {
     look_up_with(obj, name, stock, refs, |obj, name| {
         obj.getattr(name).map(Some)
@@ -154,7 +154,7 @@ pub(crate) fn look_up_optional<'py>(
     obj: &Bound<'py, PyAny>,
     name: &Bound<'py, PyString>,
     stock: &Py<PyAny>,
-    refs: &Refs,
+    refs: &PythonObjects,
 ) -> PyResult<Option<Hook<'py>>> {
     look_up_with(obj, name, stock, refs, |obj, name| obj.getattr_opt(name))
 }
@@ -164,7 +164,7 @@ fn look_up_with<'py>(
     obj: &Bound<'py, PyAny>,
     name: &Bound<'py, PyString>,
     stock: &Py<PyAny>,
-    refs: &Refs,
+    refs: &PythonObjects,
     get: impl FnOnce(&Bound<'py, PyAny>, &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>>,
 ) -> PyResult<Option<Hook<'py>>> {
     if type_function(obj, name)?.is_some_and(|function| function.is(stock)) {

@@ -1,13 +1,11 @@
 //! The built-in jelly tags (`list`, `dictionary`, `reference`, ...): what
 //! each is called and how a tag read off the wire is recognised without a
 //! Python object.
-//!
-//! Uses [`crate::banana::words`] and [`super::refs`] (the interned atoms).
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::refs::Refs;
+use super::python_objects::PythonObjects;
 use crate::banana::words::{const_word, padded_word};
 
 /// The built-in tags whose handling only the taster and the registries
@@ -119,7 +117,7 @@ impl Builtin {
     }
 
     /// The interned tag object, for messages and for hooks that get it.
-    pub(crate) fn atom(self, refs: &Refs) -> &Py<PyBytes> {
+    pub(crate) fn atom(self, refs: &PythonObjects) -> &Py<PyBytes> {
         let atoms = &refs.atoms;
         match self {
             Builtin::None => &atoms.none,

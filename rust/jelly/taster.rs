@@ -1,14 +1,12 @@
 //! How a taster (a security policy: `SecurityOptions` or anything with its
 //! methods) is consulted, both ways.
-//!
-//! Uses [`super::refs`].
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use std::sync::Mutex;
 
-use super::refs::Refs;
+use super::python_objects::PythonObjects;
 use super::tags::Builtin;
 use crate::pybanana::watched::{lock, Watched};
 
@@ -44,7 +42,7 @@ static PLAIN_BUILTINS: Mutex<PlainBuiltins> = Mutex::new(PlainBuiltins {
 const SECURITY_KEPT: usize = 4;
 
 impl Taster {
-    pub fn new(taster: &Bound<'_, PyAny>, refs: &Refs) -> Taster {
+    pub fn new(taster: &Bound<'_, PyAny>, refs: &PythonObjects) -> Taster {
         let ty = taster.get_type();
         if ty.is(refs.dummy_security.bind(taster.py())) {
             return Taster::Dummy;
@@ -161,7 +159,11 @@ impl Taster {
     /// has changed in any way since (see [`Watched`]), so that it stays
     /// exact when they change between calls or during one (a hook may
     /// register a class or allow a type).
-    pub(crate) fn plain_builtins(&self, py: Python<'_>, refs: &Refs) -> PyResult<Option<u32>> {
+    pub(crate) fn plain_builtins(
+        &self,
+        py: Python<'_>,
+        refs: &PythonObjects,
+    ) -> PyResult<Option<u32>> {
         let registry = refs.unjellyable_registry.bind(py);
         let factories = refs.factory_registry.bind(py);
         let types = match self {

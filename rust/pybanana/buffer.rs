@@ -1,7 +1,5 @@
 //! The bytes of a bytes-like object (`bytes`, `bytearray`, `memoryview`,
 //! anything with the buffer protocol), for the decoders.
-//!
-//! Uses PyO3 only.
 
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;

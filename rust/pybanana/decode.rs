@@ -1,9 +1,6 @@
 //! Banana bytes to Python s-expressions (`banana.decode`, and each
 //! expression a connection's decoder completes): [`PyBuilder`] is the token
 //! core's [`Builder`] for Python lists, bytes, ints and floats.
-//!
-//! Uses [`crate::banana`] (the decoder drives the builder) and this layer's
-//! vocabulary, caches, buffer access, GC pause and errors.
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -15,7 +12,7 @@ use super::bigint::int_from_digits;
 use super::buffer::with_bytes;
 use super::errors::BuildError;
 use super::gc::GcPause;
-use super::recent::Recent;
+use super::string_cache::StringCache;
 use super::vocabulary::IncomingVocabulary;
 
 /// Builds Python s-expressions: `list`, `bytes`, `int`, `float`.
@@ -24,7 +21,7 @@ pub struct PyBuilder<'py, 'v> {
     pub vocabulary: &'v IncomingVocabulary,
     pub pb_dialect: bool,
     /// Short byte strings (tags, keys) shared with equal recent ones.
-    pub strings: Recent,
+    pub strings: StringCache,
 }
 
 impl<'py, 'v> PyBuilder<'py, 'v> {
@@ -33,7 +30,7 @@ impl<'py, 'v> PyBuilder<'py, 'v> {
             py,
             vocabulary,
             pb_dialect,
-            strings: Recent::bytes(),
+            strings: StringCache::bytes(),
         }
     }
 }

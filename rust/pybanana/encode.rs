@@ -6,9 +6,6 @@
 //! a slower path in the order of Twisted's `isinstance` checks. Nesting is an
 //! explicit stack, not native recursion. The jelly traversal's bytes sink
 //! writes its scalars with [`write_bytes`] and [`write_int`].
-//!
-//! Uses [`crate::banana`] (the token writers) and this layer's output and
-//! errors.
 
 use pyo3::ffi;
 use pyo3::prelude::*;

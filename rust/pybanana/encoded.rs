@@ -4,8 +4,6 @@
 //! it is; a reader takes its objects straight from the bytes. Code that
 //! expects the s-expression can have it: the object decodes itself on
 //! demand (and reads like that list).
-//!
-//! Uses [`crate::banana`], and this layer's builder and vocabulary.
 
 use std::ops::Range;
 

@@ -11,15 +11,15 @@
 //! - [`encode`]: s-expressions (lists, tuples, bytes, ints, floats) to bytes;
 //! - [`decode`]: tokens to Python s-expressions ([`decode::PyBuilder`]);
 //! - [`encoded`]: an expression already encoded, carried as one object;
+//! - [`messages`]: a PB message read from its bytes, its jellied parts left
+//!   encoded;
 //! - [`vocabulary`]: incoming vocabulary symbols as Python objects;
 //! - [`text`]: `str`s made from UTF-8 directly;
-//! - [`recent`]: caches of recently decoded short strings;
+//! - [`string_cache`]: caches of recently decoded short strings;
 //! - [`buffer`]: the bytes of any bytes-like object;
 //! - [`watched`]: knowing cheaply that Python dicts have not changed;
 //! - [`gc`]: pausing the cyclic collector while a structure is built;
 //! - [`errors`]: codec errors as the Python exceptions users catch.
-//!
-//! Uses [`crate::banana`] and PyO3 only: nothing of jelly or the bindings.
 
 pub mod bigint;
 pub mod buffer;
@@ -28,8 +28,9 @@ pub mod encode;
 pub mod encoded;
 pub mod errors;
 pub mod gc;
+pub mod messages;
 pub mod output;
-pub mod recent;
+pub mod string_cache;
 pub mod text;
 pub mod vocabulary;
 pub mod watched;

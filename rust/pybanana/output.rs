@@ -3,8 +3,6 @@
 //! into the final `bytes` object — large byte strings (copied once, from
 //! their own object) and reference headers (spliced in front of an encoding
 //! already written, which a byte stream cannot rewrite).
-//!
-//! Uses [`crate::banana`] nothing; PyO3 for the objects it holds.
 
 use pyo3::ffi;
 use pyo3::prelude::*;

@@ -4,8 +4,6 @@
 //! the rarest messages carry: ASCII, and Latin-1 beyond it. CPython's own
 //! decoder, which any other text goes to, works through a general writer,
 //! and is most of what a short str costs.
-//!
-//! Uses PyO3 only.
 
 use pyo3::ffi;
 use pyo3::prelude::*;

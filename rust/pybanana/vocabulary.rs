@@ -1,7 +1,5 @@
 //! Incoming vocabulary: the byte strings VOCAB tokens stand for, as the
 //! Python objects a decoder hands out.
-//!
-//! Uses [`crate::banana::vocabulary`] (the `pb` dialect's table) and PyO3.
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;

@@ -20,8 +20,6 @@
 //! - Python 3.11: each dict's version tag (PEP 509), which CPython sets to a
 //!   new, never reused value on every change; a result holds while the
 //!   recorded dicts still carry the versions recorded.
-//!
-//! Uses PyO3 only.
 
 #[cfg(not(Py_3_12))]
 use pyo3::ffi;

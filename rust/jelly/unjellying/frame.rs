@@ -6,21 +6,18 @@
 //!
 //! Malformed expressions (missing items, wrong types where a tag needs a
 //! byte string, unknown booleans) raise `InsecureJelly` saying what is wrong.
-//!
-//! Uses the unjellier, [`super::tags`], [`super::references`],
-//! [`super::values`], [`super::refs`].
 
 use crate::pybanana::errors::describe;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
-use super::hooks::{bound_function, look_up, look_up_optional, Hook};
-use super::malformed;
 use super::references::{dereference, is_not_known, resolve_reference};
-use super::refs::Refs;
-use super::tags::Builtin;
 use super::unjellier::{maybe_post_unjelly, Unjellier};
 use super::values::{boolean, decimal, integer_fields, plain_date_or_time, unicode};
+use crate::jelly::errors::malformed;
+use crate::jelly::hooks::{bound_function, look_up, look_up_optional, Hook};
+use crate::jelly::python_objects::PythonObjects;
+use crate::jelly::tags::Builtin;
 use crate::pybanana::text::str_from_utf8;
 
 /// How the items after a tag are to be taken.
@@ -113,7 +110,7 @@ impl<'py> Frame<'py> {
     pub(crate) fn begin(
         slf: &Bound<'py, Unjellier>,
         me: &Unjellier,
-        refs: &Refs,
+        refs: &PythonObjects,
         tag: &Bound<'py, PyAny>,
         size_hint: usize,
     ) -> PyResult<Frame<'py>> {
@@ -277,7 +274,7 @@ impl<'py> Frame<'py> {
     }
 
     /// The next item, taken as [`Frame::mode`] says.
-    pub(crate) fn push(&mut self, value: Bound<'py, PyAny>, refs: &Refs) -> PyResult<()> {
+    pub(crate) fn push(&mut self, value: Bound<'py, PyAny>, refs: &PythonObjects) -> PyResult<()> {
         match self {
             Frame::Sequence {
                 items,
@@ -338,7 +335,7 @@ impl<'py> Frame<'py> {
     /// it is hashed when stored, which a placeholder cannot be. Twisted fails
     /// there with the placeholder's `AssertionError`; this is a
     /// `MalformedJelly` that is also an `AssertionError`.
-    pub(crate) fn check_key_of(key: &Bound<'py, PyAny>, refs: &Refs) -> PyResult<()> {
+    pub(crate) fn check_key_of(key: &Bound<'py, PyAny>, refs: &PythonObjects) -> PyResult<()> {
         if is_not_known(key, refs)? {
             return Err(forward_reference_key(key.py()));
         }
@@ -352,7 +349,7 @@ impl<'py> Frame<'py> {
         &mut self,
         key: Bound<'py, PyAny>,
         value: Bound<'py, PyAny>,
-        refs: &Refs,
+        refs: &PythonObjects,
     ) -> PyResult<()> {
         let Frame::Dictionary(dict) = self else {
             return Err(refs.insecure(key.py(), "a [key, value] pair outside a dictionary"));
@@ -368,7 +365,7 @@ impl<'py> Frame<'py> {
     pub(crate) fn finish_expression(
         self,
         slf: &Bound<'py, Unjellier>,
-        refs: &Refs,
+        refs: &PythonObjects,
         expression: &Bound<'py, PyList>,
     ) -> PyResult<Bound<'py, PyAny>> {
         match self {
@@ -381,7 +378,7 @@ impl<'py> Frame<'py> {
     pub(crate) fn finish(
         self,
         slf: &Bound<'py, Unjellier>,
-        refs: &Refs,
+        refs: &PythonObjects,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         match self {
@@ -426,7 +423,7 @@ impl<'py> Frame<'py> {
 /// A hook's or Twisted's method's turn: they unjelly the items themselves.
 fn finish_raw<'py>(
     slf: &Bound<'py, Unjellier>,
-    refs: &Refs,
+    refs: &PythonObjects,
     action: RawAction<'py>,
     expression: &Bound<'py, PyList>,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -485,7 +482,7 @@ fn finish_raw<'py>(
 #[allow(clippy::too_many_arguments)]
 fn finish_items<'py>(
     slf: &Bound<'py, Unjellier>,
-    refs: &Refs,
+    refs: &PythonObjects,
     tag: &Bound<'py, PyAny>,
     finish: Finish<'py>,
     first: Option<Bound<'py, PyAny>>,
@@ -590,7 +587,7 @@ pub(crate) fn forward_reference_key(py: Python<'_>) -> PyErr {
 pub(crate) fn item<'py>(
     expression: &Bound<'py, PyList>,
     index: usize,
-    refs: &Refs,
+    refs: &PythonObjects,
 ) -> PyResult<Bound<'py, PyAny>> {
     expression.get_item(index).map_err(|_| {
         let tag = expression
@@ -602,7 +599,7 @@ pub(crate) fn item<'py>(
     })
 }
 
-fn missing(py: Python<'_>, refs: &Refs, tag: &str, has: usize, needs: usize) -> PyErr {
+fn missing(py: Python<'_>, refs: &PythonObjects, tag: &str, has: usize, needs: usize) -> PyErr {
     refs.insecure(
         py,
         format!("jelly expression {tag} has {has} items, needs at least {needs}"),
@@ -613,7 +610,7 @@ fn missing(py: Python<'_>, refs: &Refs, tag: &str, has: usize, needs: usize) -> 
 /// as jelly writes it, but also what Twisted would unpack.
 pub(crate) fn unpack_pair<'py>(
     pair: &Bound<'py, PyAny>,
-    refs: &Refs,
+    refs: &PythonObjects,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     if let Ok(list) = pair.cast_exact::<PyList>() {
         if list.len() == 2 {
@@ -635,7 +632,7 @@ pub(crate) fn unpack_pair<'py>(
 /// into a new dict, which becomes the instance dict (an empty state, an
 /// empty dict).
 fn set_copyable_state<'py>(
-    refs: &Refs,
+    refs: &PythonObjects,
     copy: &Bound<'py, PyAny>,
     state: Bound<'py, PyAny>,
 ) -> PyResult<()> {

@@ -1,19 +1,18 @@
 //! Objects straight to Banana bytes (`pbfast.dumps`): the jelly traversal
 //! into a bytes sink, then the reference headers the jellier gave out
 //! spliced in, in one final assembly.
-//!
-//! Uses the traversal, the bytes sink and [`crate::pybanana`]'s output.
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use super::context::Cx;
 use super::jellier::Jellier;
-use super::jelly::{jelly, Cx};
-use super::refs::Refs;
 use super::sinks::bytes::BytesSink;
-use super::Stack;
+use super::traversal::jelly;
 use crate::banana::encoder;
+use crate::jelly::depth::Stack;
+use crate::jelly::python_objects::PythonObjects;
 use crate::pybanana::encode::EncodeSettings;
 use crate::pybanana::encoded::Encoded;
 use crate::pybanana::gc::GcPause;
@@ -32,7 +31,7 @@ pub fn dumps<'py>(
     let cx = Cx {
         slf,
         me: &me,
-        refs: Refs::get(py)?,
+        refs: PythonObjects::get(py)?,
         stack: Stack::new(),
         root: obj.as_ptr() as usize,
     };

@@ -3,8 +3,6 @@
 //! registered before they are complete — Twisted's `_Unjellier`, which
 //! `unjellyFor` hooks reach through the methods the bindings give the
 //! [`Unjellier`] object.
-//!
-//! Uses [`super::refs`], [`super::taster`], [`super::tags`].
 
 use std::cell::Cell;
 
@@ -12,9 +10,9 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use super::refs::Refs;
-use super::tags::Builtin;
-use super::taster::Taster;
+use crate::jelly::python_objects::PythonObjects;
+use crate::jelly::tags::Builtin;
+use crate::jelly::taster::Taster;
 
 /// The state of one `unjelly()` call, handed to `unjellyFor` hooks as
 /// `unjellier`.
@@ -60,7 +58,7 @@ pub struct Unjellier {
     numbered: std::cell::RefCell<Vec<Numbered>>,
     numbered_limit: Cell<usize>,
     pub(crate) depth: Cell<usize>,
-    pub(crate) max_depth: usize,
+    pub(crate) max_jelly_depth: usize,
 }
 
 // SAFETY: as `Jellier`'s: every access to the unjellier's cells is made
@@ -209,7 +207,11 @@ impl Unjellier {
     /// each time, which read its attributes each time: after Python code
     /// has run (a hook may have given the taster another `allowedTypes`),
     /// they are read again: a dict lookup each (see [`Taster::new`]).
-    pub(crate) fn policy(&self, py: Python<'_>, refs: &Refs) -> std::cell::Ref<'_, Taster> {
+    pub(crate) fn policy(
+        &self,
+        py: Python<'_>,
+        refs: &PythonObjects,
+    ) -> std::cell::Ref<'_, Taster> {
         if !self.policy_current.get() {
             let fresh = Taster::new(self.taster.bind(py), refs);
             // Borrowed only by a caller up the stack, whose answer was
@@ -257,7 +259,7 @@ impl Unjellier {
     pub(crate) fn plain_tag(
         &self,
         py: Python<'_>,
-        refs: &Refs,
+        refs: &PythonObjects,
         tag: &Bound<'_, PyAny>,
     ) -> PyResult<Option<Builtin>> {
         let Ok(tag) = tag.cast_exact::<PyBytes>() else {
@@ -277,7 +279,7 @@ impl Unjellier {
     pub(crate) fn check_builtin(
         &self,
         py: Python<'_>,
-        refs: &Refs,
+        refs: &PythonObjects,
         builtin: Builtin,
     ) -> PyResult<bool> {
         Ok(self.learn_builtins(py, refs)? & builtin.bit() != 0)
@@ -285,7 +287,7 @@ impl Unjellier {
 
     /// Learn which built-in tags need no check now (none, with a custom
     /// taster), and return them.
-    pub(crate) fn learn_builtins(&self, py: Python<'_>, refs: &Refs) -> PyResult<u32> {
+    pub(crate) fn learn_builtins(&self, py: Python<'_>, refs: &PythonObjects) -> PyResult<u32> {
         let plain = self.policy(py, refs).plain_builtins(py, refs)?.unwrap_or(0);
         self.known_builtins.set(plain);
         Ok(plain)
@@ -652,7 +654,7 @@ impl Unjellier {
     pub(crate) fn placeholder<'py>(
         &self,
         py: Python<'py>,
-        refs: &Refs,
+        refs: &PythonObjects,
         index: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
         let id = {
@@ -677,7 +679,7 @@ impl Unjellier {
     /// make the objects being filled look as Twisted would have them — a
     /// placeholder in the reference table and in every place that holds the
     /// object, each place a dependant of the placeholder.
-    pub(crate) fn materialize(&self, py: Python<'_>, refs: &Refs) -> PyResult<()> {
+    pub(crate) fn materialize(&self, py: Python<'_>, refs: &PythonObjects) -> PyResult<()> {
         self.keep_in_dict(py)?;
         let mut index = 0;
         while index < self.building.borrow().len() {
@@ -739,9 +741,9 @@ impl Unjellier {
         taster: Bound<'_, PyAny>,
         persistent_load: Option<Py<PyAny>>,
         invoker: Option<Py<PyAny>>,
-        max_depth: usize,
+        max_jelly_depth: usize,
     ) -> PyResult<Self> {
-        let refs = Refs::get(py)?;
+        let refs = PythonObjects::get(py)?;
         Ok(Unjellier {
             policy: std::cell::RefCell::new(Taster::new(&taster, refs)),
             policy_current: Cell::new(true),
@@ -756,7 +758,7 @@ impl Unjellier {
             numbered: std::cell::RefCell::new(Vec::new()),
             numbered_limit: Cell::new(0),
             depth: Cell::new(0),
-            max_depth,
+            max_jelly_depth,
         })
     }
 }
@@ -791,18 +793,4 @@ pub(crate) fn maybe_post_unjelly<'py>(
         slf.borrow().post_callbacks(py).append(hook)?;
     }
     Ok(unjellied)
-}
-
-/// Twisted's `_genericUnjelly`: an instance of `cls` with the unjellied
-/// `state`, through `_newInstance` (`__setstate__`, or the instance dict).
-pub(crate) fn generic_unjelly<'py>(
-    slf: &Bound<'py, Unjellier>,
-    cls: &Bound<'py, PyAny>,
-    state: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = slf.py();
-    let refs = Refs::get(py)?;
-    let state = super::unjelly::unjelly(slf, state)?;
-    let instance = refs.new_instance.bind(py).call1((cls, state))?;
-    maybe_post_unjelly(slf, instance)
 }

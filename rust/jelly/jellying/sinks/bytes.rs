@@ -6,9 +6,6 @@
 //! front of it when the output is assembled. What a `jellyFor` hook builds
 //! is a Python s-expression either way; it is encoded when the hook returns,
 //! noting where each object's list lands.
-//!
-//! Uses [`crate::pybanana`]'s encoder and output, and the traversal's
-//! context.
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -16,8 +13,8 @@ use pyo3::types::{PyBytes, PyString};
 
 use super::Sink;
 use crate::banana::encoder::{self, EncodeError};
-use crate::jelly::jellier::Skips;
-use crate::jelly::jelly::Cx;
+use crate::jelly::jellying::context::Cx;
+use crate::jelly::jellying::jellier::Skips;
 use crate::pybanana::encode::{self as banana, EncodeSettings};
 use crate::pybanana::errors::banana_error;
 use crate::pybanana::output::Output;
@@ -192,7 +189,7 @@ impl<'py> BytesSink<'_, '_, 'py> {
 
     /// A tag: a short byte string, or its vocabulary symbol.
     fn write_atom(&mut self, atom: &Py<PyBytes>, py: Python<'py>) {
-        // SAFETY: atoms are bytes objects, alive as long as `Refs`.
+        // SAFETY: atoms are bytes objects, alive as long as `PythonObjects`.
         let written = unsafe { banana::write_bytes(py, atom.as_ptr(), &self.settings, self.out) };
         self.written(written);
     }

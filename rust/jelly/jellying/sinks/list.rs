@@ -1,15 +1,13 @@
 //! The sink that builds Python s-expressions, as Twisted's `jelly`
 //! returns them, list for list.
-//!
-//! Uses the jellier (for `preserve`) and the traversal's context.
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 
 use super::Sink;
-use crate::jelly::jellier::Skips;
-use crate::jelly::jelly::Cx;
+use crate::jelly::jellying::context::Cx;
+use crate::jelly::jellying::jellier::Skips;
 
 /// Builds the Python s-expression, as Twisted's jelly returns it.
 pub(crate) struct ListSink<'py> {

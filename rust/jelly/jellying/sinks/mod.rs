@@ -2,9 +2,6 @@
 //! the Python s-expression (`jelly.jelly`); [`bytes::BytesSink`] writes its
 //! Banana encoding straight into one buffer (`dumps`, the broker), with no
 //! list built for anything the traversal handles itself.
-//!
-//! Uses the traversal's context ([`super::jelly::Cx`]); the bytes sink also
-//! [`crate::pybanana`]'s encoder and output.
 
 pub mod bytes;
 pub mod list;
@@ -12,8 +9,8 @@ pub mod list;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
+use super::context::Cx;
 use super::jellier::Skips;
-use super::jelly::Cx;
 
 /// Where a traversal puts what it makes. Every jellied value is made of
 /// these calls: a value that stands for itself, `[tag, value]`, `[tag]`, a

@@ -1,17 +1,16 @@
 //! S-expression to object graph (`jelly.unjelly`), the way Twisted's
 //! `_Unjellier.unjelly` does it: for each list, its tag decides (through a
 //! [`Frame`]) how its items are taken and what they make.
-//!
-//! Uses the unjellier and [`super::frame`].
 
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use super::frame::{item, unpack_pair, Frame, Mode};
 use super::references::is_not_known;
-use super::refs::Refs;
-use super::unjellier::{run_post_callbacks, Unjellier};
-use super::{bad_input, with_stack, Depth};
+use super::unjellier::{maybe_post_unjelly, run_post_callbacks, Unjellier};
+use crate::jelly::depth::{jelly_too_deep, with_stack, Depth};
+use crate::jelly::errors::bad_input;
+use crate::jelly::python_objects::PythonObjects;
 use crate::pybanana::gc::GcPause;
 
 /// `unjellier.unjellyFull(obj)`: the object for `obj`, then every
@@ -21,7 +20,7 @@ pub(crate) fn unjelly_full<'py>(
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
-    let refs = Refs::get(py)?;
+    let refs = PythonObjects::get(py)?;
     let pause = GcPause::new(py);
     let result = unjelly(slf, obj).map_err(|error| bad_input(py, refs, error));
     // The hooks are application code: they run with the collector as the
@@ -41,7 +40,7 @@ pub(crate) fn unjelly_into<'py>(
     jel: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
-    let refs = Refs::get(py)?;
+    let refs = PythonObjects::get(py)?;
     let value = unjelly(slf, jel).map_err(|error| bad_input(py, refs, error))?;
     if is_not_known(&value, refs)? {
         value.call_method1(pyo3::intern!(py, "addDependant"), (obj, loc))?;
@@ -69,9 +68,9 @@ fn unjelly_expression<'py>(
     let obj = expression.as_any();
     let py = obj.py();
     let me = slf.borrow();
-    let refs = Refs::get(py)?;
-    let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
-        return Err(too_deep(py, refs, me.max_depth));
+    let refs = PythonObjects::get(py)?;
+    let Some(_level) = Depth::enter(&me.depth, me.max_jelly_depth) else {
+        return Err(jelly_too_deep(py, refs, me.max_jelly_depth));
     };
     let tag = item(expression, 0, refs)?;
     let mut frame = Frame::begin(slf, &me, refs, &tag, expression.len() - 1)?;
@@ -103,6 +102,16 @@ fn unjelly_expression<'py>(
     frame.finish(slf, refs)
 }
 
-pub(crate) fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {
-    refs.insecure(py, format!("jelly nested deeper than {limit} levels"))
+/// Twisted's `_genericUnjelly`: an instance of `cls` with the unjellied
+/// `state`, through `_newInstance` (`__setstate__`, or the instance dict).
+pub(crate) fn generic_unjelly<'py>(
+    slf: &Bound<'py, Unjellier>,
+    cls: &Bound<'py, PyAny>,
+    state: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    let refs = PythonObjects::get(py)?;
+    let state = unjelly(slf, state)?;
+    let instance = refs.new_instance.bind(py).call1((cls, state))?;
+    maybe_post_unjelly(slf, instance)
 }

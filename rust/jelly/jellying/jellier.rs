@@ -14,8 +14,6 @@
 //! bytes, it keeps where the object's encoding starts, and the reference
 //! header is spliced in there when the output is assembled. An object that
 //! cannot be met again is not entered at all (see [`Jellier::may_skip`]).
-//!
-//! Uses [`super::refs`] and [`super::taster`].
 
 use crate::pybanana::errors::describe;
 use std::cell::{Cell, RefCell};
@@ -26,8 +24,8 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 
-use super::refs::Refs;
-use super::taster::Taster;
+use crate::jelly::python_objects::PythonObjects;
+use crate::jelly::taster::Taster;
 
 /// Hashes object addresses: they are unique while the objects live (the
 /// jellier holds them), so one multiply spreads them well enough.
@@ -214,7 +212,7 @@ pub struct Jellier {
     /// only after [`Jellier::observe`]. See [`Jellier::may_skip`].
     unobserved: Cell<bool>,
     pub(crate) depth: Cell<usize>,
-    pub(crate) max_depth: usize,
+    pub(crate) max_jelly_depth: usize,
 }
 
 // SAFETY: every access to the jellier's cells is made holding the GIL
@@ -248,10 +246,10 @@ impl Jellier {
         taster: Bound<'_, PyAny>,
         persistent_store: Option<Py<PyAny>>,
         invoker: Option<Py<PyAny>>,
-        max_depth: usize,
+        max_jelly_depth: usize,
         unobserved: bool,
     ) -> PyResult<Self> {
-        let refs = Refs::get(py)?;
+        let refs = PythonObjects::get(py)?;
         Ok(Jellier {
             policy: Taster::new(&taster, refs),
             taster: taster.unbind(),
@@ -264,7 +262,7 @@ impl Jellier {
             next_id: Cell::new(1),
             unobserved: Cell::new(unobserved),
             depth: Cell::new(0),
-            max_depth,
+            max_jelly_depth,
         })
     }
 
@@ -390,7 +388,7 @@ impl Jellier {
         py: Python<'py>,
         entry: &mut Seen,
     ) -> PyResult<(i64, Option<Bound<'py, PyList>>)> {
-        let refs = Refs::get(py)?;
+        let refs = PythonObjects::get(py)?;
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         entry.id = Some(id);
@@ -477,7 +475,7 @@ impl Jellier {
         {
             return Ok(list.bind(py).clone());
         }
-        let refs = Refs::get(py)?;
+        let refs = PythonObjects::get(py)?;
         let list = PyList::new(
             py,
             [
@@ -565,7 +563,7 @@ pub(crate) fn unpersistable<'py>(
     reason: &Bound<'py, PyAny>,
     sxp: Option<Bound<'py, PyList>>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let refs = Refs::get(py)?;
+    let refs = PythonObjects::get(py)?;
     let sxp = sxp.unwrap_or_else(|| PyList::empty(py));
     sxp.append(refs.atoms.unpersistable.bind(py))?;
     match reason.cast::<PyString>() {

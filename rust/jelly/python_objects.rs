@@ -7,8 +7,6 @@
 //! pbfast was imported: by the time jelly first runs, `twisted.spread.jelly`
 //! may name pbfast's own module (a drop-in), whose `_Unjellier` is not
 //! Twisted's.
-//!
-//! Uses PyO3 only.
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -16,7 +14,7 @@ use pyo3::types::{PyBytes, PyDict, PyType};
 
 /// The Python objects jelly works with, looked up once per interpreter.
 /// All are Twisted's or the standard library's own objects.
-pub struct Refs {
+pub struct PythonObjects {
     pub jellyable: Py<PyType>,
     pub insecure_jelly: Py<PyType>,
     pub dummy_security: Py<PyType>,
@@ -97,7 +95,7 @@ pub struct Atoms {
     pub decimal: Py<PyBytes>,
 }
 
-static REFS: PyOnceLock<Refs> = PyOnceLock::new();
+static REFS: PyOnceLock<PythonObjects> = PyOnceLock::new();
 
 fn get<'py, T>(module: &Bound<'py, PyModule>, name: &str) -> PyResult<Py<T>>
 where
@@ -110,12 +108,12 @@ fn any(module: &Bound<'_, PyModule>, name: &str) -> PyResult<Py<PyAny>> {
     Ok(module.getattr(name)?.unbind())
 }
 
-impl Refs {
-    pub fn get(py: Python<'_>) -> PyResult<&'static Refs> {
-        REFS.get_or_try_init(py, || Refs::load(py))
+impl PythonObjects {
+    pub fn get(py: Python<'_>) -> PyResult<&'static PythonObjects> {
+        REFS.get_or_try_init(py, || PythonObjects::load(py))
     }
 
-    fn load(py: Python<'_>) -> PyResult<Refs> {
+    fn load(py: Python<'_>) -> PyResult<PythonObjects> {
         let jelly = py.import("pbfast._twisted")?;
         let crefutil = py.import("twisted.persisted.crefutil")?;
         let types = py.import("types")?;
@@ -123,7 +121,7 @@ impl Refs {
         let reflect = py.import("twisted.python.reflect")?;
         let builtins = py.import("builtins")?;
         let atom = |text: &[u8]| PyBytes::new(py, text).unbind();
-        Ok(Refs {
+        Ok(PythonObjects {
             jellyable: get(&jelly, "Jellyable")?,
             insecure_jelly: get(&jelly, "InsecureJelly")?,
             dummy_security: get(&jelly, "DummySecurityOptions")?,

@@ -1,8 +1,6 @@
 //! Caches of recently decoded short strings (jelly tags, dict keys, short
 //! str values), one of text and one of bytes per thread, so that equal
 //! strings in a message share one object.
-//!
-//! Uses [`crate::banana::words`] and PyO3.
 
 use pyo3::prelude::*;
 
@@ -40,15 +38,15 @@ thread_local! {
 /// One cache of each kind per thread; a decode takes it for its duration
 /// (so that each string costs no thread-local lookup) and gives it back
 /// when dropped. A decode nested in a hook gets an empty one.
-pub(crate) struct Recent {
-    /// Given back to the thread when dropped (see [`Recent::drop`]).
+pub(crate) struct StringCache {
+    /// Given back to the thread when dropped (see [`StringCache::drop`]).
     slots: std::mem::ManuallyDrop<RecentSlots>,
     /// Text (dict keys) or bytes.
     text: bool,
 }
 
-impl Recent {
-    fn take(text: bool) -> Recent {
+impl StringCache {
+    fn take(text: bool) -> StringCache {
         let store = if text {
             &RECENT_TEXTS
         } else {
@@ -64,20 +62,20 @@ impl Recent {
                 .try_into()
                 .unwrap_or_else(|_| unreachable!("RECENT_SLOTS slots"))
         });
-        Recent {
+        StringCache {
             slots: std::mem::ManuallyDrop::new(slots),
             text,
         }
     }
 
     /// This thread's cache of text dict keys.
-    pub(crate) fn texts() -> Recent {
-        Recent::take(true)
+    pub(crate) fn texts() -> StringCache {
+        StringCache::take(true)
     }
 
     /// This thread's cache of byte strings.
-    pub(crate) fn bytes() -> Recent {
-        Recent::take(false)
+    pub(crate) fn bytes() -> StringCache {
+        StringCache::take(false)
     }
 
     /// The str whose UTF-8 is `bytes` (or the bytes object, for a cache of
@@ -99,7 +97,7 @@ impl Recent {
         self.lookup(py, bytes, words)
     }
 
-    /// [`Recent::get`] for at most 8 bytes, whose little-endian word (zero
+    /// [`StringCache::get`] for at most 8 bytes, whose little-endian word (zero
     /// past them) the caller has read already.
     #[inline(always)]
     pub(crate) fn get_short<'py>(
@@ -172,7 +170,7 @@ fn slot(words: &[u64; RECENT_BYTES / 8], len: usize) -> usize {
     (mixed >> 40) as usize & (RECENT_SLOTS - 1)
 }
 
-impl Drop for Recent {
+impl Drop for StringCache {
     /// The slots go back to the thread, unless a decode nested in this one
     /// (in a hook) gave its own back already: those are kept.
     fn drop(&mut self) {

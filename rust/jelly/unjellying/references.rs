@@ -7,19 +7,17 @@
 //! appear only where a cycle needs them; a referenced dictionary or list
 //! read by `loads` is registered before it is filled instead (see
 //! [`super::unjellier::Building`]).
-//!
-//! Uses the unjellier and [`super::refs`].
 
 use crate::pybanana::errors::describe;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use super::refs::Refs;
 use super::unjellier::{Building, Unjellier};
+use crate::jelly::python_objects::PythonObjects;
 
 /// True if `value` is one of Twisted's forward-reference placeholders.
 #[inline]
-pub(crate) fn is_not_known(value: &Bound<'_, PyAny>, refs: &Refs) -> PyResult<bool> {
+pub(crate) fn is_not_known(value: &Bound<'_, PyAny>, refs: &PythonObjects) -> PyResult<bool> {
     let ty = value.get_type_ptr();
     let plain = ty == &raw mut ffi::PyBytes_Type
         || ty == &raw mut ffi::PyLong_Type
@@ -39,7 +37,7 @@ pub(crate) fn is_not_known(value: &Bound<'_, PyAny>, refs: &Refs) -> PyResult<bo
 /// stands for, and placeholders waiting for it are resolved.
 pub(crate) fn resolve_reference<'py>(
     slf: &Bound<'py, Unjellier>,
-    refs: &Refs,
+    refs: &PythonObjects,
     id: &Bound<'py, PyAny>,
     value: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -66,14 +64,14 @@ pub(crate) fn resolve_reference<'py>(
 }
 
 /// The end of a `reference` whose object was registered before it was
-/// filled (see [`Building`](super::unjellier::Building)): the places that hold it are set again (if a
+/// filled (see [`Building`]): the places that hold it are set again (if a
 /// key was given a second value meanwhile: otherwise they still hold it) and
 /// the placeholder handed out for it meanwhile is resolved, as Twisted's
 /// patching does. Once materialized, it is Twisted's own resolution.
 pub(crate) fn finish_early_reference<'py>(
     slf: &Bound<'py, Unjellier>,
     me: &Unjellier,
-    refs: &Refs,
+    refs: &PythonObjects,
     object: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let Some(entry) = me.finish_building() else {
@@ -89,7 +87,7 @@ pub(crate) fn finish_early_reference<'py>(
 pub(crate) fn finish_reference_entry<'py>(
     slf: &Bound<'py, Unjellier>,
     me: &Unjellier,
-    refs: &Refs,
+    refs: &PythonObjects,
     object: Bound<'py, PyAny>,
     entry: Building,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -119,12 +117,12 @@ pub(crate) fn finish_reference_entry<'py>(
 }
 
 /// `[b"dereference", id]`: the object, or a placeholder until it is made.
-/// An object still being filled (see [`Building`](super::unjellier::Building)) comes with its index
+/// An object still being filled (see [`Building`]) comes with its index
 /// there: a dictionary or a list may hold it as it is, anything else gets
 /// the placeholder ([`Unjellier::placeholder`]).
 pub(crate) fn dereference_building<'py>(
     slf: &Bound<'py, Unjellier>,
-    refs: &Refs,
+    refs: &PythonObjects,
     id: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyAny>, Option<usize>)> {
     let py = slf.py();
@@ -147,7 +145,7 @@ pub(crate) fn dereference_building<'py>(
 /// `[b"dereference", id]` for anything but a dictionary or a list.
 pub(crate) fn dereference<'py>(
     slf: &Bound<'py, Unjellier>,
-    refs: &Refs,
+    refs: &PythonObjects,
     id: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     match dereference_building(slf, refs, id)? {

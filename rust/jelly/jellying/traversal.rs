@@ -5,66 +5,27 @@
 //! Exact built-in types go straight to their encodings; everything else is
 //! checked in Twisted's order (Jellyable, the taster's type check, methods,
 //! functions, modules, classes, instances), names computed as Twisted
-//! computes them ([`super::names`]) and hooks found on the object as
-//! Twisted's calls find them ([`super::hooks`]). Shared objects go through
+//! computes them ([`crate::jelly::names`]) and hooks found on the object as
+//! Twisted's calls find them ([`crate::jelly::hooks`]). Shared objects go through
 //! the [`Jellier`]'s bookkeeping; only an object held by its container
 //! alone, met while no Python code has run, skips it (it cannot be met
 //! again: see `Jellier::may_skip`). Anything that may run Python code is
 //! preceded by `Cx::python_may_run`.
-//!
-//! Uses the jellier, the sinks, [`super::values`], [`super::refs`],
-//! [`super::names`], [`super::hooks`].
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
-use super::hooks::{bound_function, look_up, type_function, Hook};
+use super::context::Cx;
 use super::jellier::{unpersistable, Jellier};
-use super::names::{function_name, qual, qual_bytes};
-use super::refs::Refs;
 use super::sinks::list::ListSink;
 use super::sinks::Sink;
 use super::values::jelly_value_type;
-use super::{Depth, Stack};
+use crate::jelly::depth::{objects_too_deep, Depth, Stack};
+use crate::jelly::hooks::{bound_function, look_up, type_function, Hook};
+use crate::jelly::names::{function_name, qual, qual_bytes};
+use crate::jelly::python_objects::PythonObjects;
 use crate::pybanana::gc::GcPause;
-
-/// One traversal's view of its jellier, borrowed once at the top.
-pub(crate) struct Cx<'a, 'py> {
-    pub(crate) slf: &'a Bound<'py, Jellier>,
-    pub(crate) me: &'a Jellier,
-    pub(crate) refs: &'static Refs,
-    pub(crate) stack: Stack,
-    /// The address of the object the traversal began with (see
-    /// `Jellier::may_skip`).
-    pub(crate) root: usize,
-}
-
-impl<'py> Cx<'_, 'py> {
-    pub(crate) fn py(&self) -> Python<'py> {
-        self.slf.py()
-    }
-
-    /// Python code may run next (see [`Jellier::observe`]): called before
-    /// anything that can run it, with the traversal's sink.
-    #[inline(always)]
-    pub(crate) fn python_may_run<S: Sink<'py>>(&self, sink: &mut S) {
-        self.stop_skipping(sink);
-    }
-
-    /// The objects skipped so far are entered among the objects met, and
-    /// nothing is skipped any more (see [`Jellier::observe`]).
-    #[inline(always)]
-    fn stop_skipping<S: Sink<'py>>(&self, sink: &mut S) {
-        if self.me.is_unobserved() {
-            self.me.observe(self.py(), sink.skips());
-        }
-    }
-
-    pub(crate) fn atom(&self, atom: &Py<PyBytes>) -> Bound<'py, PyAny> {
-        atom.bind(self.py()).clone().into_any()
-    }
-}
 
 /// The s-expression for `obj`, jellied by `slf`: `jellier.jelly(obj)`.
 pub(crate) fn jelly_to_sexp<'py>(
@@ -76,7 +37,7 @@ pub(crate) fn jelly_to_sexp<'py>(
     let cx = Cx {
         slf,
         me: &me,
-        refs: Refs::get(slf.py())?,
+        refs: PythonObjects::get(slf.py())?,
         stack: Stack::new(),
         root: obj.as_ptr() as usize,
     };
@@ -150,7 +111,7 @@ fn jelly_any<'py, S: Sink<'py>>(
     // Everything below may run Python code: `isinstance` may read a
     // `__class__` property, and the rest calls methods of the object, hooks
     // and tasters.
-    cx.python_may_run(sink);
+    cx.python_may_run(sink.skips());
     let me = cx.me;
     if obj.is_instance(refs.jellyable.bind(py))? {
         return cx.stack.level(|| jelly_jellyable(cx, sink, obj));
@@ -229,13 +190,6 @@ fn jelly_bool<'py, S: Sink<'py>>(
     sink.boolean(cx, value)
 }
 
-fn too_deep(py: Python<'_>, refs: &Refs, limit: usize) -> PyErr {
-    refs.insecure(
-        py,
-        format!("object graph nested deeper than {limit} levels"),
-    )
-}
-
 /// A Jellyable object: it writes itself (`jellyFor`, looked up on the
 /// object as Twisted's `obj.jellyFor(self)` finds it). The flavors whose
 /// stock `jellyFor` a broker's serialization (an invoker) makes common are
@@ -252,8 +206,8 @@ fn jelly_jellyable<'py, S: Sink<'py>>(
     if let Some(id) = me.reference_id(obj)? {
         return sink.dereference(cx, obj, id);
     }
-    let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
-        return Err(too_deep(py, refs, me.max_depth));
+    let Some(_level) = Depth::enter(&me.depth, me.max_jelly_depth) else {
+        return Err(objects_too_deep(py, refs, me.max_jelly_depth));
     };
     let name = pyo3::intern!(py, "jellyFor");
     // The function `obj.jellyFor` is, bound to `obj`, if it is one.
@@ -382,7 +336,7 @@ fn jelly_mutable<'py, S: Sink<'py>>(
         if obj.as_ptr() as usize == cx.root && sink.skips().starts_with(cx.root) {
             // The root, skipped (it is the first object met), met again
             // through a cycle: it must be among the objects met now.
-            cx.stop_skipping(sink);
+            cx.stop_skipping(sink.skips());
         }
         if let Some(id) = cx.me.reference_or_start(obj, sink.position())? {
             return sink.dereference(cx, obj, id);
@@ -403,8 +357,8 @@ fn jelly_contents<'py, S: Sink<'py>>(
 ) -> PyResult<S::Out> {
     let py = cx.py();
     let (me, refs) = (cx.me, cx.refs);
-    let Some(_level) = Depth::enter(&me.depth, me.max_depth) else {
-        return Err(too_deep(py, refs, me.max_depth));
+    let Some(_level) = Depth::enter(&me.depth, me.max_jelly_depth) else {
+        return Err(objects_too_deep(py, refs, me.max_jelly_depth));
     };
     let ty_ptr = obj.get_type_ptr();
     let out = if ty_ptr == &raw mut ffi::PyList_Type {

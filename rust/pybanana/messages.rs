@@ -12,9 +12,6 @@
 //!
 //! Every other expression (the dialect offer, `version`, `decref`, ...)
 //! reads as the plain s-expression.
-//!
-//! Uses [`crate::banana`]'s decoder and [`crate::pybanana`]'s builder and
-//! [`Encoded`].
 
 use pyo3::ffi;
 use pyo3::prelude::*;
