@@ -17,7 +17,8 @@ import pytest
 from twisted.spread import banana as twisted_banana
 
 from pbfast import banana
-from pbfast._bench import PAYLOADS, mixed_message, twisted_decode
+from pbfast.tools.payloads import BANANA_PAYLOADS, mixed_message
+from pbfast.tools.reference import twisted_decode
 
 MESSAGE = mixed_message()
 ENCODED = banana.encode(MESSAGE)
@@ -73,10 +74,10 @@ def test_decode_mixed_1mb_byte_chunks(benchmark: Any) -> None:
     assert benchmark(receive) == [MESSAGE]
 
 
-@pytest.mark.parametrize("payload", [name for name in PAYLOADS if name != "mixed 1 MB"])
+@pytest.mark.parametrize("payload", [name for name in BANANA_PAYLOADS if name != "mixed 1 MB"])
 def test_payload_round_trip(benchmark: Any, payload: str) -> None:
     benchmark.group = "banana round trip, payloads"
-    value = PAYLOADS[payload]()
+    value = BANANA_PAYLOADS[payload]()
 
     def round_trip() -> Any:
         return banana.decode(banana.encode(value))

@@ -18,7 +18,8 @@ from twisted.spread import banana as twisted_banana
 from twisted.spread import jelly as twisted_jelly
 
 import pbfast
-from pbfast._bench import SHAPES, SUITE, twisted_decode
+from pbfast.tools.payloads import SHAPES, SUITE
+from pbfast.tools.reference import twisted_decode
 
 PAYLOADS = {**SUITE, **SHAPES}
 

@@ -15,7 +15,7 @@ import pytest
 from twisted.spread import jelly as twisted_jelly
 
 from pbfast import jelly
-from pbfast._bench import JELLY_PAYLOADS
+from pbfast.tools.payloads import JELLY_PAYLOADS
 
 JELLIES = {"pbfast": jelly.jelly, "twisted": twisted_jelly.jelly}
 UNJELLIES = {"pbfast": jelly.unjelly, "twisted": twisted_jelly.unjelly}

@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from pbfast import _examples
+from pbfast.tools import examples_runner
 
 REACTOR = "reactor: twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
@@ -39,7 +39,7 @@ def run(*arguments: str) -> list[str]:
     """Run python with C{arguments} in the examples' directory; the lines it printed."""
     done = subprocess.run(
         [sys.executable, "-W", "error", *arguments],
-        cwd=_examples.EXAMPLES,
+        cwd=examples_runner.EXAMPLES,
         capture_output=True,
         text=True,
         timeout=60,
@@ -51,14 +51,14 @@ def run(*arguments: str) -> list[str]:
 @pytest.mark.parametrize(
     ("runs", "broker"),
     [
-        (_examples.PBFAST, "pbfast.pb.Broker, serialize from pbfast.pb"),
-        (_examples.INSTALLED, "twisted.spread.pb.Broker, serialize from pbfast.pb"),
-        (_examples.STOCK, "twisted.spread.pb.Broker, serialize from twisted.spread.pb"),
+        (examples_runner.PBFAST, "pbfast.pb.Broker, serialize from pbfast.pb"),
+        (examples_runner.INSTALLED, "twisted.spread.pb.Broker, serialize from pbfast.pb"),
+        (examples_runner.STOCK, "twisted.spread.pb.Broker, serialize from twisted.spread.pb"),
     ],
     ids=["pbfast", "installed", "stock"],
 )
 def test_example_on_the_asyncio_reactor(runs: str, broker: str) -> None:
-    printed = run("async_echo.py", *_examples.FLAGS[runs])
+    printed = run("async_echo.py", *examples_runner.FLAGS[runs])
     assert printed == [REACTOR, f"broker: {broker}", *calls()]
 
 

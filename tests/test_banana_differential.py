@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from twisted.spread import banana as twisted_banana
 
 from pbfast import banana as pbfast_banana
-from pbfast._bench import twisted_decode
+from pbfast.tools.reference import twisted_decode
 from sexp import (
     PbfastCollector,
     TwistedCollector,

@@ -26,10 +26,10 @@ from twisted.trial import unittest
 
 import pbfast
 from pb_objects import Service
-from pbfast import __main__ as cli
-from pbfast import _bench, _inspect, banana
+from pbfast import banana
 from pbfast import pb as fast_pb
-from pbfast._bench import SuiteRow
+from pbfast.tools import bench, cli, inspector, payloads, reference
+from pbfast.tools.bench import SuiteRow
 
 
 def pbfast_command(*arguments: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
@@ -178,8 +178,8 @@ class Capture(unittest.TestCase):
         root.notifyOnDisconnect(lambda _: lost.callback(None))
         client.disconnect()
         yield lost
-        received = _inspect.read((directory / "1-received.bin").read_bytes())
-        sent = _inspect.read((directory / "1-sent.bin").read_bytes())
+        received = inspector.read((directory / "1-received.bin").read_bytes())
+        sent = inspector.read((directory / "1-sent.bin").read_bytes())
         self.assertTrue(received.complete and sent.complete)
         self.assertEqual([e.kind for e in received.expressions], ["dialect", "version", "message"])
         call = received.expressions[2].fields
@@ -241,7 +241,7 @@ def test_bench_check_fails_when_a_target_is_not_met(
     timesFaster: float,
     status: int,
 ) -> None:
-    monkeypatch.setattr(_bench, "measure_suite", lambda *args, **kwargs: fakeRows(timesFaster))
+    monkeypatch.setattr(bench, "measure_suite", lambda *args, **kwargs: fakeRows(timesFaster))
     assert cli.main(["bench", "--check"]) == status
     out, err = capsys.readouterr()
     assert ("NOT MET" in out) == bool(status)
@@ -253,7 +253,7 @@ def test_bench_check_fails_when_a_target_is_not_met(
 def test_bench_markdown(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(_bench, "measure_suite", lambda *args, **kwargs: fakeRows(100.0))
+    monkeypatch.setattr(bench, "measure_suite", lambda *args, **kwargs: fakeRows(100.0))
     assert cli.main(["bench", "--markdown"]) == 0
     out = capsys.readouterr().out
     table = [line for line in out.splitlines() if line.startswith("|")]
@@ -271,15 +271,15 @@ def test_bench_shapes_are_measured_apart_with_no_targets(
     measured: list[Any] = []
 
     def measure(*args: Any, **kwargs: Any) -> list[SuiteRow]:
-        measured.append(kwargs.get("payloads", _bench.SUITE))
+        measured.append(kwargs.get("payloads", payloads.SUITE))
         rows = fakeRows(100.0)
-        if measured[-1] is _bench.SHAPES:
+        if measured[-1] is payloads.SHAPES:
             rows[0].payload, rows[0].decode_vs_pickle = "2-tuples", 0.5
         return rows
 
-    monkeypatch.setattr(_bench, "measure_suite", measure)
+    monkeypatch.setattr(bench, "measure_suite", measure)
     assert cli.main(["bench", "--shapes", "--check"]) == 0
-    assert measured == [_bench.SUITE, _bench.SHAPES]
+    assert measured == [payloads.SUITE, payloads.SHAPES]
     out = capsys.readouterr().out
     shapes = out[out.index("Shapes beyond the suite") :]
     assert "2-tuples" in shapes and "NOT MET" not in out
@@ -292,12 +292,12 @@ def test_bench_shapes_are_measured_apart_with_no_targets(
 def test_shapes_round_trip_as_twisted_writes_them() -> None:
     """Each shape beyond the suite: the bytes Twisted writes, and back (one
     measured for real, at a tiny budget)."""
-    for name, make in _bench.SHAPES.items():
+    for name, make in payloads.SHAPES.items():
         value = make()
         data = pbfast.dumps(value)
         assert data == twisted_banana.encode(twisted_jelly.jelly(value)), name
         assert pbfast.dumps(pbfast.loads(data)) == data, name
-    [row] = _bench.measure_suite(["2-tuples"], budget=0.01, progress=None, payloads=_bench.SHAPES)
+    [row] = bench.measure_suite(["2-tuples"], budget=0.01, progress=None, payloads=payloads.SHAPES)
     assert row.payload == "2-tuples" and row.encode_vs_twisted > 1
 
 
@@ -308,7 +308,7 @@ def test_bench_msgspec_column_where_it_was_measured(
     versus: float | None,
     met: bool | None,
 ) -> None:
-    monkeypatch.setattr(_bench, "measure_suite", lambda *args, **kwargs: fakeRows(100.0, versus))
+    monkeypatch.setattr(bench, "measure_suite", lambda *args, **kwargs: fakeRows(100.0, versus))
     assert cli.main(["bench"]) == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.startswith("payload"))
@@ -323,17 +323,17 @@ def test_bench_msgspec_column_where_it_was_measured(
 
 def test_msgspec_carries_only_what_it_gives_back() -> None:
     pytest.importorskip("msgspec")
-    codec = _bench.msgspec_codec()
+    codec = reference.msgspec_codec()
     assert codec is not None
-    assert _bench.carries(codec, _bench.SUITE["1k records"]())
-    assert _bench.carries(codec, _bench.SUITE["small call"]())  # its tuple, as a list
+    assert reference.carries(codec, payloads.SUITE["1k records"]())
+    assert reference.carries(codec, payloads.SUITE["small call"]())  # its tuple, as a list
     for name in ("shared refs", "cyclic dicts", "mixed types"):
-        assert not _bench.carries(codec, _bench.SUITE[name]()), name
+        assert not reference.carries(codec, payloads.SUITE[name]()), name
 
 
 def test_no_msgspec_column_without_msgspec(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "msgspec", None)
-    assert _bench.msgspec_codec() is None
+    assert reference.msgspec_codec() is None
 
 
 def test_bench_plot_without_matplotlib(
@@ -342,7 +342,7 @@ def test_bench_plot_without_matplotlib(
     def unmeasured(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("measured before finding matplotlib missing")
 
-    monkeypatch.setattr(_bench, "measure_suite", unmeasured)
+    monkeypatch.setattr(bench, "measure_suite", unmeasured)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     chart = tmp_path / "speed.png"
     assert cli.main(["bench", "--plot", str(chart)]) == 2
@@ -353,7 +353,7 @@ def test_bench_plot_without_matplotlib(
 
 def test_bench_plot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    monkeypatch.setattr(_bench, "measure_suite", lambda *args, **kwargs: fakeRows(100.0))
+    monkeypatch.setattr(bench, "measure_suite", lambda *args, **kwargs: fakeRows(100.0))
     chart = tmp_path / "speed.png"
     assert cli.main(["bench", "--plot", str(chart)]) == 0
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

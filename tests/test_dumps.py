@@ -19,8 +19,8 @@ import pbfast
 from graphs import graphs, same_graph
 from jelly_objects import Node, Registered
 from pbfast import banana, jelly
-from pbfast._bench import twisted_decode
 from pbfast._errors import MalformedJelly
+from pbfast.tools.reference import twisted_decode
 
 
 def _outcome(function: Any, *args: Any, **kwargs: Any) -> tuple[str, Any]:

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import pytest
 
-from pbfast import _examples
+from pbfast.tools import examples_runner
 
 
-@pytest.mark.parametrize("example", _examples.PAIRS, ids=lambda example: example.name)
+@pytest.mark.parametrize("example", examples_runner.PAIRS, ids=lambda example: example.name)
 @pytest.mark.parametrize(
     ("receiverRuns", "senderRuns"),
     [
-        (_examples.PBFAST, _examples.PBFAST),
-        (_examples.STOCK, _examples.PBFAST),
-        (_examples.PBFAST, _examples.STOCK),
-        (_examples.INSTALLED, _examples.INSTALLED),
+        (examples_runner.PBFAST, examples_runner.PBFAST),
+        (examples_runner.STOCK, examples_runner.PBFAST),
+        (examples_runner.PBFAST, examples_runner.STOCK),
+        (examples_runner.INSTALLED, examples_runner.INSTALLED),
     ],
     ids=["pbfast-pbfast", "stock-receiver", "stock-sender", "installed-both"],
 )
 def test_example_prints_what_the_document_says(
-    example: _examples.Example, receiverRuns: str, senderRuns: str
+    example: examples_runner.Example, receiverRuns: str, senderRuns: str
 ) -> None:
-    outcome = _examples.run(example, receiverRuns, senderRuns)
-    assert outcome.receiverPrinted == list(example.receiverPrints), outcome.errors
-    assert outcome.senderPrinted == list(example.senderPrints), outcome.errors
+    outcome = examples_runner.run(example, receiverRuns, senderRuns)
+    assert outcome.receiver_printed == list(example.receiver_prints), outcome.errors
+    assert outcome.sender_printed == list(example.sender_prints), outcome.errors

@@ -21,7 +21,9 @@ import pbfast
 from graphs import graphs, same_graph
 from jelly_objects import GcWalker, Node, Registered, Slotted, Witness
 from pbfast import banana, jelly
-from pbfast._bench import SUITE, decode_extra_memory, twisted_decode
+from pbfast.tools.bench import decode_extra_memory
+from pbfast.tools.payloads import SUITE
+from pbfast.tools.reference import twisted_decode
 from sexp import mutate
 
 

@@ -20,7 +20,7 @@ from twisted.spread import jelly as twisted_jelly
 
 import pbfast
 from pbfast import banana, jelly
-from pbfast._bench import twisted_decode
+from pbfast.tools.reference import twisted_decode
 
 BUILTIN_TAGS = [
     b"None", b"unicode", b"boolean", b"list", b"tuple", b"set", b"frozenset",

@@ -53,7 +53,7 @@ from twisted.spread import pb as twisted_pb
 
 import pbfast
 from pbfast import banana, jelly, pb
-from pbfast._bench import twisted_expressions
+from pbfast.tools.reference import twisted_expressions
 
 FUZZ = Path(__file__).resolve().parent.parent
 SEEDS = FUZZ / "seeds" / "python"

@@ -144,10 +144,6 @@ def _FollowsModuleGlobal(
     )
 
 
-def _pbVocabulary() -> dict[bytes, int]:
-    return {symbol: ident for ident, symbol in enumerate(_native.PB_VOCABULARY) if ident}
-
-
 class _NativeCodec:
     """
     The native methods of a Banana protocol: buffering and decoding what is

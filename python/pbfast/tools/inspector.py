@@ -22,7 +22,8 @@ from typing import Any
 
 from pbfast import _native, banana, jelly
 
-_INCOMING = {ident: symbol for ident, symbol in enumerate(_native.PB_VOCABULARY) if ident}
+INCOMING = {ident: symbol for ident, symbol in enumerate(_native.PB_VOCABULARY) if ident}
+"""The symbols VOCAB tokens stand for in dialect C{pb}, by number."""
 
 MESSAGES = {
     b"message": ("request", "object", "method", "answerRequired", "args", "kwargs"),
@@ -82,7 +83,7 @@ class Jellied:
 
 def read(data: bytes) -> Capture:
     """Every expression of C{data}, up to the first fault."""
-    decoder = _native.Decoder(_INCOMING)
+    decoder = _native.Decoder(INCOMING)
     decoder.feed(data)
     expressions: list[Expression] = []
     error = None
@@ -130,7 +131,8 @@ def describe(offset: int, length: int, sexp: Any, index: int) -> Expression:
     return Expression(offset, length, sexp, "jelly", {"value": Jellied(sexp)})
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A field of a message, readably: ASCII bytes as text, anything else as its repr."""
     if isinstance(value, bytes):
         try:
             return value.decode("ascii")
@@ -139,7 +141,8 @@ def _text(value: Any) -> str:
     return repr(value)
 
 
-def _shown(part: Jellied) -> str:
+def jellied_text(part: Jellied) -> str:
+    """A jellied part, readably: the object it makes, or its s-expression and why not."""
     if part.refused is None:
         return repr(part.object)
     return f"{part.sexp!r}  (not made: {part.refused})"
@@ -152,29 +155,29 @@ def lines(capture: Capture) -> Iterator[str]:
         fields = expression.fields
         kind = expression.kind
         if kind == "dialects":
-            yield head + "dialects offered: " + ", ".join(_text(d) for d in fields["offered"])
+            yield head + "dialects offered: " + ", ".join(as_text(d) for d in fields["offered"])
         elif kind == "dialect":
-            yield head + "dialect chosen: " + _text(fields["chosen"])
+            yield head + "dialect chosen: " + as_text(fields["chosen"])
         elif kind in ("message", "cachemessage"):
             answer = "answer wanted" if fields["answerRequired"] else "no answer"
             target = "cached object" if kind == "cachemessage" else "object"
             yield (
-                f"{head}{kind} #{fields['request']}: {target} {_text(fields['object'])}, "
-                f"method {_text(fields['method'])} ({answer})"
+                f"{head}{kind} #{fields['request']}: {target} {as_text(fields['object'])}, "
+                f"method {as_text(fields['method'])} ({answer})"
             )
-            yield f"{'':9}  args:   {_shown(fields['args'])}"
-            yield f"{'':9}  kwargs: {_shown(fields['kwargs'])}"
+            yield f"{'':9}  args:   {jellied_text(fields['args'])}"
+            yield f"{'':9}  kwargs: {jellied_text(fields['kwargs'])}"
         elif kind == "answer":
-            yield f"{head}answer #{fields['request']}: {_shown(fields['result'])}"
+            yield f"{head}answer #{fields['request']}: {jellied_text(fields['result'])}"
         elif kind == "error":
-            yield f"{head}error #{fields['request']}: {_shown(fields['failure'])}"
+            yield f"{head}error #{fields['request']}: {jellied_text(fields['failure'])}"
         elif kind == "jelly":
-            yield head + _shown(fields["value"])
+            yield head + jellied_text(fields["value"])
         else:
-            rest = ", ".join(f"{name} {_text(value)}" for name, value in fields.items())
+            rest = ", ".join(f"{name} {as_text(value)}" for name, value in fields.items())
             yield f"{head}{kind}: {rest}"
     if capture.error is not None:
-        yield f"ERROR at offset {_offset(capture.error)}: {capture.error}"
+        yield f"ERROR at offset {error_offset(capture.error)}: {capture.error}"
     elif capture.leftover:
         start = capture.size - capture.leftover
         yield (
@@ -183,16 +186,16 @@ def lines(capture: Capture) -> Iterator[str]:
         )
 
 
-def _offset(error: banana.BananaError) -> int:
+def error_offset(error: banana.BananaError) -> int:
     """The stream offset the native decoder gives its errors."""
     offset: int = getattr(error, "offset", 0)
     return offset
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """An s-expression in JSON's terms: bytes as text (or base64), floats as floats."""
     if isinstance(value, list):
-        return [_jsonable(item) for item in value]
+        return [jsonable(item) for item in value]
     if isinstance(value, bytes):
         try:
             return {"bytes": value.decode("utf-8")}
@@ -203,23 +206,24 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _jsonField(value: Any) -> Any:
+def json_field(value: Any) -> Any:
+    """A field of an expression in JSON's terms (a jellied part: its s-expression and object)."""
     if isinstance(value, Jellied):
-        shown: dict[str, Any] = {"sexp": _jsonable(value.sexp)}
+        part: dict[str, Any] = {"sexp": jsonable(value.sexp)}
         if value.refused is None:
-            shown["object"] = repr(value.object)
+            part["object"] = repr(value.object)
         else:
-            shown["refused"] = value.refused
-        return shown
-    return _jsonable(value)
+            part["refused"] = value.refused
+        return part
+    return jsonable(value)
 
 
-def asJSON(capture: Capture) -> dict[str, Any]:
+def as_json(capture: Capture) -> dict[str, Any]:
     """The capture for machines."""
     error = None
     if capture.error is not None:
         error = {
-            "offset": _offset(capture.error),
+            "offset": error_offset(capture.error),
             "type": type(capture.error).__name__,
             "message": str(capture.error),
         }
@@ -235,7 +239,7 @@ def asJSON(capture: Capture) -> dict[str, Any]:
                 "offset": expression.offset,
                 "length": expression.length,
                 "kind": expression.kind,
-                **{name: _jsonField(value) for name, value in expression.fields.items()},
+                **{name: json_field(value) for name, value in expression.fields.items()},
             }
             for expression in capture.expressions
         ],

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pbfast._bench import SuiteRow
-from pbfast._broker_bench import BrokerRow
+from pbfast.tools.bench import SuiteRow
+from pbfast.tools.broker_bench import BrokerRow
 
 
 class MissingMatplotlib(Exception):
@@ -33,7 +33,7 @@ def pyplot() -> Any:
 def plot(suite: list[SuiteRow], broker: list[BrokerRow], path: str) -> None:
     """Draw the charts of C{suite} and C{broker} (either may be empty) to C{path}."""
     plt = pyplot()
-    panels = [panel for panel in (_codec(suite), _broker(broker)) if panel is not None]
+    panels = [panel for panel in (codec_panel(suite), broker_panel(broker)) if panel is not None]
     figure, axes = plt.subplots(len(panels), 1, figsize=(11, 4.2 * len(panels)), squeeze=False)
     for axis, (title, labels, series, note) in zip(axes[:, 0], panels, strict=True):
         width = 0.8 / len(series)
@@ -57,7 +57,8 @@ def plot(suite: list[SuiteRow], broker: list[BrokerRow], path: str) -> None:
     plt.close(figure)
 
 
-def _codec(rows: list[SuiteRow]) -> Any:
+def codec_panel(rows: list[SuiteRow]) -> Any:
+    """The codec's chart: its title, payloads, series of ratios and note (None without rows)."""
     if not rows:
         return None
     ratios = [row.ratios() for row in rows]
@@ -71,7 +72,8 @@ def _codec(rows: list[SuiteRow]) -> Any:
     return "The codec", [row.payload for row in rows], series, note
 
 
-def _broker(rows: list[BrokerRow]) -> Any:
+def broker_panel(rows: list[BrokerRow]) -> Any:
+    """The broker's chart: its title, payloads, series of ratios and note (None without rows)."""
     if not rows:
         return None
     payloads = list(dict.fromkeys(row.payload for row in rows))

@@ -16,7 +16,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+"""The example programs' folder, C{pbfast/examples/}."""
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,8 @@ class Example:
     name: str
     receiver: str
     sender: str
-    receiverPrints: tuple[str, ...]
-    senderPrints: tuple[str, ...]
+    receiver_prints: tuple[str, ...]
+    sender_prints: tuple[str, ...]
 
 
 PAIRS: tuple[Example, ...] = (
@@ -76,25 +77,26 @@ class Outcome:
     """What a run of an example pair printed."""
 
     example: Example
-    receiverRuns: str
-    senderRuns: str
-    receiverPrinted: list[str]
-    senderPrinted: list[str]
+    receiver_runs: str
+    sender_runs: str
+    receiver_printed: list[str]
+    sender_printed: list[str]
     errors: str
 
     @property
-    def asDocumented(self) -> bool:
+    def as_documented(self) -> bool:
         return (
-            tuple(self.receiverPrinted) == self.example.receiverPrints
-            and tuple(self.senderPrinted) == self.example.senderPrints
+            tuple(self.receiver_printed) == self.example.receiver_prints
+            and tuple(self.sender_printed) == self.example.sender_prints
         )
 
 
-def _lines(text: str) -> list[str]:
+def printed_lines(text: str) -> list[str]:
+    """C{text}'s lines, with the addresses in them as 0x... (they change from run to run)."""
     return [re.sub(r"0x[0-9a-f]+", "0x...", line) for line in text.splitlines()]
 
 
-def _portOf(receiver: subprocess.Popen[str], timeout: float) -> int:
+def port_of(receiver: subprocess.Popen[str], timeout: float) -> int:
     """The port the receiver says it listens on."""
     assert receiver.stderr is not None
     deadline = time.monotonic() + timeout
@@ -112,7 +114,7 @@ def _portOf(receiver: subprocess.Popen[str], timeout: float) -> int:
     raise RuntimeError(f"the receiver did not start: {receiver.communicate()}")
 
 
-def run(example: Example, receiverRuns: str, senderRuns: str, timeout: float = 60) -> Outcome:
+def run(example: Example, receiver_runs: str, sender_runs: str, timeout: float = 60) -> Outcome:
     """
     Run C{example}'s receiver, then its sender, each on what it is told
     (L{STOCK}, L{PBFAST}, L{INSTALLED}), in processes of their own; what they
@@ -124,7 +126,7 @@ def run(example: Example, receiverRuns: str, senderRuns: str, timeout: float = 6
         return [sys.executable, script, *arguments, *FLAGS[runs]]
 
     receiver = subprocess.Popen(
-        command(example.receiver, receiverRuns, "--port", "0"),
+        command(example.receiver, receiver_runs, "--port", "0"),
         cwd=EXAMPLES,
         env=env,
         stdout=subprocess.PIPE,
@@ -132,9 +134,9 @@ def run(example: Example, receiverRuns: str, senderRuns: str, timeout: float = 6
         text=True,
     )
     try:
-        port = _portOf(receiver, timeout)
+        port = port_of(receiver, timeout)
         sender = subprocess.run(
-            command(example.sender, senderRuns, "--port", str(port)),
+            command(example.sender, sender_runs, "--port", str(port)),
             cwd=EXAMPLES,
             env=env,
             capture_output=True,
@@ -143,19 +145,19 @@ def run(example: Example, receiverRuns: str, senderRuns: str, timeout: float = 6
         )
         # The cache receiver stops when told to; the others are stopped.
         try:
-            receiverOut, receiverErr = receiver.communicate(timeout=1)
+            receiver_out, receiver_err = receiver.communicate(timeout=1)
         except subprocess.TimeoutExpired:
             receiver.terminate()
-            receiverOut, receiverErr = receiver.communicate(timeout=timeout)
+            receiver_out, receiver_err = receiver.communicate(timeout=timeout)
     finally:
         if receiver.poll() is None:
             receiver.kill()
             receiver.communicate()
     return Outcome(
         example,
-        receiverRuns,
-        senderRuns,
-        _lines(receiverOut),
-        _lines(sender.stdout),
-        (receiverErr + sender.stderr).strip(),
+        receiver_runs,
+        sender_runs,
+        printed_lines(receiver_out),
+        printed_lines(sender.stdout),
+        (receiver_err + sender.stderr).strip(),
     )

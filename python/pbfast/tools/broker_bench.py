@@ -1,20 +1,23 @@
 """
 Broker throughput for C{python -m pbfast bench --broker}, the demo's speed
 table and C{benches/bench_broker.py}: calls per second of an echo method,
-pbfast's broker against Twisted's, in one run, for three payloads:
+pbfast's broker against Twisted's, in one run, for each payload of
+L{pbfast.tools.payloads.BROKER_PAYLOADS}:
 
-  - over a real loopback TCP connection, one call at a time and 64 at a time
-    (what an application sees; one call at a time is bounded by the reactor's
-    own round trip, which costs the same for both brokers);
+  - over a real loopback TCP connection, one call at a time and several at
+    a time (what an application sees; one call at a time is bounded by the
+    reactor's own round trip, which costs the same for both brokers);
   - in memory, the two brokers' bytes handed to each other directly, one call
     at a time (what the brokers themselves cost, without the reactor).
+
+The rows it makes are rendered and judged by L{pbfast.tools.tables}.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
@@ -22,48 +25,22 @@ from twisted.internet import defer
 from twisted.internet.testing import StringTransport
 from twisted.spread import pb as twisted_pb
 
-from pbfast import _bench, pb
+from pbfast import pb
+from pbfast.tools.payloads import BROKER_PAYLOADS
+from pbfast.tools.timing import compare, median, spread
 
 
-def _reactor() -> Any:
+def the_reactor() -> Any:
+    """Twisted's global reactor, imported only when a timing needs it."""
     from twisted.internet import reactor
 
     return reactor
 
 
-class BenchCopy(pb.Copyable, pb.RemoteCopy):
-    """A Copyable carrying 100 strings, its own RemoteCopy (stock methods)."""
-
-    def __init__(self, index: int = 0) -> None:
-        self.name = f"copy-{index}"
-        self.index = index
-        self.strings = [f"string {index}-{i}" for i in range(100)]
-
-
-pb.setUnjellyableForClass(BenchCopy, BenchCopy)
-
-
-def _record(index: int) -> dict[str, Any]:
-    return {
-        "id": index,
-        "name": f"record-{index}",
-        "score": index / 7.0,
-        "owner": "someone",
-        "count": index * 3,
-        "ratio": 0.25,
-    }
-
-
-PAYLOADS: dict[str, Callable[[], Any]] = {
-    "small call": lambda: {"builder": "builder-3", "build": 42, "verbose": True},
-    "10 Copyables": lambda: [BenchCopy(i) for i in range(10)],
-    "200 records": lambda: [_record(i) for i in range(200)],
-}
-"""What the echo method is called with and returns, per payload."""
-
 IN_FLIGHT: dict[str, int] = {"small call": 64, "10 Copyables": 8, "200 records": 8}
-ONE_AT_A_TIME = "TCP, 1 at a time"
 """Calls sent at a time when pipelined: a batch of Twisted's big calls takes seconds."""
+ONE_AT_A_TIME = "TCP, 1 at a time"
+"""The mode of a TCP timing that waits for each answer before the next call."""
 
 
 class Echo(pb.Root):
@@ -78,7 +55,7 @@ class BrokerRow:
     """
     One payload's calls per second, pbfast's broker and Twisted's (medians),
     and how many times as many pbfast's made, timed side by side (see
-    L{pbfast._bench.compare}); how far that moved between rounds.
+    L{pbfast.tools.timing.compare}); how far that moved between rounds.
     """
 
     payload: str
@@ -88,11 +65,14 @@ class BrokerRow:
     ratio: float
     spread: float
 
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @defer.inlineCallbacks
-def _connect(module: Any) -> Generator[Any, Any, tuple[Any, Any, Any]]:
+def connect(module: Any) -> Generator[Any, Any, tuple[Any, Any, Any]]:
     """A server and a connected client of C{module}'s broker; its root."""
-    reactor = _reactor()
+    reactor = the_reactor()
     port = reactor.listenTCP(0, module.PBServerFactory(Echo()), interface="127.0.0.1")
     client = module.PBClientFactory()
     reactor.connectTCP("127.0.0.1", port.getHost().port, client)
@@ -101,7 +81,8 @@ def _connect(module: Any) -> Generator[Any, Any, tuple[Any, Any, Any]]:
 
 
 @defer.inlineCallbacks
-def _close(port: Any, client: Any, root: Any) -> Generator[Any, Any, None]:
+def close(port: Any, client: Any, root: Any) -> Generator[Any, Any, None]:
+    """Disconnect what L{connect} connected, and stop listening."""
     lost: defer.Deferred[None] = defer.Deferred()
     root.broker.notifyOnDisconnect(lambda: lost.callback(None))
     client.disconnect()
@@ -110,7 +91,7 @@ def _close(port: Any, client: Any, root: Any) -> Generator[Any, Any, None]:
 
 
 @defer.inlineCallbacks
-def _callTime(root: Any, value: Any, pipelined: int, budget: float) -> Generator[Any, Any, float]:
+def call_time(root: Any, value: Any, pipelined: int, budget: float) -> Generator[Any, Any, float]:
     """Seconds per call of C{echo(value)} on C{root}, over about C{budget} (one batch at least)."""
     calls = 0
     gc.collect()
@@ -132,7 +113,7 @@ ROUNDS = 5
 
 
 @defer.inlineCallbacks
-def measure(
+def measure_tcp(
     payloads: list[str] | None = None,
     budget: float = 0.5,
     progress: TextIO | None = None,
@@ -141,41 +122,41 @@ def measure(
     Calls per second over loopback TCP for each payload, one call at a time
     and pipelined (L{IN_FLIGHT} calls at a time), in L{ROUNDS} rounds: each
     times Twisted's broker between two timings of pbfast's, as
-    L{pbfast._bench.compare} does.
+    L{pbfast.tools.timing.compare} does.
     """
     rows = []
     connections = {}
     for name, module in (("pbfast", pb), ("twisted", twisted_pb)):
-        connections[name] = yield _connect(module)
+        connections[name] = yield connect(module)
     ours, theirs = connections["pbfast"][2], connections["twisted"][2]
     try:
-        for payload in payloads or list(PAYLOADS):
-            value = PAYLOADS[payload]()
+        for payload in payloads or list(BROKER_PAYLOADS):
+            value = BROKER_PAYLOADS[payload]()
             width = IN_FLIGHT[payload]
             for mode, pipelined in ((ONE_AT_A_TIME, 1), (f"TCP, {width} at a time", width)):
                 if progress is not None:
                     progress.write(f"  timing the broker: {payload}, {mode}...\n")
                     progress.flush()
                 piece = budget / ROUNDS / 2
-                ourTimes = [(yield _callTime(ours, value, pipelined, piece))]
-                theirTimes, ratios = [], []
+                our_times = [(yield call_time(ours, value, pipelined, piece))]
+                their_times, ratios = [], []
                 for _ in range(ROUNDS):
-                    theirTimes.append((yield _callTime(theirs, value, pipelined, piece)))
-                    ourTimes.append((yield _callTime(ours, value, pipelined, piece)))
-                    ratios.append(theirTimes[-1] / ((ourTimes[-2] + ourTimes[-1]) / 2))
+                    their_times.append((yield call_time(theirs, value, pipelined, piece)))
+                    our_times.append((yield call_time(ours, value, pipelined, piece)))
+                    ratios.append(their_times[-1] / ((our_times[-2] + our_times[-1]) / 2))
                 rows.append(
                     BrokerRow(
                         payload,
                         mode,
-                        1 / _bench.median(ourTimes),
-                        1 / _bench.median(theirTimes),
-                        _bench.median(ratios),
-                        _bench.spread(ratios),
+                        1 / median(our_times),
+                        1 / median(their_times),
+                        median(ratios),
+                        spread(ratios),
                     )
                 )
     finally:
         for connection in connections.values():
-            yield _close(*connection)
+            yield close(*connection)
     return rows
 
 
@@ -188,14 +169,14 @@ class InMemory:
 
     def __init__(self, module: Any) -> None:
         self.server = module.PBServerFactory(Echo()).buildProtocol(None)
-        clientFactory = module.PBClientFactory()
-        self.client = clientFactory.buildProtocol(None)
-        self.serverOut, self.clientOut = StringTransport(), StringTransport()
-        self.server.makeConnection(self.serverOut)
-        self.client.makeConnection(self.clientOut)
+        client_factory = module.PBClientFactory()
+        self.client = client_factory.buildProtocol(None)
+        self.server_out, self.client_out = StringTransport(), StringTransport()
+        self.server.makeConnection(self.server_out)
+        self.client.makeConnection(self.client_out)
         self.pump()
         roots: list[Any] = []
-        clientFactory.getRootObject().addCallback(roots.append)
+        client_factory.getRootObject().addCallback(roots.append)
         self.pump()
         self.root = roots[0]
 
@@ -204,8 +185,8 @@ class InMemory:
         while moved:
             moved = False
             for source, destination in (
-                (self.serverOut, self.client),
-                (self.clientOut, self.server),
+                (self.server_out, self.client),
+                (self.client_out, self.server),
             ):
                 data = source.value()
                 if data:
@@ -221,20 +202,20 @@ class InMemory:
         return answers[0]
 
 
-def measureInMemory(
+def measure_in_memory(
     payloads: list[str] | None = None,
     budget: float = 0.5,
     progress: TextIO | None = None,
 ) -> list[BrokerRow]:
-    """Calls per second in memory, one at a time, timed side by side (L{pbfast._bench.compare})."""
+    """Calls per second in memory, one at a time, timed side by side (L{compare})."""
     ours, theirs = InMemory(pb), InMemory(twisted_pb)
     rows = []
-    for payload in payloads or list(PAYLOADS):
+    for payload in payloads or list(BROKER_PAYLOADS):
         if progress is not None:
             progress.write(f"  timing the broker: {payload}, in memory...\n")
             progress.flush()
-        value = PAYLOADS[payload]()
-        found = _bench.compare((ours.call, value), {"twisted": (theirs.call, value)}, budget)
+        value = BROKER_PAYLOADS[payload]()
+        found = compare((ours.call, value), {"twisted": (theirs.call, value)}, budget)
         rows.append(
             BrokerRow(
                 payload,
@@ -248,66 +229,21 @@ def measureInMemory(
     return rows
 
 
-def targets(rows: list[BrokerRow]) -> dict[str, bool]:
-    """
-    The broker's targets, met or not: small calls at least 4 times Twisted's
-    rate when the reactor's round trip does not set the pace (pipelined, or
-    in memory), the Copyables and records at least 30 times in every mode.
-    """
-    small = [row.ratio for row in rows if row.payload == "small call" and row.mode != ONE_AT_A_TIME]
-    big = [row.ratio for row in rows if row.payload != "small call"]
-    found = {}
-    if small:
-        found["small calls >= 4x Twisted (pipelined, in memory)"] = min(small) >= 4.0
-    if big:
-        found["Copyables and records >= 30x Twisted"] = min(big) >= 30.0
-    return found
-
-
-def table(rows: list[BrokerRow], markdown: bool = False) -> str:
-    """The broker table: calls per second and the ratio, and the targets."""
-    headers = ["payload", "mode", "pbfast calls/s", "Twisted calls/s", "xTwisted", "±"]
-    cells = [
-        [
-            row.payload,
-            row.mode,
-            f"{row.pbfast:,.0f}",
-            f"{row.twisted:,.0f}",
-            f"{row.ratio:.1f}x",
-            f"{row.spread:.0%}",
-        ]
-        for row in sorted(rows, key=lambda row: list(PAYLOADS).index(row.payload))
-    ]
-    lines = _bench.render(headers, cells, markdown)
-    lines += [
-        "",
-        "xTwisted: pbfast's calls per second / Twisted's, timed side by side; ±: how far it",
-        "moved between rounds. One at a time over TCP, a call waits for the reactor's own round",
-        "trip (the same for both brokers): there the reactor, not the broker, sets the pace.",
-    ]
-    lines += _bench.target_lines(targets(rows), markdown)
-    return "\n".join(lines)
-
-
-def asJSON(rows: list[BrokerRow]) -> list[dict[str, Any]]:
-    return [asdict(row) for row in rows]
-
-
 def run(
     payloads: list[str] | None = None, budget: float = 0.5, progress: TextIO | None = None
 ) -> list[BrokerRow]:
-    """L{measure}, running the reactor for it (once per process), and L{measureInMemory}."""
-    reactor = _reactor()
+    """L{measure_tcp}, running the reactor for it (once per process), and L{measure_in_memory}."""
+    reactor = the_reactor()
     result: list[list[BrokerRow]] = []
     failures: list[Any] = []
 
     def done(outcome: Any) -> None:
         reactor.stop()
 
-    d = measure(payloads, budget, progress=progress)
+    d = measure_tcp(payloads, budget, progress=progress)
     d.addCallbacks(result.append, failures.append)
     d.addBoth(done)
     reactor.run()
     if failures:
         failures[0].raiseException()
-    return result[0] + measureInMemory(payloads, budget, progress=progress)
+    return result[0] + measure_in_memory(payloads, budget, progress=progress)
