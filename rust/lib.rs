@@ -20,6 +20,8 @@ pub mod banana;
 #[cfg(feature = "python")]
 mod bindings;
 #[cfg(feature = "python")]
+mod broker;
+#[cfg(feature = "python")]
 mod jelly;
 #[cfg(feature = "python")]
 mod pybanana;
@@ -51,6 +53,9 @@ mod _native {
     };
     #[pymodule_export]
     use crate::bindings::decoder::Decoder;
+
+    #[pymodule_export]
+    use crate::bindings::broker::{receive_messages, send_message, takes_native_path};
 
     #[pymodule_export]
     use crate::bindings::jelly::{dumps, jelly_object, loads, serialize, unserialize};

@@ -16,7 +16,13 @@ import pytest
 RUST = Path(__file__).resolve().parent.parent / "rust"
 
 # Each layer may use the ones before it, never one after.
-LAYERS = ["crate::banana", "crate::pybanana", "crate::jelly", "crate::bindings"]
+LAYERS = [
+    "crate::banana",
+    "crate::pybanana",
+    "crate::jelly",
+    "crate::broker",
+    "crate::bindings",
+]
 # Inside the traversal layer, the two directions stay apart; what both use
 # uses neither.
 DIRECTIONS = ["crate::jelly::jellying", "crate::jelly::unjellying"]

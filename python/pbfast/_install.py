@@ -23,7 +23,9 @@ it overrides them). What changes, exactly:
     C{proto_cachemessage} and C{proto_uncache} (C{observe_*} on the
     application's own L{RemoteCache}), C{dataReceived} (a peer that sends
     what cannot be read is dropped), C{proto_answer}/C{proto_error} (an
-    answer that cannot be read fails its call) and C{_sendError}, each with
+    answer that cannot be read fails its call), C{_sendError},
+    C{_sendMessage} (a plain call sent natively) and C{expressionReceived}
+    (an unknown command answered with bytes), each with
     a log event where a peer is dropped, refused or answered with an error;
     the broker's received messages keep their jellied parts as bytes (see
     L{pbfast.pb._NativeBroker});

@@ -25,7 +25,10 @@ __all__ = [
     "int2b128",
     "jelly",
     "loads",
+    "receive_messages",
+    "send_message",
     "serialize",
+    "takes_native_path",
     "unserialize",
 ]
 __version__: str
@@ -106,6 +109,23 @@ def unserialize(
     max_jelly_depth: int = 1000,
 ) -> Any:
     """A broker's unserialize: objects straight from what it received."""
+
+def receive_messages(broker: Any, chunk: bytes | bytearray | memoryview) -> None:
+    """A broker's received bytes: every message they complete, calls and answers natively."""
+
+def send_message(
+    broker: Any,
+    prefix: bytes,
+    perspective: Any,
+    object_id: Any,
+    message: bytes,
+    args: Any,
+    kw: Any,
+) -> Any:
+    """A broker's _sendMessage: the Deferred of the call's answer (or of its failure)."""
+
+def takes_native_path(broker: Any) -> bool:
+    """True if the broker keeps every method the native call path stands in for."""
 
 def encode(
     obj: Any,

@@ -18,6 +18,12 @@ What the broker does natively:
     arguments are unjellied with the perspective of the object called);
   - sending: C{serialize} jellies straight to Banana bytes in the connection's
     dialect, and the message around them is encoded in one native call;
+  - a method call to an object that keeps Twisted's
+    C{Referenceable.remoteMessageReceived}, its answer, and a plain call
+    sent are handled natively, message to bytes, by a broker that keeps the
+    stock methods they go through (C{pbfast._native.takes_native_path});
+    overriding any of them, on the class or the instance, brings Twisted's
+    code back for it;
   - the flavors' stock methods are done natively (see L{pbfast.flavors}):
     a L{Copyable}'s type and state, a L{Referenceable}'s reference, a
     L{RemoteCopy}'s C{setCopyableState}.
@@ -38,6 +44,7 @@ from typing import Any, ClassVar
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python import log as _twistedLog
 from twisted.python.failure import Failure
 from twisted.python.reflect import qual
 
@@ -189,7 +196,7 @@ class _NativeBroker(_NativeCodec):
         if self.__dict__.get("_pbfastDropped"):
             return
         try:
-            _NativeCodec.dataReceived(self, chunk)
+            _native.receive_messages(self, chunk)
         except Exception as error:
             self.__dict__["_pbfastDropped"] = True
             _log.warn(
@@ -201,6 +208,38 @@ class _NativeBroker(_NativeCodec):
                 limit=getattr(error, "limit", None),
             )
             self.transport.loseConnection()
+
+    def _sendMessage(
+        self, prefix: bytes, perspective: Any, objectID: Any, message: Any, args: Any, kw: Any
+    ) -> Any:
+        """
+        Twisted's C{_sendMessage} (what C{callRemote} calls), with the
+        arguments jellied straight to bytes and the message encoded once:
+        Twisted's own for a call that asks for C{pbcallback}, C{pberrback}
+        or C{pbanswer}, or a broker whose class changes a method it goes
+        through.
+        """
+        return _native.send_message(self, prefix, perspective, objectID, message, args, kw)
+
+    def expressionReceived(self, sexp: Any) -> None:
+        """
+        Twisted's dispatch of a message to its C{proto_} method, except that
+        a command not understood is answered as the protocol intends: with
+        C{didNotUnderstand} and the command as bytes. (Twisted's broker sends
+        it as a C{str}, which Banana cannot encode, so it drops the
+        connection instead of answering.)
+        """
+        if isinstance(sexp, list):
+            command = sexp[0]
+            if not isinstance(command, str):
+                command = command.decode("utf8")
+            method = getattr(self, f"proto_{command}", None)
+            if method:
+                method(*sexp[1:])
+            else:
+                self.sendCall(b"didNotUnderstand", command.encode("utf8"))  # type: ignore[attr-defined]
+        else:
+            raise ProtocolError("Non-list expression received.")
 
     def _peer(self) -> Any:
         """The peer's address, for log events (None without a transport that knows it)."""
@@ -460,6 +499,110 @@ class _NativeBroker(_NativeCodec):
         self._pbfastCacheHolders.pop(objectID, None)
 
 
+_STOCK_REMOTE_MESSAGE_RECEIVED = Referenceable.remoteMessageReceived
+"""Twisted's C{Referenceable.remoteMessageReceived}: objects that keep it take the native path."""
+
+
+def _callFailed(broker: Any, requestID: Any, answerRequired: Any, error: BaseException) -> None:
+    """
+    The C{except} clauses of Twisted's C{Broker._recvMessage}, for C{error},
+    raised where the native path stood in for its C{try} (the lookup of
+    the method, the arguments unjellied, the call, the result jellied).
+    """
+    try:
+        raise error
+    except Error as e:
+        if answerRequired:
+            if isinstance(e, Jellyable) or broker.security.isClassAllowed(e.__class__):
+                broker._sendError(e, requestID)
+            else:
+                broker._sendError(CopyableFailure(e), requestID)
+    except BaseException:
+        if answerRequired:
+            _twistedLog.msg("Peer will receive following PB traceback:", isError=True)
+            f = CopyableFailure()
+            broker._sendError(f, requestID)
+        _twistedLog.err()
+
+
+def _resultReady(
+    broker: Any, requestID: Any, answerRequired: Any, state: Any, perspective: Any
+) -> None:
+    """
+    The rest of Twisted's C{_recvMessage} once the C{remote_} method
+    returned C{state}, for a result the native path does not answer itself
+    (a Deferred, or no answer asked for): C{serialize(state, perspective)},
+    then the answer, now or when the Deferred fires.
+    """
+    try:
+        netResult = broker.serialize(state, perspective)
+    except BaseException as error:
+        _callFailed(broker, requestID, answerRequired, error)
+        return
+    if answerRequired:
+        if isinstance(netResult, defer.Deferred):
+            args = (requestID,)
+            netResult.addCallbacks(
+                broker._sendAnswer,
+                broker._sendFailureOrError,
+                callbackArgs=args,
+                errbackArgs=args,
+            )
+        else:
+            broker._sendAnswer(netResult, requestID)
+
+
+def _answerUnreadable(deferred: defer.Deferred[Any], error: BaseException) -> None:
+    """An answer that cannot be read fails its call, and is raised again (see L{_deliver})."""
+    try:
+        raise error
+    except BaseException:
+        deferred.errback()
+        raise
+
+
+def _sendFailed(error: BaseException) -> defer.Deferred[Any]:
+    """What Twisted's C{_sendMessage} returns when serializing the arguments raised C{error}."""
+    return defer.fail(Failure(error))
+
+
+def _starCall(method: Any, args: Any, kw: Any) -> Any:
+    """C{method(*args, **kw)}, for arguments that are no exact tuple and dict."""
+    return method(*args, **kw)
+
+
+# The broker's methods a message goes through, with what each must be for
+# the native path (pbfast._native.takes_native_path) to do what they would:
+# pbfast's own where its broker has one, else Twisted's, as this module found
+# them before install() could patch Twisted's class.
+_NATIVE_PATH_METHODS = (
+    "callExpressionReceived",
+    "expressionReceived",
+    "proto_message",
+    "_recvMessage",
+    "localObjectForID",
+    "proto_answer",
+    "_deliver",
+    "serialize",
+    "unserialize",
+    "_sendAnswer",
+    "sendCall",
+    "sendEncoded",
+    "_encode",
+    "_encodeToBytes",
+    "newRequestID",
+)
+
+
+def _expectedMethod(name: str) -> Any:
+    for cls in (_NativeBroker, _NativeCodec):
+        if name in cls.__dict__:
+            return cls.__dict__[name]
+    return getattr(_pb.Broker, name)
+
+
+_FAST_PATH_EXPECTED = {name: _expectedMethod(name) for name in _NATIVE_PATH_METHODS}
+_TWISTED_SEND_MESSAGE = _pb.Broker._sendMessage
 _TWISTED_PROTO_UNCACHE = _pb.Broker.proto_uncache
 _TWISTED_SEND_ERROR = _pb.Broker._sendError
 

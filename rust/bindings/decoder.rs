@@ -51,7 +51,7 @@ impl Decoder {
     }
 
     /// Append received bytes.
-    fn feed(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
+    pub(crate) fn feed(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
         with_bytes(data, |bytes| match &mut self.stream {
             Stream::Expressions(decoder) => decoder.feed(bytes),
             Stream::Messages(framer) => framer.feed(bytes),
@@ -62,7 +62,7 @@ impl Decoder {
     /// The next complete expression (or message), or None until more bytes
     /// arrive.
     #[pyo3(signature = (pb_dialect, prefix_limit, size_limit, max_depth, max_message_size))]
-    fn next(
+    pub(crate) fn next(
         &mut self,
         py: Python<'_>,
         pb_dialect: bool,

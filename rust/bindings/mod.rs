@@ -4,5 +4,6 @@
 //! Each function here hands its work to a layer below.
 
 pub mod banana;
+pub mod broker;
 pub mod decoder;
 pub mod jelly;

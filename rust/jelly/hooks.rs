@@ -16,7 +16,7 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyString, PyType};
 
 use super::python_objects::PythonObjects;
 
@@ -30,6 +30,22 @@ extern "C" {
     // declare: exported by CPython 3.11 to 3.13. A borrowed reference, or
     // NULL (with no exception set) when no class has the name.
     fn _PyType_Lookup(ty: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
+}
+
+/// What the first class along `class`'s MRO that has `name` has there
+/// (`_PyType_Lookup`: what an instance's attribute lookup finds on its
+/// class), or `None`. Runs no Python code.
+pub(crate) fn type_lookup<'py>(
+    class: &Bound<'py, PyType>,
+    name: &Bound<'py, PyString>,
+) -> Option<Bound<'py, PyAny>> {
+    // SAFETY: `class` and `name` are live objects; `_PyType_Lookup` reads
+    // the MRO under the GIL and gives a borrowed reference (or NULL, with
+    // no exception set), taken as a new one at once.
+    unsafe {
+        let found = _PyType_Lookup(class.as_type_ptr(), name.as_ptr());
+        (!found.is_null()).then(|| Bound::from_borrowed_ptr(class.py(), found))
+    }
 }
 
 /// The plain function `getattr(obj, name)` would give bound to `obj`, told

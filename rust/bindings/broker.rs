@@ -1,0 +1,193 @@
+//! The broker half of `pbfast._native`: the receiving loop over a broker's
+//! decoder, and a call sent (see [`crate::broker`]).
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use super::banana::OutgoingVocabulary;
+use super::decoder::Decoder;
+use crate::broker::calls::{answer_received, call_received, send_call, Sent, Wire};
+use crate::broker::stock::keeps_stock_methods;
+
+/// Feed `chunk` to `broker`'s decoder and handle every message it
+/// completes, as the broker's `callExpressionReceived` would: while the
+/// broker keeps the stock methods (see [`keeps_stock_methods`]), a method
+/// call and an answer natively (see [`call_received`], [`answer_received`]);
+/// anything else, or anything once the broker does not, through
+/// `callExpressionReceived` itself. Asked again before each message: the
+/// one before may have run code that changed the broker.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = broker.py();
+    // What pbfast.banana's dataReceived reads before its loop: the decoder
+    // (made on first use) and the limits.
+    let decoder = broker
+        .call_method0(pyo3::intern!(py, "_nativeDecoder"))?
+        .cast_into::<Decoder>()?;
+    let prefix_limit: usize = broker
+        .call_method0(pyo3::intern!(py, "_effectivePrefixLimit"))?
+        .extract()?;
+    let size_limit: u64 = broker.getattr(pyo3::intern!(py, "sizeLimit"))?.extract()?;
+    let max_depth: usize = broker.getattr(pyo3::intern!(py, "maxDepth"))?.extract()?;
+    let max_message_size: u64 = broker
+        .getattr(pyo3::intern!(py, "maxMessageSize"))?
+        .extract()?;
+    decoder.borrow_mut().feed(chunk)?;
+    // The broker's `_sendingVocabulary()`, asked once the dialect is `pb`
+    // (it never changes back).
+    let mut vocabulary: Option<Option<Bound<'_, OutgoingVocabulary>>> = None;
+    loop {
+        // The dialect is read again before each message, as the general
+        // loop reads it (the first messages of a connection select it).
+        let dialect = broker.getattr(pyo3::intern!(py, "currentDialect"))?;
+        let pb_dialect = match dialect.cast_exact::<PyBytes>() {
+            Ok(bytes) => bytes.as_bytes() == b"pb",
+            Err(_) => dialect.eq(PyBytes::new(py, b"pb"))?,
+        };
+        // The decoder is not borrowed while a message is handled: a handler
+        // may feed it (a nested dataReceived) or reset it.
+        let next = decoder.borrow_mut().next(
+            py,
+            pb_dialect,
+            prefix_limit,
+            size_limit,
+            max_depth,
+            max_message_size,
+        )?;
+        let Some(item) = next else {
+            return Ok(());
+        };
+        let item = item.into_bound(py);
+        let native = pb_dialect && keeps_stock_methods(broker)?;
+        if native && vocabulary.is_none() {
+            let sending = broker.call_method0(pyo3::intern!(py, "_sendingVocabulary"))?;
+            vocabulary = Some(sending.cast_into::<OutgoingVocabulary>().ok());
+        }
+        let wire = Wire {
+            vocabulary: vocabulary
+                .as_ref()
+                .and_then(|v| v.as_ref())
+                .map(|v| v.get().core()),
+            prefix_limit,
+            size_limit,
+            max_depth,
+        };
+        let handled = match item.cast::<PyList>() {
+            Ok(message) if native && message.len() == 7 && is_kind(message, b"message")? => {
+                call_received(broker, message, &wire)?
+            }
+            Ok(message) if native && message.len() == 3 && is_kind(message, b"answer")? => {
+                answer_received(broker, message)?;
+                true
+            }
+            _ => false,
+        };
+        if !handled {
+            broker.call_method1(pyo3::intern!(py, "callExpressionReceived"), (&item,))?;
+        }
+    }
+}
+
+/// True if the message's kind (its first item) is the byte string `kind`.
+fn is_kind(message: &Bound<'_, PyList>, kind: &[u8]) -> PyResult<bool> {
+    let first = message.get_item(0)?;
+    Ok(first
+        .cast_exact::<PyBytes>()
+        .is_ok_and(|bytes| bytes.as_bytes() == kind))
+}
+
+/// Twisted's `Broker._sendMessage(prefix, perspective, objectID, message,
+/// args, kw)`, what `callRemote` calls: for a broker that keeps the stock
+/// methods and a call with none of `pbcallback`, `pberrback`, `pbanswer`,
+/// natively (see [`send_call`]); else Twisted's own method.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn send_message<'py>(
+    broker: &Bound<'py, PyAny>,
+    prefix: &Bound<'py, PyAny>,
+    perspective: &Bound<'py, PyAny>,
+    object_id: &Bound<'py, PyAny>,
+    message: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyAny>,
+    kw: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = broker.py();
+    let python = sending(py)?;
+    let mut plain = keeps_stock_methods(broker)?;
+    for name in ["pbcallback", "pberrback", "pbanswer"] {
+        plain = plain && !kw.contains(name)?;
+    }
+    if !plain {
+        return python.twisted_send_message.bind(py).call1((
+            broker,
+            prefix,
+            perspective,
+            object_id,
+            message,
+            args,
+            kw,
+        ));
+    }
+    if broker
+        .getattr(pyo3::intern!(py, "disconnected"))?
+        .is_truthy()?
+    {
+        let error = python
+            .dead_reference_error
+            .bind(py)
+            .call1(("Calling Stale Broker",))?;
+        return Err(PyErr::from_value(error));
+    }
+    let vocabulary = broker.call_method0(pyo3::intern!(py, "_sendingVocabulary"))?;
+    let vocabulary = vocabulary.cast::<OutgoingVocabulary>().ok();
+    let wire = Wire {
+        vocabulary: vocabulary.map(|v| v.get().core()),
+        prefix_limit: broker
+            .call_method0(pyo3::intern!(py, "_effectivePrefixLimit"))?
+            .extract()?,
+        size_limit: broker.getattr(pyo3::intern!(py, "sizeLimit"))?.extract()?,
+        max_depth: broker.getattr(pyo3::intern!(py, "maxDepth"))?.extract()?,
+    };
+    match send_call(
+        broker,
+        prefix,
+        perspective,
+        object_id,
+        message,
+        args,
+        kw,
+        &wire,
+    )? {
+        Sent::Call(deferred) => Ok(deferred),
+        // Twisted's `defer.fail(failure.Failure())`.
+        Sent::NotSerialized(error) => python.failed.bind(py).call1((error,)),
+    }
+}
+
+/// What sending a call takes from Python, looked up once.
+struct Sending {
+    twisted_send_message: Py<PyAny>,
+    dead_reference_error: Py<PyAny>,
+    /// `pbfast.pb._sendFailed(error)`: `defer.fail(Failure(error))`.
+    failed: Py<PyAny>,
+}
+
+fn sending(py: Python<'_>) -> PyResult<&'static Sending> {
+    static SENDING: pyo3::sync::PyOnceLock<Sending> = pyo3::sync::PyOnceLock::new();
+    SENDING.get_or_try_init(py, || {
+        let pb = py.import("pbfast.pb")?;
+        Ok(Sending {
+            twisted_send_message: pb.getattr("_TWISTED_SEND_MESSAGE")?.unbind(),
+            dead_reference_error: pb.getattr("DeadReferenceError")?.unbind(),
+            failed: pb.getattr("_sendFailed")?.unbind(),
+        })
+    })
+}
+
+/// True if `broker` keeps every method the native call path stands in for
+/// (see [`crate::broker::stock`]).
+#[pyfunction]
+pub fn takes_native_path(broker: &Bound<'_, PyAny>) -> PyResult<bool> {
+    keeps_stock_methods(broker)
+}

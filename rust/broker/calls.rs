@@ -1,0 +1,484 @@
+//! A method call received and answered, an answer delivered, a call sent:
+//! what Twisted's broker code does for each, step for step, with the jelly
+//! done straight between objects and bytes and the message around it
+//! encoded in the same native call.
+//!
+//! Each function here stands for a stretch of Twisted's code; the comments
+//! name it. Where that code would go somewhere this one does not (an object
+//! that overrides `remoteMessageReceived`, a result that is a Deferred, an
+//! error), it hands over to `pbfast.pb`'s Python, before anything was done
+//! or at the point where Twisted's code would be, so that what happens is
+//! what Twisted's code makes happen.
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use crate::jelly::depth::MAX_JELLY_DEPTH;
+use crate::jelly::hooks::{type_function, type_lookup};
+use crate::jelly::jellying::dumps::serialize;
+use crate::jelly::jellying::jellier::Jellier;
+use crate::jelly::unjellying::loads::unserialize;
+use crate::jelly::unjellying::unjellier::Unjellier;
+use crate::pybanana::encode::{encode_into, EncodeSettings};
+use crate::pybanana::encoded::Encoded;
+use crate::pybanana::output::{with_output_buffer, Output};
+
+/// What the call path takes from Python, looked up once.
+struct FromPython {
+    /// `pbfast.pb._callFailed(broker, requestID, answerRequired, error)`:
+    /// Twisted's `except` clauses of `_recvMessage`.
+    call_failed: Py<PyAny>,
+    /// `pbfast.pb._resultReady(broker, requestID, answerRequired, state,
+    /// perspective)`: the rest of `_recvMessage` for a result the native
+    /// path does not answer itself (a Deferred, or no answer asked for).
+    result_ready: Py<PyAny>,
+    /// `pbfast.pb._answerUnreadable(deferred, error)`: the call's Deferred
+    /// fails with the error, which is raised again.
+    answer_unreadable: Py<PyAny>,
+    /// `twisted.python.log.msg`.
+    log_msg: Py<PyAny>,
+    /// `twisted.spread.flavors.NoSuchMethod`.
+    no_such_method: Py<PyAny>,
+    /// `twisted.internet.defer.Deferred`.
+    deferred: Py<PyAny>,
+    /// `Referenceable.remoteMessageReceived`, Twisted's.
+    remote_message_received: Py<PyAny>,
+}
+
+fn python(py: Python<'_>) -> PyResult<&'static FromPython> {
+    static PYTHON: PyOnceLock<FromPython> = PyOnceLock::new();
+    PYTHON.get_or_try_init(py, || {
+        let pb = py.import("pbfast.pb")?;
+        let get = |name: &str| pb.getattr(name).map(Bound::unbind);
+        Ok(FromPython {
+            call_failed: get("_callFailed")?,
+            result_ready: get("_resultReady")?,
+            answer_unreadable: get("_answerUnreadable")?,
+            log_msg: py.import("twisted.python.log")?.getattr("msg")?.unbind(),
+            no_such_method: get("NoSuchMethod")?,
+            deferred: py
+                .import("twisted.internet.defer")?
+                .getattr("Deferred")?
+                .unbind(),
+            remote_message_received: get("_STOCK_REMOTE_MESSAGE_RECEIVED")?,
+        })
+    })
+}
+
+/// The connection's encoding: its dialect's vocabulary and its limits.
+pub(crate) struct Wire<'a> {
+    pub(crate) vocabulary: Option<&'a crate::banana::vocabulary::OutgoingVocabulary>,
+    pub(crate) prefix_limit: usize,
+    pub(crate) size_limit: u64,
+    pub(crate) max_depth: usize,
+}
+
+impl Wire<'_> {
+    fn settings(&self) -> EncodeSettings<'_> {
+        EncodeSettings {
+            prefix_limit: self.prefix_limit,
+            size_limit: self.size_limit,
+            max_depth: self.max_depth,
+            vocabulary: self.vocabulary,
+        }
+    }
+
+    /// `expression` encoded: what `sendCall(*expression)` writes.
+    fn encode<'py>(&self, expression: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let settings = self.settings();
+        with_output_buffer(|buf| {
+            let mut out = Output::new(buf);
+            encode_into(expression, &settings, &mut out)?;
+            out.finish(expression.py())
+        })
+    }
+}
+
+/// Where `broker.<name> = value` lands: the instance dict, written
+/// directly, where the broker's class sets attributes as `object` does and
+/// has nothing of these names (so no descriptor takes the assignment);
+/// else the assignment itself.
+struct Attributes<'py> {
+    broker: Bound<'py, PyAny>,
+    dict: Option<Bound<'py, PyDict>>,
+}
+
+impl<'py> Attributes<'py> {
+    fn of(broker: &Bound<'py, PyAny>, names: &[&Bound<'py, PyString>]) -> PyResult<Self> {
+        let class = broker.get_type();
+        // SAFETY: reading the type's slot under the GIL.
+        let generic = unsafe {
+            (*class.as_type_ptr()).tp_setattro.is_some_and(|assign| {
+                std::ptr::fn_addr_eq(assign, ffi::PyObject_GenericSetAttr as ffi::setattrofunc)
+            })
+        };
+        let dict = if generic && names.iter().all(|name| type_lookup(&class, name).is_none()) {
+            // SAFETY: PyObject_GenericGetDict returns a new reference to the
+            // instance dict (made if the instance keeps its attributes
+            // inline, after which they live in it), or NULL with an
+            // exception set.
+            let dict = unsafe {
+                Bound::from_owned_ptr_or_err(
+                    broker.py(),
+                    ffi::PyObject_GenericGetDict(broker.as_ptr(), std::ptr::null_mut()),
+                )?
+            };
+            Some(dict.cast_into::<PyDict>()?)
+        } else {
+            None
+        };
+        Ok(Attributes {
+            broker: broker.clone(),
+            dict,
+        })
+    }
+
+    /// `broker.<name> = value`. In the dict, a value already there is left
+    /// as it is: assigning it again would change nothing.
+    fn set(&self, name: &Bound<'py, PyString>, value: &Bound<'py, PyAny>) -> PyResult<()> {
+        match &self.dict {
+            Some(dict) => {
+                if dict.get_item(name)?.is_some_and(|held| held.is(value)) {
+                    return Ok(());
+                }
+                dict.set_item(name, value)
+            }
+            None => self.broker.setattr(name, value),
+        }
+    }
+}
+
+/// pbfast's `Broker.serialize(obj, perspective, method)` of an object that
+/// is no Deferred: the broker's `serializingPerspective`, `jellyMethod`,
+/// `jellyArgs` and `jellyKw` set for the jelly hooks, then `None` again.
+fn serialize_for<'py>(
+    broker: &Bound<'py, PyAny>,
+    obj: &Bound<'py, PyAny>,
+    perspective: &Bound<'py, PyAny>,
+    method: &Bound<'py, PyAny>,
+    wire: &Wire<'_>,
+) -> PyResult<Bound<'py, Encoded>> {
+    let py = broker.py();
+    let none = py.None().into_bound(py);
+    let names = [
+        pyo3::intern!(py, "serializingPerspective"),
+        pyo3::intern!(py, "jellyMethod"),
+        pyo3::intern!(py, "jellyArgs"),
+        pyo3::intern!(py, "jellyKw"),
+    ];
+    let attributes = Attributes::of(broker, &names)?;
+    attributes.set(names[0], perspective)?;
+    attributes.set(names[1], method)?;
+    attributes.set(names[2], &none)?;
+    attributes.set(names[3], &none)?;
+    let made = (|| {
+        let taster = broker.getattr(pyo3::intern!(py, "security"))?;
+        let jellier = Jellier::create(
+            py,
+            taster,
+            None,
+            Some(broker.clone().unbind()),
+            MAX_JELLY_DEPTH,
+            true,
+        )?;
+        let encoded = serialize(&Bound::new(py, jellier)?, obj, wire.settings())?;
+        Bound::new(py, encoded)
+    })();
+    for name in names {
+        attributes.set(name, &none)?;
+    }
+    made
+}
+
+/// pbfast's `Broker.unserialize(encoded)`, with no perspective: the
+/// broker's `unserializingPerspective` is `None` throughout.
+fn unserialize_for<'py>(
+    broker: &Bound<'py, PyAny>,
+    encoded: &Bound<'py, Encoded>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = broker.py();
+    let none = py.None().into_bound(py);
+    let name = pyo3::intern!(py, "unserializingPerspective");
+    let attributes = Attributes::of(broker, &[name])?;
+    attributes.set(name, &none)?;
+    let made = (|| {
+        let taster = broker.getattr(pyo3::intern!(py, "security"))?;
+        let unjellier = Unjellier::create(
+            py,
+            taster,
+            None,
+            Some(broker.clone().unbind()),
+            MAX_JELLY_DEPTH,
+        )?;
+        unserialize(&Bound::new(py, unjellier)?, encoded.get())
+    })();
+    attributes.set(name, &none)?;
+    made
+}
+
+/// `[b"message", requestID, objectID, message, answerRequired, netArgs,
+/// netKw]` received by `broker`, as Twisted's `proto_message` and
+/// `_recvMessage` take it, with `Referenceable.remoteMessageReceived` for
+/// an object that keeps it. `false`, with nothing done, where Twisted's
+/// code must take it from the start (see the module's comment).
+pub(crate) fn call_received(
+    broker: &Bound<'_, PyAny>,
+    message: &Bound<'_, PyList>,
+    wire: &Wire<'_>,
+) -> PyResult<bool> {
+    let py = broker.py();
+    let item = |index: usize| message.get_item(index);
+    let (request_id, object_id, name) = (item(1)?, item(2)?, item(3)?);
+    let (answer_required, net_args, net_kw) = (item(4)?, item(5)?, item(6)?);
+    // _recvMessage: `message.decode("utf8")` unless a str.
+    let name = if name.is_instance_of::<PyString>() {
+        name
+    } else {
+        name.call_method1(pyo3::intern!(py, "decode"), ("utf8",))?
+    };
+    // localObjectForID: `luid.encode("utf8")` if a str, then
+    // `self.localObjects.get(luid)` and the Local's `object`.
+    let luid = if object_id.is_instance_of::<PyString>() {
+        object_id.call_method1(pyo3::intern!(py, "encode"), ("utf8",))?
+    } else {
+        object_id.clone()
+    };
+    let objects = broker.getattr(pyo3::intern!(py, "localObjects"))?;
+    let local = match objects.cast_exact::<PyDict>() {
+        // dict.get itself, without the method call.
+        Ok(dict) => dict
+            .get_item(&luid)?
+            .unwrap_or_else(|| py.None().into_bound(py)),
+        Err(_) => objects.call_method1(pyo3::intern!(py, "get"), (&luid,))?,
+    };
+    let target = if local.is_none() {
+        local
+    } else {
+        local.getattr(pyo3::intern!(py, "object"))?
+    };
+    let python = python(py)?;
+    let stock = !target.is_none()
+        && type_function(&target, pyo3::intern!(py, "remoteMessageReceived"))?
+            .is_some_and(|function| function.is(&python.remote_message_received));
+    let (Ok(net_args), Ok(net_kw)) = (net_args.cast::<Encoded>(), net_kw.cast::<Encoded>()) else {
+        return Ok(false);
+    };
+    if !stock {
+        return Ok(false);
+    }
+    // The `try` of _recvMessage, around remoteMessageReceived.
+    let answered = (|| -> PyResult<Option<Bound<'_, PyBytes>>> {
+        let args = unserialize_for(broker, net_args)?;
+        let kw = unserialize_for(broker, net_kw)?;
+        let kw = text_keywords(&kw)?;
+        let method_name = PyString::new(py, &format!("remote_{}", name.str()?.to_str()?));
+        let Some(method) = target.getattr_opt(&method_name)? else {
+            let reason = format!("No such method: {method_name}");
+            return Err(PyErr::from_value(
+                python.no_such_method.bind(py).call1((reason,))?,
+            ));
+        };
+        let state = call_method(&method, &args, &kw).inspect_err(|error| {
+            if error.is_instance_of::<PyTypeError>(py) {
+                // "{method} didn't accept {args} and {kw}", logged as
+                // Twisted logs it before raising again.
+                let text = |object: &Bound<'_, PyAny>| {
+                    object
+                        .str()
+                        .map(|text| text.to_string())
+                        .unwrap_or_default()
+                };
+                let line = format!(
+                    "{} didn't accept {} and {}",
+                    text(&method),
+                    text(&args),
+                    text(&kw)
+                );
+                // A failure to log does not hide the call's own error.
+                let _ = python.log_msg.bind(py).call1((line,));
+            }
+        })?;
+        let perspective = target.getattr(pyo3::intern!(py, "perspective"))?;
+        if !answer_required.is_truthy()? || state.is_instance(python.deferred.bind(py))? {
+            python.result_ready.bind(py).call1((
+                broker,
+                &request_id,
+                &answer_required,
+                state,
+                perspective,
+            ))?;
+            return Ok(None);
+        }
+        let none = py.None().into_bound(py);
+        let result = serialize_for(broker, &state, &perspective, &none, wire)?;
+        let answer = PyList::new(
+            py,
+            [
+                PyBytes::new(py, b"answer").into_any(),
+                request_id.clone(),
+                result.into_any(),
+            ],
+        )?;
+        Ok(Some(wire.encode(answer.as_any())?))
+    })();
+    match answered {
+        // _sendAnswer, outside the `try`: its errors are the caller's.
+        Ok(Some(answer)) => {
+            broker
+                .getattr(pyo3::intern!(py, "transport"))?
+                .call_method1(pyo3::intern!(py, "write"), (answer,))?;
+        }
+        Ok(None) => {}
+        Err(error) => {
+            python.call_failed.bind(py).call1((
+                broker,
+                &request_id,
+                &answer_required,
+                error.into_value(py),
+            ))?;
+        }
+    }
+    Ok(true)
+}
+
+/// Twisted's `if [key for key in kw.keys() if isinstance(key, bytes)]: kw =
+/// {k.decode("utf8"): v for k, v in kw.items()}`.
+fn text_keywords<'py>(kw: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = kw.py();
+    let mut any_bytes = false;
+    if let Ok(dict) = kw.cast_exact::<PyDict>() {
+        // A dict's own keys(), iterated without the method call.
+        for (key, _) in dict.iter() {
+            any_bytes |= key.is_instance_of::<PyBytes>();
+        }
+    } else {
+        for key in kw.call_method0(pyo3::intern!(py, "keys"))?.try_iter()? {
+            any_bytes |= key?.is_instance_of::<PyBytes>();
+        }
+    }
+    if !any_bytes {
+        return Ok(kw.clone());
+    }
+    let decoded = PyDict::new(py);
+    for pair in kw.call_method0(pyo3::intern!(py, "items"))?.try_iter()? {
+        let (key, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) = pair?.extract()?;
+        decoded.set_item(
+            key.call_method1(pyo3::intern!(py, "decode"), ("utf8",))?,
+            value,
+        )?;
+    }
+    Ok(decoded.into_any())
+}
+
+/// `method(*args, **kw)`.
+fn call_method<'py>(
+    method: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyAny>,
+    kw: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    // An exact tuple and dict are what `*` and `**` make of themselves
+    // (PyObject_Call checks the keys as the call syntax does); anything else
+    // goes through the call syntax itself.
+    if let (Ok(args), Ok(kw)) = (args.cast_exact::<PyTuple>(), kw.cast_exact::<PyDict>()) {
+        return method.call(args, Some(kw));
+    }
+    static STAR_CALL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    STAR_CALL
+        .import(method.py(), "pbfast.pb", "_starCall")?
+        .call1((method, args, kw))
+}
+
+/// `[b"answer", requestID, netResult]` received by `broker`, as pbfast's
+/// `proto_answer` takes it: the call's Deferred fires with the result, or
+/// fails with the error that reading it raised (raised again).
+pub(crate) fn answer_received(
+    broker: &Bound<'_, PyAny>,
+    message: &Bound<'_, PyList>,
+) -> PyResult<()> {
+    let py = broker.py();
+    let request_id = message.get_item(1)?;
+    let net_result = message.get_item(2)?;
+    let deferred = broker
+        .getattr(pyo3::intern!(py, "waitingForAnswers"))?
+        .call_method1(pyo3::intern!(py, "pop"), (request_id,))?;
+    let result = match net_result.cast::<Encoded>() {
+        Ok(encoded) => unserialize_for(broker, encoded),
+        Err(_) => broker.call_method1(pyo3::intern!(py, "unserialize"), (&net_result,)),
+    };
+    match result {
+        Ok(result) => {
+            deferred.call_method1(pyo3::intern!(py, "callback"), (result,))?;
+            Ok(())
+        }
+        Err(error) => {
+            python(py)?
+                .answer_unreadable
+                .bind(py)
+                .call1((deferred, error.into_value(py)))?;
+            Ok(())
+        }
+    }
+}
+
+/// What Twisted's `_sendMessage` does for a call with none of `pbcallback`,
+/// `pberrback`, `pbanswer`, once it is known not to be stale: `args` and
+/// `kw` serialized, a request id taken, a Deferred kept for the answer and
+/// `[prefix + b"message", requestID, objectID, message, 1, netArgs, netKw]`
+/// sent.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn send_call<'py>(
+    broker: &Bound<'py, PyAny>,
+    prefix: &Bound<'py, PyAny>,
+    perspective: &Bound<'py, PyAny>,
+    object_id: &Bound<'py, PyAny>,
+    message: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyAny>,
+    kw: &Bound<'py, PyAny>,
+    wire: &Wire<'_>,
+) -> PyResult<Sent<'py>> {
+    let py = broker.py();
+    let parts = (|| {
+        let net_args = serialize_for(broker, args, perspective, message, wire)?;
+        let net_kw = serialize_for(broker, kw, perspective, message, wire)?;
+        Ok::<_, PyErr>((net_args, net_kw))
+    })();
+    let (net_args, net_kw) = match parts {
+        Ok(parts) => parts,
+        Err(error) => return Ok(Sent::NotSerialized(error.into_value(py).into_bound(py))),
+    };
+    let request_id = broker.call_method0(pyo3::intern!(py, "newRequestID"))?;
+    let deferred = python(py)?.deferred.bind(py).call0()?;
+    broker
+        .getattr(pyo3::intern!(py, "waitingForAnswers"))?
+        .set_item(&request_id, &deferred)?;
+    let kind = prefix.add(PyBytes::new(py, b"message"))?;
+    let call = PyList::new(
+        py,
+        [
+            kind,
+            request_id,
+            object_id.clone(),
+            message.clone(),
+            1i32.into_pyobject(py)?.into_any(),
+            net_args.into_any(),
+            net_kw.into_any(),
+        ],
+    )?;
+    let data = wire.encode(call.as_any())?;
+    broker
+        .getattr(pyo3::intern!(py, "transport"))?
+        .call_method1(pyo3::intern!(py, "write"), (data,))?;
+    Ok(Sent::Call(deferred))
+}
+
+/// What became of a call to send.
+pub(crate) enum Sent<'py> {
+    /// Sent: the Deferred of its answer.
+    Call(Bound<'py, PyAny>),
+    /// Not sent: serializing the arguments raised this (Twisted's
+    /// `_sendMessage` returns it as a failed Deferred).
+    NotSerialized(Bound<'py, pyo3::exceptions::PyBaseException>),
+}

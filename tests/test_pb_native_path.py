@@ -1,0 +1,334 @@
+"""
+The broker's native call path (C{pbfast._native.receive_messages},
+C{send_message}): taken by brokers and objects that keep the stock methods,
+and left, for Twisted's code, wherever an application overrides one -- on
+the class, on the instance, or on the class after calls were made. Calls
+made each way end as Twisted's end: answers, errors, Deferred results,
+calls that want no answer, unknown commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+from twisted.internet import defer
+from twisted.internet.testing import StringTransport
+from twisted.python import log
+from twisted.spread import pb as twisted_pb
+
+from pbfast import _native
+from pbfast import pb as fast_pb
+
+
+class Service(fast_pb.Root):
+    """What the calls below call."""
+
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+        self.later: list[defer.Deferred[Any]] = []
+
+    def remote_echo(self, value: Any = None, **extra: Any) -> Any:
+        self.calls.append((value, extra))
+        return value
+
+    def remote_later(self) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = defer.Deferred()
+        self.later.append(d)
+        return d
+
+    def remote_fail(self, kind: str) -> Any:
+        if kind == "pb":
+            raise fast_pb.Error("refused")
+        raise ValueError("broken")
+
+
+class Pair:
+    """A client and a server broker, each of its own class, pumped in memory."""
+
+    def __init__(self, server: type, client: type, root: Any = None) -> None:
+        self.service = root if root is not None else Service()
+        serverModule = fast_pb if issubclass(server, fast_pb.Broker) else twisted_pb
+        clientModule = fast_pb if issubclass(client, fast_pb.Broker) else twisted_pb
+        serverFactory = serverModule.PBServerFactory(self.service, unsafeTracebacks=True)
+        serverFactory.protocol = server
+        clientFactory = clientModule.PBClientFactory()
+        clientFactory.protocol = client
+        self.server = serverFactory.buildProtocol(None)
+        self.client = clientFactory.buildProtocol(None)
+        self.serverOut, self.clientOut = StringTransport(), StringTransport()
+        self.server.makeConnection(self.serverOut)
+        self.client.makeConnection(self.clientOut)
+        self.pump()
+        roots: list[Any] = []
+        clientFactory.getRootObject().addCallback(roots.append)
+        self.pump()
+        self.root = roots[0]
+
+    def pump(self) -> None:
+        moved = True
+        while moved:
+            moved = False
+            for source, destination in (
+                (self.serverOut, self.client),
+                (self.clientOut, self.server),
+            ):
+                data = source.value()
+                if data:
+                    source.clear()
+                    destination.dataReceived(data)
+                    moved = True
+
+    def call(self, name: str, *args: Any, **kw: Any) -> list[Any]:
+        """What C{callRemote(name, ...)} ends in, once pumped: [result], or [Failure]."""
+        outcome: list[Any] = []
+        d = self.root.callRemote(name, *args, **kw)
+        if d is not None:
+            d.addBoth(outcome.append)
+        self.pump()
+        return outcome
+
+
+class Recorder:
+    """Counts the calls of Twisted's broker methods made while it is on (a profile hook)."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = set(names)
+        self.calls: dict[str, int] = dict.fromkeys(names, 0)
+
+    def __enter__(self) -> Recorder:
+        def profile(frame: Any, event: str, arg: Any) -> None:
+            if event == "call" and frame.f_code.co_name in self.names:
+                self.calls[frame.f_code.co_name] += 1
+
+        sys.setprofile(profile)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        sys.setprofile(None)
+
+
+def test_stock_brokers_take_the_native_path() -> None:
+    pair = Pair(fast_pb.Broker, fast_pb.Broker)
+    assert _native.takes_native_path(pair.server)
+    assert _native.takes_native_path(pair.client)
+    with Recorder("_recvMessage", "proto_message", "_sendMessage", "_deliver") as seen:
+        assert pair.call("echo", {"color": "green"}) == [{"color": "green"}]
+    # _sendMessage is pbfast's (in Python), which hands the call over.
+    assert seen.calls == {"_recvMessage": 0, "proto_message": 0, "_sendMessage": 1, "_deliver": 0}
+
+
+OVERRIDABLE = [
+    name
+    for name in fast_pb._NATIVE_PATH_METHODS
+    # What an echo call goes through, on one side or the other.
+    if name not in ("_encode",)
+]
+
+
+def _overriding(name: str, seen: list[str]) -> type:
+    original = getattr(fast_pb.Broker, name)
+
+    def override(self: Any, *args: Any, **kw: Any) -> Any:
+        seen.append(name)
+        return original(self, *args, **kw)
+
+    return type(f"Overrides_{name}", (fast_pb.Broker,), {name: override})
+
+
+@pytest.mark.parametrize("name", OVERRIDABLE)
+def test_a_method_overridden_on_the_class_runs(name: str) -> None:
+    seen: list[str] = []
+    broker = _overriding(name, seen)
+    pair = Pair(broker, broker)
+    assert not _native.takes_native_path(pair.server)
+    assert pair.call("echo", [1, "two"]) == [[1, "two"]]
+    assert name in seen
+
+
+@pytest.mark.parametrize("name", OVERRIDABLE)
+def test_a_method_overridden_on_the_instance_runs(name: str) -> None:
+    pair = Pair(fast_pb.Broker, fast_pb.Broker)
+    seen: list[str] = []
+    for broker in (pair.server, pair.client):
+        original = getattr(broker, name)
+
+        def override(*args: Any, _original: Any = original, **kw: Any) -> Any:
+            seen.append(name)
+            return _original(*args, **kw)
+
+        setattr(broker, name, override)
+    assert not _native.takes_native_path(pair.server)
+    assert pair.call("echo", (3,)) == [(3,)]
+    assert name in seen
+
+
+def test_a_class_changed_after_calls_is_seen() -> None:
+    broker = type("Later", (fast_pb.Broker,), {})
+    pair = Pair(broker, broker)
+    assert pair.call("echo", 1) == [1]
+    seen: list[Any] = []
+
+    def proto_message(self: Any, *args: Any) -> None:
+        seen.append(args[2])
+        fast_pb.Broker.proto_message(self, *args)
+
+    broker.proto_message = proto_message  # type: ignore[attr-defined]
+    assert pair.call("echo", 2) == [2]
+    assert seen == [b"echo"]
+    del broker.proto_message  # type: ignore[attr-defined]
+    assert _native.takes_native_path(pair.server)
+    assert pair.call("echo", 3) == [3]
+    assert seen == [b"echo"]
+
+
+def test_an_object_overriding_remote_message_received_runs_it() -> None:
+    class Own(Service):
+        def remoteMessageReceived(self, broker: Any, message: Any, args: Any, kw: Any) -> Any:
+            self.calls.append(("own", message))
+            return Service.remoteMessageReceived(self, broker, message, args, kw)
+
+    pair = Pair(fast_pb.Broker, fast_pb.Broker, Own())
+    assert pair.call("echo", 5) == [5]
+    assert pair.service.calls[0] == ("own", "echo")
+
+
+def test_an_object_with_its_own_remote_message_received_runs_it() -> None:
+    service = Service()
+    original = service.remoteMessageReceived
+
+    def own(broker: Any, message: Any, args: Any, kw: Any) -> Any:
+        service.calls.append(("instance", message))
+        return original(broker, message, args, kw)
+
+    service.remoteMessageReceived = own  # type: ignore[method-assign]
+    pair = Pair(fast_pb.Broker, fast_pb.Broker, service)
+    assert pair.call("echo", 6) == [6]
+    assert service.calls[0] == ("instance", "echo")
+
+
+BROKERS = {
+    "pbfast": fast_pb.Broker,
+    "twisted": twisted_pb.Broker,
+}
+PAIRINGS = [("pbfast", "pbfast"), ("pbfast", "twisted"), ("twisted", "pbfast")]
+
+
+def _outcome(outcome: list[Any]) -> Any:
+    """An outcome as comparable across brokers: a value, or the failure's type and text."""
+    if not outcome:
+        return "no answer"
+    result = outcome[0]
+    if hasattr(result, "trap"):
+        value = result.value
+        return ("failure", getattr(value, "remoteType", type(value)), str(value))
+    return result
+
+
+def _both_ways(server: str, client: str, scenario: Any) -> None:
+    """The same scenario against this pairing and against Twisted on both ends."""
+    ours = scenario(Pair(BROKERS[server], BROKERS[client]))
+    theirs = scenario(Pair(twisted_pb.Broker, twisted_pb.Broker))
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("server,client", PAIRINGS)
+def test_errors_answer_as_twisteds(server: str, client: str) -> None:
+    def scenario(pair: Pair) -> Any:
+        errors: list[Any] = []
+        log.addObserver(errors.append)
+        try:
+            return [
+                _outcome(pair.call("fail", "pb")),
+                _outcome(pair.call("fail", "value")),
+                _outcome(pair.call("missing")),
+                _outcome(pair.call("echo", 1, 2, 3)),
+                any("didn't accept" in str(e.get("message")) for e in errors),
+            ]
+        finally:
+            log.removeObserver(errors.append)
+            pair.pump()
+
+    _both_ways(server, client, scenario)
+
+
+@pytest.mark.parametrize("server,client", PAIRINGS)
+def test_deferred_results_and_calls_without_answers(server: str, client: str) -> None:
+    def scenario(pair: Pair) -> Any:
+        first = pair.call("later")
+        before = list(first)
+        pair.service.later.pop().callback("done")
+        pair.pump()
+        quiet = pair.call("echo", "unanswered", pbanswer=0)
+        return before, _outcome(first), quiet, pair.service.calls
+
+    _both_ways(server, client, scenario)
+
+
+@pytest.mark.parametrize("server,client", PAIRINGS)
+def test_pbcallback_and_pberrback(server: str, client: str) -> None:
+    def scenario(pair: Pair) -> Any:
+        got: list[Any] = []
+        pair.root.callRemote("echo", "x", pbcallback=got.append, pberrback=got.append)
+        pair.pump()
+        return got
+
+    _both_ways(server, client, scenario)
+
+
+def test_bytes_keyword_names_are_decoded() -> None:
+    # What a Python 2 peer sent: keyword names as bytes.
+    pair = Pair(fast_pb.Broker, twisted_pb.Broker)
+    answers: list[Any] = []
+    pair.client._sendMessage(b"", None, b"root", b"echo", (), {b"value": 7}).addBoth(answers.append)
+    pair.pump()
+    assert answers == [7]
+
+
+def test_a_stale_broker_refuses_calls() -> None:
+    pair = Pair(fast_pb.Broker, fast_pb.Broker)
+    pair.client.disconnected = True
+    with pytest.raises(fast_pb.DeadReferenceError):
+        pair.root.callRemote("echo", 1)
+
+
+@pytest.mark.parametrize("server", ["pbfast", "twisted"])
+@pytest.mark.parametrize("client", ["pbfast", "twisted"])
+def test_an_unknown_command_is_answered(server: str, client: str) -> None:
+    """
+    A command the server does not know is answered with C{didNotUnderstand}
+    and the command as bytes: pbfast's broker answers so, where Twisted's
+    tries to send the command as a C{str}, which Banana refuses, and drops
+    the connection.
+    """
+    heard: list[Any] = []
+
+    class Listening(BROKERS[client]):  # type: ignore[misc,valid-type]
+        def proto_didNotUnderstand(self, command: Any) -> None:
+            heard.append(command)
+
+    pair = Pair(BROKERS[server], Listening)
+    pair.client.sendCall(b"bogus", 1)
+    if server == "twisted":
+        with pytest.raises(Exception, match="str"):
+            pair.pump()
+        return
+    pair.pump()
+    assert heard == [b"bogus"]
+    assert pair.call("echo", "still here") == ["still here"]
+
+
+def test_twisteds_broker_takes_it_once_installed() -> None:
+    import pbfast
+
+    pbfast.install()
+    try:
+        pair = Pair(twisted_pb.Broker, twisted_pb.Broker)
+        assert _native.takes_native_path(pair.server)
+        with Recorder("_recvMessage") as seen:
+            assert pair.call("echo", {"n": 1}) == [{"n": 1}]
+        assert seen.calls == {"_recvMessage": 0}
+    finally:
+        pbfast.uninstall()
+    assert not hasattr(twisted_pb.Broker, "_nativeDecoder")
