@@ -357,3 +357,22 @@ def test_bench_plot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     chart = tmp_path / "speed.png"
     assert cli.main(["bench", "--plot", str(chart)]) == 0
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_broker_json_has_the_floor_latencies_and_fairness() -> None:
+    done = pbfast_command("bench", "--broker", "--budget", "0.02", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    rows = {(row["payload"], row["mode"]): row for row in report["broker"]}
+    floor = rows[("reactor floor", "TCP, 1 at a time")]
+    assert floor["pbfast"] > 0
+    many = rows[("small call", "TCP, 100 clients x 8")]
+    for row in (many, rows[("small call", "TCP, 1 at a time")]):
+        assert 0 < row["pbfast_p50"] <= row["pbfast_p99"]
+        assert 0 < row["twisted_p50"] <= row["twisted_p99"]
+    assert rows[("small call", "in memory")]["pbfast_p50"] is None
+    fairness = {row["broker"]: row for row in report["fairness"]}
+    assert set(fairness) == {"pbfast", "twisted"}
+    for row in fairness.values():
+        assert row["light_calls"] >= 1 and 0 < row["light_p50"] <= row["light_p99"]
+    assert "small calls one at a time >= 0.8 of the reactor's floor" in report["targets"]

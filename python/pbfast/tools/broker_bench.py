@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 from twisted.internet import defer
+from twisted.internet.protocol import ClientFactory, Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.spread import pb as twisted_pb
 
@@ -64,9 +65,20 @@ class BrokerRow:
     twisted: float
     ratio: float
     spread: float
+    pbfast_p50: float | None = None
+    """Median seconds from a call sent to its answer, where latencies were taken."""
+    pbfast_p99: float | None = None
+    twisted_p50: float | None = None
+    twisted_p99: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value below which C{fraction} of C{values} lie (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
 @defer.inlineCallbacks
@@ -90,18 +102,37 @@ def close(port: Any, client: Any, root: Any) -> Generator[Any, Any, None]:
     yield port.stopListening()
 
 
+def timed_call(root: Any, value: Any, latencies: list[float]) -> defer.Deferred[Any]:
+    """C{root.callRemote("echo", value)}, its latency appended to C{latencies} when answered."""
+    sent = time.perf_counter()
+
+    def answered(result: Any) -> Any:
+        latencies.append(time.perf_counter() - sent)
+        return result
+
+    d: defer.Deferred[Any] = root.callRemote("echo", value)
+    return d.addCallback(answered)
+
+
 @defer.inlineCallbacks
-def call_time(root: Any, value: Any, pipelined: int, budget: float) -> Generator[Any, Any, float]:
-    """Seconds per call of C{echo(value)} on C{root}, over about C{budget} (one batch at least)."""
+def call_time(
+    root: Any, value: Any, pipelined: int, budget: float, latencies: list[float]
+) -> Generator[Any, Any, float]:
+    """
+    Seconds per call of C{echo(value)} on C{root}, over about C{budget} (one
+    batch at least); each call's latency is appended to C{latencies}.
+    """
     calls = 0
     gc.collect()
     start = time.perf_counter()
     while True:
         if pipelined > 1:
-            yield defer.gatherResults([root.callRemote("echo", value) for _ in range(pipelined)])
+            yield defer.gatherResults(
+                [timed_call(root, value, latencies) for _ in range(pipelined)]
+            )
             calls += pipelined
         else:
-            yield root.callRemote("echo", value)
+            yield timed_call(root, value, latencies)
             calls += 1
         elapsed = time.perf_counter() - start
         if elapsed >= budget:
@@ -138,11 +169,17 @@ def measure_tcp(
                     progress.write(f"  timing the broker: {payload}, {mode}...\n")
                     progress.flush()
                 piece = budget / ROUNDS / 2
-                our_times = [(yield call_time(ours, value, pipelined, piece))]
+                our_latencies: list[float] = []
+                their_latencies: list[float] = []
+                our_times = [(yield call_time(ours, value, pipelined, piece, our_latencies))]
                 their_times, ratios = [], []
                 for _ in range(ROUNDS):
-                    their_times.append((yield call_time(theirs, value, pipelined, piece)))
-                    our_times.append((yield call_time(ours, value, pipelined, piece)))
+                    their_times.append(
+                        (yield call_time(theirs, value, pipelined, piece, their_latencies))
+                    )
+                    our_times.append(
+                        (yield call_time(ours, value, pipelined, piece, our_latencies))
+                    )
                     ratios.append(their_times[-1] / ((our_times[-2] + our_times[-1]) / 2))
                 rows.append(
                     BrokerRow(
@@ -152,12 +189,187 @@ def measure_tcp(
                         1 / median(their_times),
                         median(ratios),
                         spread(ratios),
+                        percentile(our_latencies, 0.5),
+                        percentile(our_latencies, 0.99),
+                        percentile(their_latencies, 0.5),
+                        percentile(their_latencies, 0.99),
                     )
                 )
+                if payload == "small call" and pipelined == 1:
+                    # Long enough to be steady whatever the budget.
+                    floor = yield measure_floor(max(budget / 2, 0.2))
+                    rows.append(
+                        BrokerRow(
+                            FLOOR,
+                            ONE_AT_A_TIME,
+                            floor,
+                            1 / median(their_times),
+                            floor * median(their_times),
+                            0.0,
+                        )
+                    )
     finally:
         for connection in connections.values():
             yield close(*connection)
     return rows
+
+
+FLOOR = "reactor floor"
+"""
+The row of the reactor's own round trip: a raw protocol echoing 40-byte
+messages, one in flight, over loopback TCP (its rate in the pbfast column,
+and how many times Twisted's small call rate it is: the most any broker on
+this reactor could reach).
+"""
+
+
+class _Echoer(Protocol):
+    transport: Any
+
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+class _Pinger(Protocol):
+    """Sends 40 bytes, waits for their echo, again, until its time is up."""
+
+    MESSAGE = b"x" * 40
+    transport: Any
+
+    def __init__(self, budget: float, done: defer.Deferred[float]) -> None:
+        self.budget, self.done = budget, done
+        self.pending, self.trips = 0, 0
+
+    def connectionMade(self) -> None:
+        self.start = time.perf_counter()
+        self.ping()
+
+    def ping(self) -> None:
+        self.pending = len(self.MESSAGE)
+        self.transport.write(self.MESSAGE)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.pending -= len(data)
+        if self.pending > 0:
+            return
+        self.trips += 1
+        elapsed = time.perf_counter() - self.start
+        if elapsed < self.budget:
+            self.ping()
+            return
+        self.transport.loseConnection()
+        self.done.callback(self.trips / elapsed)
+
+
+@defer.inlineCallbacks
+def measure_floor(budget: float) -> Generator[Any, Any, float]:
+    """Round trips per second of a raw protocol ping-pong over loopback TCP (see L{FLOOR})."""
+    reactor = the_reactor()
+    server = Factory.forProtocol(_Echoer)
+    port = reactor.listenTCP(0, server, interface="127.0.0.1")
+    done: defer.Deferred[float] = defer.Deferred()
+    client = ClientFactory()
+    client.buildProtocol = lambda addr: _Pinger(budget, done)  # type: ignore[method-assign]
+    reactor.connectTCP("127.0.0.1", port.getHost().port, client)
+    try:
+        rate = yield done
+    finally:
+        yield port.stopListening()
+    return rate
+
+
+CLIENTS, CLIENT_IN_FLIGHT = 100, 8
+"""The many-clients mode: this many clients, each with this many small calls in flight."""
+
+
+@defer.inlineCallbacks
+def many_clients(module: Any, budget: float) -> Generator[Any, Any, tuple[float, list[float]]]:
+    """
+    Small calls per second answered by one server of C{module}'s broker to
+    L{CLIENTS} clients over loopback TCP, each keeping L{CLIENT_IN_FLIGHT}
+    calls in flight for about C{budget} seconds; and their latencies.
+    """
+    reactor = the_reactor()
+    port = reactor.listenTCP(0, module.PBServerFactory(Echo()), interface="127.0.0.1")
+    factories, roots = [], []
+    for _ in range(CLIENTS):
+        factory = module.PBClientFactory()
+        reactor.connectTCP("127.0.0.1", port.getHost().port, factory)
+        factories.append(factory)
+    for factory in factories:
+        roots.append((yield factory.getRootObject()))
+    value = BROKER_PAYLOADS["small call"]()
+    latencies: list[float] = []
+    finished: defer.Deferred[None] = defer.Deferred()
+    running = [0]
+    start = time.perf_counter()
+
+    def keep_going(_: Any, root: Any) -> None:
+        if time.perf_counter() - start < budget:
+            timed_call(root, value, latencies).addCallback(keep_going, root)
+            return
+        running[0] -= 1
+        if not running[0]:
+            finished.callback(None)
+
+    for root in roots:
+        for _ in range(CLIENT_IN_FLIGHT):
+            running[0] += 1
+            timed_call(root, value, latencies).addCallback(keep_going, root)
+    yield finished
+    elapsed = time.perf_counter() - start
+    for factory in factories:
+        factory.disconnect()
+    yield port.stopListening()
+    return len(latencies) / elapsed, latencies
+
+
+HEAVY_CALLS = 10_000
+"""The fairness measurement's heavy client: this many small calls sent at once."""
+
+
+@dataclass
+class FairnessRow:
+    """
+    A light client's latency, one call at a time, while another client of
+    the same server pipelines L{HEAVY_CALLS} calls, per broker: how long one
+    connection's burst holds the others up (Twisted #7087).
+    """
+
+    broker: str
+    light_p50: float
+    light_p99: float
+    light_calls: int
+    heavy_seconds: float
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@defer.inlineCallbacks
+def fairness(module: Any, name: str) -> Generator[Any, Any, FairnessRow]:
+    """L{FairnessRow} of C{module}'s broker."""
+    reactor = the_reactor()
+    port = reactor.listenTCP(0, module.PBServerFactory(Echo()), interface="127.0.0.1")
+    heavy_factory, light_factory = module.PBClientFactory(), module.PBClientFactory()
+    for factory in (heavy_factory, light_factory):
+        reactor.connectTCP("127.0.0.1", port.getHost().port, factory)
+    heavy = yield heavy_factory.getRootObject()
+    light = yield light_factory.getRootObject()
+    value = BROKER_PAYLOADS["small call"]()
+    latencies: list[float] = []
+    start = time.perf_counter()
+    burst = defer.gatherResults([heavy.callRemote("echo", value) for _ in range(HEAVY_CALLS)])
+    ended: list[float] = []
+    burst.addCallback(lambda _: ended.append(time.perf_counter() - start))
+    while not ended:
+        yield timed_call(light, value, latencies)
+    for factory in (heavy_factory, light_factory):
+        factory.disconnect()
+    yield port.stopListening()
+    return FairnessRow(
+        name, percentile(latencies, 0.5), percentile(latencies, 0.99), len(latencies), ended[0]
+    )
 
 
 class InMemory:
@@ -229,18 +441,68 @@ def measure_in_memory(
     return rows
 
 
+@defer.inlineCallbacks
+def measure_many_clients(
+    budget: float, progress: TextIO | None = None
+) -> Generator[Any, Any, BrokerRow]:
+    """The many-clients mode (L{many_clients}) of each broker, side by side."""
+    if progress is not None:
+        mode = f"{CLIENTS} clients x {CLIENT_IN_FLIGHT} in flight"
+        progress.write(f"  timing the broker: {mode}...\n")
+        progress.flush()
+    ours, our_latencies = yield many_clients(pb, budget)
+    theirs, their_latencies = yield many_clients(twisted_pb, budget)
+    return BrokerRow(
+        "small call",
+        f"TCP, {CLIENTS} clients x {CLIENT_IN_FLIGHT}",
+        ours,
+        theirs,
+        ours / theirs,
+        0.0,
+        percentile(our_latencies, 0.5),
+        percentile(our_latencies, 0.99),
+        percentile(their_latencies, 0.5),
+        percentile(their_latencies, 0.99),
+    )
+
+
+@defer.inlineCallbacks
+def measure_fairness(progress: TextIO | None = None) -> Generator[Any, Any, list[FairnessRow]]:
+    """L{FairnessRow} of each broker."""
+    if progress is not None:
+        progress.write(f"  timing the broker: a light client beside {HEAVY_CALLS:,} pipelined...\n")
+        progress.flush()
+    return [(yield fairness(pb, "pbfast")), (yield fairness(twisted_pb, "twisted"))]
+
+
 def run(
-    payloads: list[str] | None = None, budget: float = 0.5, progress: TextIO | None = None
+    payloads: list[str] | None = None,
+    budget: float = 0.5,
+    progress: TextIO | None = None,
+    fairness_rows: list[FairnessRow] | None = None,
 ) -> list[BrokerRow]:
-    """L{measure_tcp}, running the reactor for it (once per process), and L{measure_in_memory}."""
+    """
+    L{measure_tcp} and, for all payloads, L{measure_many_clients} (and
+    L{measure_fairness}, into C{fairness_rows} if given), running the reactor
+    for them (once per process); then L{measure_in_memory}.
+    """
     reactor = the_reactor()
     result: list[list[BrokerRow]] = []
     failures: list[Any] = []
 
+    @defer.inlineCallbacks
+    def everything() -> Generator[Any, Any, list[BrokerRow]]:
+        rows = yield measure_tcp(payloads, budget, progress=progress)
+        if payloads is None:
+            rows.append((yield measure_many_clients(budget, progress)))
+            if fairness_rows is not None:
+                fairness_rows.extend((yield measure_fairness(progress)))
+        return rows
+
     def done(outcome: Any) -> None:
         reactor.stop()
 
-    d = measure_tcp(payloads, budget, progress=progress)
+    d = everything()
     d.addCallbacks(result.append, failures.append)
     d.addBoth(done)
     reactor.run()

@@ -36,6 +36,7 @@ def bench_command(args: argparse.Namespace) -> int:
     banana_rows: list[bench.Row] = []
     jelly_rows: list[bench.JellyRow] = []
     broker_rows: list[broker_bench.BrokerRow] = []
+    fairness_rows: list[broker_bench.FairnessRow] = []
     if not args.broker:
         rows = bench.measure_suite(args.payload or None, budget=args.budget)
     if args.all or args.shapes:
@@ -44,7 +45,9 @@ def bench_command(args: argparse.Namespace) -> int:
         banana_rows = bench.measure_banana(budget=args.budget)
         jelly_rows = bench.measure_jelly(budget=args.budget)
     if args.all or args.broker:
-        broker_rows = broker_bench.run(budget=args.budget, progress=sys.stderr)
+        broker_rows = broker_bench.run(
+            budget=args.budget, progress=sys.stderr, fairness_rows=fairness_rows
+        )
     targets = {}
     if rows:
         targets.update(tables.suite_summary(rows)["targets"])
@@ -61,6 +64,7 @@ def bench_command(args: argparse.Namespace) -> int:
             report["jelly"] = [row.as_json() for row in jelly_rows]
         if broker_rows:
             report["broker"] = [row.as_json() for row in broker_rows]
+            report["fairness"] = [row.as_json() for row in fairness_rows]
         json.dump(report, sys.stdout, indent=2)
         print()
     else:
@@ -88,7 +92,7 @@ def bench_command(args: argparse.Namespace) -> int:
         if broker_rows:
             sections.append(
                 f"{heading}The broker: echo calls/s, pbfast's broker vs Twisted's"
-                f"\n\n{tables.broker_table(broker_rows, args.markdown)}"
+                f"\n\n{tables.broker_table(broker_rows, args.markdown, fairness_rows)}"
             )
         print("\n\n".join(sections))
     if args.plot:
