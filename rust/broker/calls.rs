@@ -141,8 +141,16 @@ impl<'py> Attributes<'py> {
     fn set(&self, name: &Bound<'py, PyString>, value: &Bound<'py, PyAny>) -> PyResult<()> {
         match &self.dict {
             Some(dict) => {
-                if dict.get_item(name)?.is_some_and(|held| held.is(value)) {
+                // SAFETY: a borrowed reference (or NULL) from a live dict,
+                // compared as an address and not kept.
+                let held = unsafe { ffi::PyDict_GetItemWithError(dict.as_ptr(), name.as_ptr()) };
+                if held == value.as_ptr() {
                     return Ok(());
+                }
+                if held.is_null() {
+                    if let Some(error) = PyErr::take(dict.py()) {
+                        return Err(error);
+                    }
                 }
                 dict.set_item(name, value)
             }

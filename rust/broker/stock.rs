@@ -70,8 +70,11 @@ pub(crate) fn keeps_stock_methods(broker: &Bound<'_, PyAny>) -> PyResult<bool> {
     };
     let dict = dict.cast_into::<PyDict>()?;
     for (name, _) in &expected.methods {
-        if dict.contains(name.bind(py))? {
-            return Ok(false);
+        // SAFETY: a live dict and key; -1 is an error, set.
+        match unsafe { ffi::PyDict_Contains(dict.as_ptr(), name.as_ptr()) } {
+            0 => {}
+            1 => return Ok(false),
+            _ => return Err(PyErr::fetch(py)),
         }
     }
     Ok(true)
