@@ -591,6 +591,8 @@ _NATIVE_PATH_METHODS = (
     "_encode",
     "_encodeToBytes",
     "newRequestID",
+    "_sendingVocabulary",
+    "_effectivePrefixLimit",
 )
 
 

@@ -206,7 +206,9 @@ impl FollowsModuleGlobal {
 }
 
 /// The instance dict of `instance`, if it has one.
-fn instance_dict<'py>(instance: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyDict>>> {
+pub(crate) fn instance_dict<'py>(
+    instance: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
     let py = instance.py();
     // SAFETY: PyObject_GenericGetDict returns a new reference to the
     // instance's dict (made if needed), or NULL with an exception set when

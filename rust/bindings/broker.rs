@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use super::banana::OutgoingVocabulary;
+use super::banana::{instance_dict, OutgoingVocabulary};
 use super::decoder::Decoder;
 use crate::broker::calls::{answer_received, call_received, send_call, Sent, Wire};
 use crate::broker::stock::keeps_stock_methods;
@@ -61,8 +61,7 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
         let item = item.into_bound(py);
         let native = pb_dialect && keeps_stock_methods(broker)?;
         if native && vocabulary.is_none() {
-            let sending = broker.call_method0(pyo3::intern!(py, "_sendingVocabulary"))?;
-            vocabulary = Some(sending.cast_into::<OutgoingVocabulary>().ok());
+            vocabulary = Some(sending_vocabulary(broker)?);
         }
         let wire = Wire {
             vocabulary: vocabulary
@@ -139,13 +138,10 @@ pub fn send_message<'py>(
             .call1(("Calling Stale Broker",))?;
         return Err(PyErr::from_value(error));
     }
-    let vocabulary = broker.call_method0(pyo3::intern!(py, "_sendingVocabulary"))?;
-    let vocabulary = vocabulary.cast::<OutgoingVocabulary>().ok();
+    let vocabulary = sending_vocabulary(broker)?;
     let wire = Wire {
-        vocabulary: vocabulary.map(|v| v.get().core()),
-        prefix_limit: broker
-            .call_method0(pyo3::intern!(py, "_effectivePrefixLimit"))?
-            .extract()?,
+        vocabulary: vocabulary.as_ref().map(|v| v.get().core()),
+        prefix_limit: effective_prefix_limit(broker)?,
         size_limit: broker.getattr(pyo3::intern!(py, "sizeLimit"))?.extract()?,
         max_depth: broker.getattr(pyo3::intern!(py, "maxDepth"))?.extract()?,
     };
@@ -163,6 +159,43 @@ pub fn send_message<'py>(
         // Twisted's `defer.fail(failure.Failure())`.
         Sent::NotSerialized(error) => python.failed.bind(py).call1((error,)),
     }
+}
+
+/// pbfast's `broker._sendingVocabulary()`, for a broker that keeps it (the
+/// native path's brokers): the vocabulary it keeps in its dict once made,
+/// read there, in dialect `pb`; else the method's answer.
+fn sending_vocabulary<'py>(
+    broker: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, OutgoingVocabulary>>> {
+    let py = broker.py();
+    let dialect = broker.getattr(pyo3::intern!(py, "currentDialect"))?;
+    let pb = dialect
+        .cast_exact::<PyBytes>()
+        .is_ok_and(|bytes| bytes.as_bytes() == b"pb");
+    if pb {
+        if let Some(dict) = instance_dict(broker)? {
+            if let Some(kept) = dict.get_item(pyo3::intern!(py, "_pbfastVocabulary"))? {
+                if let Ok(kept) = kept.cast_into_exact::<OutgoingVocabulary>() {
+                    return Ok(Some(kept));
+                }
+            }
+        }
+    }
+    let sending = broker.call_method0(pyo3::intern!(py, "_sendingVocabulary"))?;
+    Ok(sending.cast_into::<OutgoingVocabulary>().ok())
+}
+
+/// pbfast's `broker._effectivePrefixLimit()`, for a broker that keeps it:
+/// `prefixLimit` when set, else the method's answer (the module's).
+fn effective_prefix_limit(broker: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let py = broker.py();
+    let own = broker.getattr(pyo3::intern!(py, "prefixLimit"))?;
+    if !own.is_none() {
+        return own.extract();
+    }
+    broker
+        .call_method0(pyo3::intern!(py, "_effectivePrefixLimit"))?
+        .extract()
 }
 
 /// What sending a call takes from Python, looked up once.
