@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from twisted.internet import defer
-from twisted.internet.testing import StringTransport
 from twisted.python import log
 from twisted.spread import pb as twisted_pb
 
 from pbfast import _native
 from pbfast import pb as fast_pb
+from pbfast.tools.broker_bench import InMemory
 
 
 class Service(fast_pb.Root):
@@ -44,41 +44,17 @@ class Service(fast_pb.Root):
         raise ValueError("broken")
 
 
-class Pair:
+class Pair(InMemory):
     """A client and a server broker, each of its own class, pumped in memory."""
 
     def __init__(self, server: type, client: type, root: Any = None) -> None:
-        self.service = root if root is not None else Service()
-        serverModule = fast_pb if issubclass(server, fast_pb.Broker) else twisted_pb
-        clientModule = fast_pb if issubclass(client, fast_pb.Broker) else twisted_pb
-        serverFactory = serverModule.PBServerFactory(self.service, unsafeTracebacks=True)
-        serverFactory.protocol = server
-        clientFactory = clientModule.PBClientFactory()
-        clientFactory.protocol = client
-        self.server = serverFactory.buildProtocol(None)
-        self.client = clientFactory.buildProtocol(None)
-        self.serverOut, self.clientOut = StringTransport(), StringTransport()
-        self.server.makeConnection(self.serverOut)
-        self.client.makeConnection(self.clientOut)
-        self.pump()
-        roots: list[Any] = []
-        clientFactory.getRootObject().addCallback(roots.append)
-        self.pump()
-        self.root = roots[0]
-
-    def pump(self) -> None:
-        moved = True
-        while moved:
-            moved = False
-            for source, destination in (
-                (self.serverOut, self.client),
-                (self.clientOut, self.server),
-            ):
-                data = source.value()
-                if data:
-                    source.clear()
-                    destination.dataReceived(data)
-                    moved = True
+        super().__init__(
+            _module(server),
+            _module(client),
+            root if root is not None else Service(),
+            server_broker=server,
+            client_broker=client,
+        )
 
     def call(self, name: str, *args: Any, **kw: Any) -> list[Any]:
         """What C{callRemote(name, ...)} ends in, once pumped: [result], or [Failure]."""
@@ -88,6 +64,10 @@ class Pair:
             d.addBoth(outcome.append)
         self.pump()
         return outcome
+
+
+def _module(broker: type) -> Any:
+    return fast_pb if issubclass(broker, fast_pb.Broker) else twisted_pb
 
 
 class Recorder:

@@ -6,7 +6,7 @@ use pyo3::types::{PyBytes, PyList};
 
 use super::banana::{instance_dict, OutgoingVocabulary};
 use super::decoder::Decoder;
-use crate::broker::calls::{answer_received, call_received, send_call, Sent, Wire};
+use crate::broker::calls::{answer_received, call_received, send_call, Call, Sent, Wire};
 use crate::broker::stock::keeps_stock_methods;
 
 /// Feed `chunk` to `broker`'s decoder and handle every message it
@@ -145,16 +145,15 @@ pub fn send_message<'py>(
         size_limit: broker.getattr(pyo3::intern!(py, "sizeLimit"))?.extract()?,
         max_depth: broker.getattr(pyo3::intern!(py, "maxDepth"))?.extract()?,
     };
-    match send_call(
-        broker,
+    let call = Call {
         prefix,
         perspective,
         object_id,
         message,
         args,
         kw,
-        &wire,
-    )? {
+    };
+    match send_call(broker, &call, &wire)? {
         Sent::Call(deferred) => Ok(deferred),
         // Twisted's `defer.fail(failure.Failure())`.
         Sent::NotSerialized(error) => python.failed.bind(py).call1((error,)),

@@ -436,21 +436,15 @@ pub(crate) fn answer_received(
 /// `kw` serialized, a request id taken, a Deferred kept for the answer and
 /// `[prefix + b"message", requestID, objectID, message, 1, netArgs, netKw]`
 /// sent.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn send_call<'py>(
     broker: &Bound<'py, PyAny>,
-    prefix: &Bound<'py, PyAny>,
-    perspective: &Bound<'py, PyAny>,
-    object_id: &Bound<'py, PyAny>,
-    message: &Bound<'py, PyAny>,
-    args: &Bound<'py, PyAny>,
-    kw: &Bound<'py, PyAny>,
+    call: &Call<'_, 'py>,
     wire: &Wire<'_>,
 ) -> PyResult<Sent<'py>> {
     let py = broker.py();
     let parts = (|| {
-        let net_args = serialize_for(broker, args, perspective, message, wire)?;
-        let net_kw = serialize_for(broker, kw, perspective, message, wire)?;
+        let net_args = serialize_for(broker, call.args, call.perspective, call.message, wire)?;
+        let net_kw = serialize_for(broker, call.kw, call.perspective, call.message, wire)?;
         Ok::<_, PyErr>((net_args, net_kw))
     })();
     let (net_args, net_kw) = match parts {
@@ -462,14 +456,14 @@ pub(crate) fn send_call<'py>(
     broker
         .getattr(pyo3::intern!(py, "waitingForAnswers"))?
         .set_item(&request_id, &deferred)?;
-    let kind = prefix.add(PyBytes::new(py, b"message"))?;
+    let kind = call.prefix.add(PyBytes::new(py, b"message"))?;
     let call = PyList::new(
         py,
         [
             kind,
             request_id,
-            object_id.clone(),
-            message.clone(),
+            call.object_id.clone(),
+            call.message.clone(),
             1i32.into_pyobject(py)?.into_any(),
             net_args.into_any(),
             net_kw.into_any(),
@@ -480,6 +474,17 @@ pub(crate) fn send_call<'py>(
         .getattr(pyo3::intern!(py, "transport"))?
         .call_method1(pyo3::intern!(py, "write"), (data,))?;
     Ok(Sent::Call(deferred))
+}
+
+/// What `_sendMessage(prefix, perspective, objectID, message, args, kw)`
+/// is given.
+pub(crate) struct Call<'a, 'py> {
+    pub(crate) prefix: &'a Bound<'py, PyAny>,
+    pub(crate) perspective: &'a Bound<'py, PyAny>,
+    pub(crate) object_id: &'a Bound<'py, PyAny>,
+    pub(crate) message: &'a Bound<'py, PyAny>,
+    pub(crate) args: &'a Bound<'py, PyAny>,
+    pub(crate) kw: &'a Bound<'py, PyAny>,
 }
 
 /// What became of a call to send.

@@ -61,14 +61,21 @@ pub(crate) fn keeps_stock_methods(broker: &Bound<'_, PyAny>) -> PyResult<bool> {
     }
     // SAFETY: PyObject_GenericGetDict returns a new reference to the
     // instance dict (made if the instance keeps its attributes inline), or
-    // NULL with an exception set.
+    // NULL with an exception set: AttributeError for an instance that has
+    // none, and so no attribute of its own.
     let dict = unsafe {
         Bound::from_owned_ptr_or_err(
             py,
             ffi::PyObject_GenericGetDict(broker.as_ptr(), std::ptr::null_mut()),
-        )?
+        )
     };
-    let dict = dict.cast_into::<PyDict>()?;
+    let dict = match dict {
+        Ok(dict) => dict.cast_into::<PyDict>()?,
+        Err(error) if error.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => {
+            return Ok(true)
+        }
+        Err(error) => return Err(error),
+    };
     for (name, _) in &expected.methods {
         // SAFETY: a live dict and key; -1 is an error, set.
         match unsafe { ffi::PyDict_Contains(dict.as_ptr(), name.as_ptr()) } {

@@ -379,9 +379,27 @@ class InMemory:
     quiet. No reactor: what is measured is the brokers' own work.
     """
 
-    def __init__(self, module: Any) -> None:
-        self.server = module.PBServerFactory(Echo()).buildProtocol(None)
-        client_factory = module.PBClientFactory()
+    def __init__(
+        self,
+        module: Any,
+        client_module: Any = None,
+        root: Any = None,
+        server_broker: type | None = None,
+        client_broker: type | None = None,
+    ) -> None:
+        """
+        Brokers of C{module}'s factories (the client's of C{client_module},
+        if given) serving C{root} (an L{Echo} by default); C{server_broker}
+        and C{client_broker}, if given, are the classes they build.
+        """
+        self.service = Echo() if root is None else root
+        server_factory = module.PBServerFactory(self.service, unsafeTracebacks=True)
+        client_factory = (client_module or module).PBClientFactory()
+        if server_broker is not None:
+            server_factory.protocol = server_broker
+        if client_broker is not None:
+            client_factory.protocol = client_broker
+        self.server = server_factory.buildProtocol(None)
         self.client = client_factory.buildProtocol(None)
         self.server_out, self.client_out = StringTransport(), StringTransport()
         self.server.makeConnection(self.server_out)
