@@ -38,6 +38,10 @@ class Service(fast_pb.Root):
         self.later.append(d)
         return d
 
+    def remote_unsendable(self) -> Any:
+        # What the server's jelly refuses to send.
+        return object()
+
     def remote_fail(self, kind: str) -> Any:
         if kind == "pb":
             raise fast_pb.Error("refused")
@@ -203,7 +207,10 @@ def _outcome(outcome: list[Any]) -> Any:
     if hasattr(result, "trap"):
         value = result.value
         return ("failure", getattr(value, "remoteType", type(value)), str(value))
-    return result
+    if isinstance(result, (type(None), bool, int, float, str, bytes, list, tuple, dict)):
+        return result
+    # An object without an equality of its own (an Unpersistable).
+    return (type(result), str(result))
 
 
 def _both_ways(server: str, client: str, scenario: Any) -> None:
@@ -224,6 +231,7 @@ def test_errors_answer_as_twisteds(server: str, client: str) -> None:
                 _outcome(pair.call("fail", "value")),
                 _outcome(pair.call("missing")),
                 _outcome(pair.call("echo", 1, 2, 3)),
+                _outcome(pair.call("unsendable")),
                 any("didn't accept" in str(e.get("message")) for e in errors),
             ]
         finally:

@@ -278,7 +278,7 @@ pub(crate) fn call_received(
         return Ok(false);
     }
     // The `try` of _recvMessage, around remoteMessageReceived.
-    let answered = (|| -> PyResult<Option<Bound<'_, PyBytes>>> {
+    let answered = (|| -> PyResult<Outcome<'_>> {
         let args = unserialize_for(broker, net_args)?;
         let kw = unserialize_for(broker, net_kw)?;
         let kw = text_keywords(&kw)?;
@@ -311,14 +311,7 @@ pub(crate) fn call_received(
         })?;
         let perspective = target.getattr(pyo3::intern!(py, "perspective"))?;
         if !answer_required.is_truthy()? || state.is_instance(python.deferred.bind(py))? {
-            python.result_ready.bind(py).call1((
-                broker,
-                &request_id,
-                &answer_required,
-                state,
-                perspective,
-            ))?;
-            return Ok(None);
+            return Ok(Outcome::Later(state, perspective));
         }
         let none = py.None().into_bound(py);
         let result = serialize_for(broker, &state, &perspective, &none, wire)?;
@@ -330,16 +323,27 @@ pub(crate) fn call_received(
                 result.into_any(),
             ],
         )?;
-        Ok(Some(wire.encode(answer.as_any())?))
+        Ok(Outcome::Answer(wire.encode(answer.as_any())?))
     })();
     match answered {
         // _sendAnswer, outside the `try`: its errors are the caller's.
-        Ok(Some(answer)) => {
+        Ok(Outcome::Answer(answer)) => {
             broker
                 .getattr(pyo3::intern!(py, "transport"))?
                 .call_method1(pyo3::intern!(py, "write"), (answer,))?;
         }
-        Ok(None) => {}
+        // The result jellied by the broker's own `serialize` (its errors
+        // taken as the `try` takes them), then answered now or when the
+        // Deferred fires: outside the `try`, as in _recvMessage.
+        Ok(Outcome::Later(state, perspective)) => {
+            python.result_ready.bind(py).call1((
+                broker,
+                &request_id,
+                &answer_required,
+                state,
+                perspective,
+            ))?;
+        }
         Err(error) => {
             python.call_failed.bind(py).call1((
                 broker,
@@ -350,6 +354,15 @@ pub(crate) fn call_received(
         }
     }
     Ok(true)
+}
+
+/// What the `remote_` method's call came to, inside `_recvMessage`'s `try`.
+enum Outcome<'py> {
+    /// The answer message, encoded: a result jellied natively.
+    Answer(Bound<'py, PyBytes>),
+    /// The result and the object's perspective, for the broker's own
+    /// `serialize`: a Deferred, or a call that wants no answer.
+    Later(Bound<'py, PyAny>, Bound<'py, PyAny>),
 }
 
 /// Twisted's `if [key for key in kw.keys() if isinstance(key, bytes)]: kw =
