@@ -12,6 +12,7 @@ use crate::pybanana::bigint::{int_from_digits, int_magnitude};
 use crate::pybanana::buffer::with_bytes;
 use crate::pybanana::decode::decode_first;
 use crate::pybanana::encode::{encode_into, EncodeSettings};
+use crate::pybanana::instance::instance_dict;
 use crate::pybanana::output::{with_output_buffer, Output};
 
 /// Byte strings sent as VOCAB tokens, built from a `{symbol: id}` dict like
@@ -201,29 +202,6 @@ impl FollowsModuleGlobal {
             None => Err(pyo3::exceptions::PyAttributeError::new_err(
                 "the instance has no __dict__ to keep the setting in",
             )),
-        }
-    }
-}
-
-/// The instance dict of `instance`, if it has one.
-pub(crate) fn instance_dict<'py>(
-    instance: &Bound<'py, PyAny>,
-) -> PyResult<Option<Bound<'py, PyDict>>> {
-    let py = instance.py();
-    // SAFETY: PyObject_GenericGetDict returns a new reference to the
-    // instance's dict (made if needed), or NULL with an exception set when
-    // the object has none, which is cleared: then there is no dict.
-    let own = unsafe {
-        Bound::from_owned_ptr_or_opt(
-            py,
-            pyo3::ffi::PyObject_GenericGetDict(instance.as_ptr(), std::ptr::null_mut()),
-        )
-    };
-    match own {
-        Some(own) => Ok(own.cast_into::<PyDict>().ok()),
-        None => {
-            PyErr::take(py);
-            Ok(None)
         }
     }
 }

@@ -4,10 +4,11 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use super::banana::{instance_dict, OutgoingVocabulary};
+use super::banana::OutgoingVocabulary;
 use super::decoder::Decoder;
 use crate::broker::calls::{answer_received, call_received, send_call, Call, Sent, Wire};
 use crate::broker::stock::keeps_stock_methods;
+use crate::pybanana::instance::instance_dict;
 
 /// Feed `chunk` to `broker`'s decoder and handle every message it
 /// completes, as the broker's `callExpressionReceived` would: while the
@@ -113,20 +114,21 @@ pub fn send_message<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = broker.py();
     let python = sending(py)?;
+    let call = Call {
+        prefix,
+        perspective,
+        object_id,
+        message,
+        args,
+        kw,
+    };
     let mut plain = keeps_stock_methods(broker)?;
     for name in ["pbcallback", "pberrback", "pbanswer"] {
         plain = plain && !kw.contains(name)?;
     }
     if !plain {
-        return python.twisted_send_message.bind(py).call1((
-            broker,
-            prefix,
-            perspective,
-            object_id,
-            message,
-            args,
-            kw,
-        ));
+        let given = (broker, prefix, perspective, object_id, message, args, kw);
+        return python.twisted_send_message.bind(py).call1(given);
     }
     if broker
         .getattr(pyo3::intern!(py, "disconnected"))?
@@ -144,14 +146,6 @@ pub fn send_message<'py>(
         prefix_limit: effective_prefix_limit(broker)?,
         size_limit: broker.getattr(pyo3::intern!(py, "sizeLimit"))?.extract()?,
         max_depth: broker.getattr(pyo3::intern!(py, "maxDepth"))?.extract()?,
-    };
-    let call = Call {
-        prefix,
-        perspective,
-        object_id,
-        message,
-        args,
-        kw,
     };
     match send_call(broker, &call, &wire)? {
         Sent::Call(deferred) => Ok(deferred),

@@ -24,6 +24,7 @@ use crate::jelly::unjellying::loads::unserialize;
 use crate::jelly::unjellying::unjellier::Unjellier;
 use crate::pybanana::encode::{encode_into, EncodeSettings};
 use crate::pybanana::encoded::Encoded;
+use crate::pybanana::instance::{assigns_as_object, instance_dict};
 use crate::pybanana::output::{with_output_buffer, Output};
 
 /// What the call path takes from Python, looked up once.
@@ -109,27 +110,9 @@ struct Attributes<'py> {
 impl<'py> Attributes<'py> {
     fn of(broker: &Bound<'py, PyAny>, names: &[&Bound<'py, PyString>]) -> PyResult<Self> {
         let class = broker.get_type();
-        // SAFETY: reading the type's slot under the GIL.
-        let generic = unsafe {
-            (*class.as_type_ptr()).tp_setattro.is_some_and(|assign| {
-                std::ptr::fn_addr_eq(assign, ffi::PyObject_GenericSetAttr as ffi::setattrofunc)
-            })
-        };
-        let dict = if generic && names.iter().all(|name| type_lookup(&class, name).is_none()) {
-            // SAFETY: PyObject_GenericGetDict returns a new reference to the
-            // instance dict (made if the instance keeps its attributes
-            // inline, after which they live in it), or NULL with an
-            // exception set.
-            let dict = unsafe {
-                Bound::from_owned_ptr_or_err(
-                    broker.py(),
-                    ffi::PyObject_GenericGetDict(broker.as_ptr(), std::ptr::null_mut()),
-                )?
-            };
-            Some(dict.cast_into::<PyDict>()?)
-        } else {
-            None
-        };
+        let plain = assigns_as_object(&class)
+            && names.iter().all(|name| type_lookup(&class, name).is_none());
+        let dict = if plain { instance_dict(broker)? } else { None };
         Ok(Attributes {
             broker: broker.clone(),
             dict,

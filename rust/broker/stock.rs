@@ -19,6 +19,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyType};
 
 use crate::jelly::hooks::type_lookup;
+use crate::pybanana::instance::{instance_dict, looks_up_as_object};
 
 /// The methods on the way of a message, and what each must be.
 struct Expected {
@@ -59,22 +60,9 @@ pub(crate) fn keeps_stock_methods(broker: &Bound<'_, PyAny>) -> PyResult<bool> {
     if !class_keeps(&class, expected)? {
         return Ok(false);
     }
-    // SAFETY: PyObject_GenericGetDict returns a new reference to the
-    // instance dict (made if the instance keeps its attributes inline), or
-    // NULL with an exception set: AttributeError for an instance that has
-    // none, and so no attribute of its own.
-    let dict = unsafe {
-        Bound::from_owned_ptr_or_err(
-            py,
-            ffi::PyObject_GenericGetDict(broker.as_ptr(), std::ptr::null_mut()),
-        )
-    };
-    let dict = match dict {
-        Ok(dict) => dict.cast_into::<PyDict>()?,
-        Err(error) if error.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => {
-            return Ok(true)
-        }
-        Err(error) => return Err(error),
+    // No instance dict: no attribute of its own.
+    let Some(dict) = instance_dict(broker)? else {
+        return Ok(true);
     };
     for (name, _) in &expected.methods {
         // SAFETY: a live dict and key; -1 is an error, set.
@@ -99,13 +87,7 @@ fn class_keeps(class: &Bound<'_, PyType>, expected: &Expected) -> PyResult<bool>
             }
         }
     }
-    // SAFETY: reading the type's slot under the GIL.
-    let generic = unsafe {
-        (*class.as_type_ptr()).tp_getattro.is_some_and(|lookup| {
-            std::ptr::fn_addr_eq(lookup, ffi::PyObject_GenericGetAttr as ffi::getattrofunc)
-        })
-    };
-    let keeps = generic
+    let keeps = looks_up_as_object(class)
         && expected.methods.iter().all(|(name, method)| {
             type_lookup(class, name.bind(py)).is_some_and(|found| found.is(method))
         });

@@ -19,6 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyString, PyType};
 
 use super::python_objects::PythonObjects;
+use crate::pybanana::instance::{instance_dict, looks_up_as_object};
 
 extern "C" {
     // CPython's accessors of a bound method (`Include/classobject.h`),
@@ -68,37 +69,19 @@ pub(crate) fn type_function<'py>(
     // SAFETY: `obj` and `name` are live objects; the type's slot and the
     // MRO are read under the GIL; `_PyType_Lookup` gives a borrowed
     // reference, taken as a new one at once, before anything can run.
+    if !looks_up_as_object(&obj.get_type()) {
+        return Ok(None);
+    }
     let function = unsafe {
-        let ty = ffi::Py_TYPE(obj.as_ptr());
-        // Two addresses of CPython's exported function: they are the same
-        // (a type that has `object`'s lookup copies that pointer); were they
-        // ever not, the lookup would just be made.
-        let generic = (*ty).tp_getattro.is_some_and(|lookup| {
-            std::ptr::fn_addr_eq(lookup, ffi::PyObject_GenericGetAttr as ffi::getattrofunc)
-        });
-        if !generic {
-            return Ok(None);
-        }
-        let found = _PyType_Lookup(ty, name.as_ptr());
+        let found = _PyType_Lookup(ffi::Py_TYPE(obj.as_ptr()), name.as_ptr());
         if found.is_null() || ffi::Py_TYPE(found) != &raw mut ffi::PyFunction_Type {
             return Ok(None);
         }
         Bound::from_borrowed_ptr(py, found)
     };
-    // SAFETY: PyObject_GenericGetDict returns a new reference to the
-    // instance dict (made if the instance keeps its attributes inline), or
-    // NULL with an exception: AttributeError for a type whose instances
-    // have none.
-    let dict = unsafe {
-        Bound::from_owned_ptr_or_err(
-            py,
-            ffi::PyObject_GenericGetDict(obj.as_ptr(), std::ptr::null_mut()),
-        )
-    };
-    let hidden = match dict {
-        Ok(dict) => dict.cast_into::<pyo3::types::PyDict>()?.contains(name)?,
-        Err(error) if error.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => false,
-        Err(error) => return Err(error),
+    let hidden = match instance_dict(obj)? {
+        Some(dict) => dict.contains(name)?,
+        None => false,
     };
     Ok((!hidden).then_some(function))
 }

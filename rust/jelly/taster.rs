@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use super::python_objects::PythonObjects;
 use super::tags::Builtin;
+use crate::pybanana::instance::instance_dict;
 use crate::pybanana::watched::{lock, Watched};
 
 /// How a taster (a security policy) is consulted. Twisted's two stock
@@ -65,16 +66,8 @@ impl Taster {
         // The instance's own attributes, as SecurityOptions.__init__ sets
         // them: read from its __dict__ (one lookup each), or through getattr
         // if they are not there.
-        // SAFETY: PyObject_GenericGetDict returns a new reference to the
-        // instance dict (or NULL with an exception, cleared here).
-        let own = unsafe {
-            Bound::from_owned_ptr_or_err(
-                py,
-                pyo3::ffi::PyObject_GenericGetDict(taster.as_ptr(), std::ptr::null_mut()),
-            )
-        }
-        .ok()
-        .and_then(|own| own.cast_into::<PyDict>().ok());
+        // An error getting it (out of memory) leaves getattr to meet it.
+        let own = instance_dict(taster).ok().flatten();
         let dict = |name: &Bound<'_, pyo3::types::PyString>| -> Option<Py<PyDict>> {
             let found = own.as_ref().and_then(|own| {
                 // SAFETY: a borrowed reference (or NULL, with or without an

@@ -17,6 +17,8 @@
 //! - [`text`]: `str`s made from UTF-8 directly;
 //! - [`string_cache`]: caches of recently decoded short strings;
 //! - [`buffer`]: the bytes of any bytes-like object;
+//! - [`instance`]: an object's own attributes, and classes that keep them
+//!   as `object` does;
 //! - [`watched`]: knowing cheaply that Python dicts have not changed;
 //! - [`gc`]: pausing the cyclic collector while a structure is built;
 //! - [`errors`]: codec errors as the Python exceptions users catch.
@@ -28,6 +30,7 @@ pub mod encode;
 pub mod encoded;
 pub mod errors;
 pub mod gc;
+pub mod instance;
 pub mod messages;
 pub mod output;
 pub mod string_cache;
