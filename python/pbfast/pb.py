@@ -593,6 +593,7 @@ _NATIVE_PATH_METHODS = (
     "newRequestID",
     "_sendingVocabulary",
     "_effectivePrefixLimit",
+    "_nativeDecoder",
 )
 
 

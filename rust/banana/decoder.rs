@@ -540,6 +540,29 @@ pub fn decode_at<B: Builder>(
     parse_first(input, pos, &mut state, builder, limits)
 }
 
+/// Where the expression that starts at `pos` in `input` ends, for bytes a
+/// parse has already checked (a framer's whole expression, with these
+/// `limits`): its tokens are stepped over, counting the items still to
+/// come, with nothing built and nothing checked again. `None` where the
+/// bytes are not such an expression after all (the caller then parses them,
+/// which says what is wrong).
+pub fn skip_checked(input: &[u8], pos: usize, limits: &Limits) -> Option<usize> {
+    let mut pos = pos;
+    // Items still to read: the expression itself, then each list's items.
+    let mut remaining: u64 = 1;
+    while remaining > 0 {
+        let Ok(Scan::Token(token, used)) = scan_token(input.get(pos..)?, limits) else {
+            return None;
+        };
+        pos += used;
+        remaining -= 1;
+        if let Token::List(count) = token {
+            remaining = remaining.checked_add(count)?;
+        }
+    }
+    Some(pos)
+}
+
 /// A [`Builder`] that builds nothing: decoding with it checks that bytes are
 /// well-formed Banana within the limits, and says where they are not.
 /// VOCAB tokens are refused as in dialect `none`, or, in dialect `pb`,

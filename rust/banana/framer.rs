@@ -12,7 +12,7 @@
 use std::collections::TryReserveError;
 use std::ops::Range;
 
-use super::decoder::{parse, Limits, ParseState, Validate};
+use super::decoder::{parse, scan_token, Builder, Limits, ParseState, Scan, Token, Validate};
 use super::error::{DecodeError, ErrorKind};
 
 /// The whole expressions of one byte stream (one connection).
@@ -72,6 +72,14 @@ impl Framer {
         let state = self.state.get_or_insert_with(ParseState::new);
         if state.stack.is_empty() {
             self.start = self.pos;
+            // The common case: all of the next expression is here, and
+            // fine. Anything else is left to the parse, from its start.
+            if let Some(end) = whole_expression(&self.buffer[self.pos..], pb_dialect, limits) {
+                self.pos += end;
+                let expression = self.start..self.pos;
+                self.start = self.pos;
+                return Ok(Some(expression));
+            }
         }
         let mut validate = Validate { pb_dialect };
         match parse(
@@ -128,5 +136,58 @@ impl Framer {
     /// Forget everything: the next byte fed starts a new stream.
     pub fn reset(&mut self) {
         *self = Framer::new();
+    }
+}
+
+/// Lists a [`whole_expression`] may have open at once; deeper ones are
+/// left to the parse.
+const OPEN_LISTS: usize = 64;
+
+/// The length of the expression at the start of `input` if all of it is
+/// there and the parse (with [`Validate`] and these `limits`, from a
+/// message's start) would accept it as it is: the same checks, made in one
+/// pass that keeps only how many items each open list still wants.
+/// `None` otherwise -- not all of it here, something wrong, or lists nested
+/// deeper than [`OPEN_LISTS`] -- and the parse then does what it does.
+pub(super) fn whole_expression(input: &[u8], pb_dialect: bool, limits: &Limits) -> Option<usize> {
+    let mut open = [0u64; OPEN_LISTS];
+    let mut depth = 0;
+    let mut pos = 0;
+    loop {
+        let Ok(Scan::Token(token, used)) = scan_token(input.get(pos..)?, limits) else {
+            return None;
+        };
+        pos += used;
+        if pos as u64 > limits.message {
+            return None;
+        }
+        match token {
+            Token::List(count) => {
+                if depth >= limits.depth || depth >= OPEN_LISTS {
+                    return None;
+                }
+                if count > 0 {
+                    open[depth] = count;
+                    depth += 1;
+                    continue;
+                }
+            }
+            Token::Vocab(id) => {
+                Validate { pb_dialect }.vocab(id, 0).ok()?;
+            }
+            _ => {}
+        }
+        // A value is complete: it fills a slot of the innermost open list,
+        // which may complete that list in turn.
+        loop {
+            if depth == 0 {
+                return Some(pos);
+            }
+            open[depth - 1] -= 1;
+            if open[depth - 1] > 0 {
+                break;
+            }
+            depth -= 1;
+        }
     }
 }

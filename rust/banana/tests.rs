@@ -2,7 +2,7 @@
 
 use super::decoder::{
     decode_exact, decode_first, long_header, scan_token, scan_token_general, short_header, Decoder,
-    Digits, Limits,
+    Digits, Limits, ParseState, Validate,
 };
 use super::error::{DecodeError, ErrorKind};
 use super::framer::Framer;
@@ -786,4 +786,69 @@ fn nested_claims_reserve_no_more_than_the_bytes_in_all() {
             input.len()
         );
     }
+}
+
+/// The framer's one-pass check of a whole expression accepts exactly what
+/// the parse accepts, and ends where it ends: over valid messages, their
+/// truncations and corruptions, both dialects and tight limits; and
+/// `skip_checked` steps over what both accepted to the same end.
+#[test]
+fn framer_fast_path_accepts_what_the_parse_accepts() {
+    let mut rng = Rng(0xfa57);
+    let vocabulary = OutgoingVocabulary::pb();
+    let mut taken = 0;
+    for round in 0..4000 {
+        let pb = round % 2 == 0;
+        let options = EncodeOptions {
+            vocabulary: if pb { Some(&vocabulary) } else { None },
+            ..Default::default()
+        };
+        let mut input = Vec::new();
+        encode_value(&mut input, &rng.value(0), &options).unwrap();
+        match rng.below(4) {
+            0 => {}
+            1 => input.truncate(rng.below(input.len() as u64 + 1) as usize),
+            2 => {
+                let at = rng.below(input.len() as u64) as usize;
+                input[at] = rng.below(256) as u8;
+            }
+            _ => input.push(rng.below(256) as u8),
+        }
+        let limits = if rng.below(2) == 0 {
+            Limits::default()
+        } else {
+            Limits {
+                prefix: 1 + rng.below(4) as usize,
+                size: rng.below(40),
+                depth: rng.below(5) as usize,
+                message: rng.below(80),
+            }
+        };
+        let mut pos = 0;
+        let mut state = ParseState::new();
+        let parsed = super::decoder::parse(
+            &input,
+            &mut pos,
+            0,
+            &mut state,
+            &mut Validate { pb_dialect: pb },
+            &limits,
+        );
+        let fast = super::framer::whole_expression(&input, pb, &limits);
+        match (&parsed, fast) {
+            (Ok(Some(())), Some(end)) => {
+                assert_eq!(end, pos, "round {round}: {input:?} {limits:?}");
+                // What the broker steps over once the framer has checked it.
+                let skipped = super::decoder::skip_checked(&input, 0, &limits);
+                assert_eq!(skipped, Some(pos), "round {round}: {input:?}");
+                taken += 1;
+            }
+            (Ok(Some(())), None) => panic!("round {round}: fast path missed {input:?} {limits:?}"),
+            (_, Some(_)) => {
+                panic!("round {round}: fast path took {input:?} {limits:?}: {parsed:?}")
+            }
+            (_, None) => {}
+        }
+    }
+    assert!(taken > 1000, "only {taken} taken");
 }

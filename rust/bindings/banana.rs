@@ -8,11 +8,12 @@ use pyo3::types::{PyBytes, PyDict, PyInt, PyModule, PyString};
 use crate::banana::base128;
 use crate::banana::decoder::{Digits, Limits};
 use crate::banana::vocabulary::OutgoingVocabulary as CoreVocabulary;
+use crate::jelly::hooks::type_lookup;
 use crate::pybanana::bigint::{int_from_digits, int_magnitude};
 use crate::pybanana::buffer::with_bytes;
 use crate::pybanana::decode::decode_first;
 use crate::pybanana::encode::{encode_into, EncodeSettings};
-use crate::pybanana::instance::instance_dict;
+use crate::pybanana::instance::{instance_dict, looks_up_as_object};
 use crate::pybanana::output::{with_output_buffer, Output};
 
 /// Byte strings sent as VOCAB tokens, built from a `{symbol: id}` dict like
@@ -160,27 +161,49 @@ impl FollowsModuleGlobal {
 
     fn __get__<'py>(
         &self,
-        py: Python<'py>,
         instance: Option<Bound<'py, PyAny>>,
         owner: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let instance = instance.filter(|instance| !instance.is_none());
-        let owner = match (&instance, owner) {
-            (Some(instance), _) => {
-                if let Some(own) = instance_dict(instance)? {
-                    if let Some(value) = own.get_item(self.slot.bind(py))? {
-                        return Ok(value);
-                    }
-                }
-                instance.get_type().into_any()
+        match (instance.filter(|instance| !instance.is_none()), owner) {
+            (Some(instance), _) => self.value_of(&instance),
+            (None, Some(owner)) => self.followed(&owner),
+            (None, None) => Err(pyo3::exceptions::PyTypeError::new_err(
+                "__get__(None, None) is invalid",
+            )),
+        }
+    }
+
+    fn __set__(&self, instance: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = instance.py();
+        match instance_dict(instance)? {
+            Some(own) => own.set_item(self.slot.bind(py), value),
+            None => Err(pyo3::exceptions::PyAttributeError::new_err(
+                "the instance has no __dict__ to keep the setting in",
+            )),
+        }
+    }
+}
+
+impl FollowsModuleGlobal {
+    /// `instance.<attribute>`, where the attribute is this descriptor: the
+    /// instance's own setting, else the module global its class follows.
+    pub(crate) fn value_of<'py>(
+        &self,
+        instance: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = instance.py();
+        if let Some(own) = instance_dict(instance)? {
+            if let Some(value) = own.get_item(self.slot.bind(py))? {
+                return Ok(value);
             }
-            (None, Some(owner)) => owner,
-            (None, None) => {
-                return Err(pyo3::exceptions::PyTypeError::new_err(
-                    "__get__(None, None) is invalid",
-                ))
-            }
-        };
+        }
+        self.followed(&instance.get_type().into_any())
+    }
+
+    /// The module global `owner` follows (its `module_attribute`), or the
+    /// fallback module's.
+    fn followed<'py>(&self, owner: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = owner.py();
         let module = owner.getattr(self.module_attribute.bind(py))?;
         let followed = module.cast::<PyModule>()?.dict();
         if let Some(value) = followed.get_item(self.name.bind(py))? {
@@ -194,14 +217,24 @@ impl FollowsModuleGlobal {
             ))),
         }
     }
+}
 
-    fn __set__(&self, instance: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = instance.py();
-        match instance_dict(instance)? {
-            Some(own) => own.set_item(self.slot.bind(py), value),
-            None => Err(pyo3::exceptions::PyAttributeError::new_err(
-                "the instance has no __dict__ to keep the setting in",
-            )),
+/// `obj.<name>`, without the descriptor call where the attribute is a
+/// [`FollowsModuleGlobal`]: what `object`'s lookup does with a data
+/// descriptor found on the class (it comes before the instance dict) is
+/// call its `__get__`, which is [`FollowsModuleGlobal::value_of`]. Any
+/// other class lookup, or attribute, is looked up as usual.
+pub(crate) fn setting<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let class = obj.get_type();
+    if looks_up_as_object(&class) {
+        if let Some(found) = type_lookup(&class, name) {
+            if let Ok(follows) = found.cast_exact::<FollowsModuleGlobal>() {
+                return follows.get().value_of(obj);
+            }
         }
     }
+    obj.getattr(name)
 }

@@ -2,13 +2,14 @@
 //! decoder, and a call sent (see [`crate::broker`]).
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::PyBytes;
 
-use super::banana::OutgoingVocabulary;
-use super::decoder::Decoder;
+use super::banana::{limits, setting, OutgoingVocabulary};
+use super::decoder::{Decoder, Next};
 use crate::broker::calls::{answer_received, call_received, send_call, Call, Sent, Wire};
-use crate::broker::stock::keeps_stock_methods;
+use crate::broker::stock::{keeps_method, keeps_stock_methods};
 use crate::pybanana::instance::instance_dict;
+use crate::pybanana::messages::{message_list, Item};
 
 /// Feed `chunk` to `broker`'s decoder and handle every message it
 /// completes, as the broker's `callExpressionReceived` would: while the
@@ -23,18 +24,13 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
     let py = broker.py();
     // What pbfast.banana's dataReceived reads before its loop: the decoder
     // (made on first use) and the limits.
-    let decoder = broker
-        .call_method0(pyo3::intern!(py, "_nativeDecoder"))?
-        .cast_into::<Decoder>()?;
-    let prefix_limit: usize = broker
-        .call_method0(pyo3::intern!(py, "_effectivePrefixLimit"))?
-        .extract()?;
-    let size_limit: u64 = broker.getattr(pyo3::intern!(py, "sizeLimit"))?.extract()?;
-    let max_depth: usize = broker.getattr(pyo3::intern!(py, "maxDepth"))?.extract()?;
-    let max_message_size: u64 = broker
-        .getattr(pyo3::intern!(py, "maxMessageSize"))?
-        .extract()?;
+    let decoder = native_decoder(broker)?;
+    let prefix_limit = effective_prefix_limit(broker)?;
+    let size_limit: u64 = setting(broker, pyo3::intern!(py, "sizeLimit"))?.extract()?;
+    let max_depth: usize = setting(broker, pyo3::intern!(py, "maxDepth"))?.extract()?;
+    let max_message_size: u64 = setting(broker, pyo3::intern!(py, "maxMessageSize"))?.extract()?;
     decoder.borrow_mut().feed(chunk)?;
+    let limits = limits(prefix_limit, size_limit, max_depth, max_message_size);
     // The broker's `_sendingVocabulary()`, asked once the dialect is `pb`
     // (it never changes back).
     let mut vocabulary: Option<Option<Bound<'_, OutgoingVocabulary>>> = None;
@@ -48,20 +44,35 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
         };
         // The decoder is not borrowed while a message is handled: a handler
         // may feed it (a nested dataReceived) or reset it.
-        let next = decoder.borrow_mut().next(
-            py,
-            pb_dialect,
-            prefix_limit,
-            size_limit,
-            max_depth,
-            max_message_size,
-        )?;
-        let Some(item) = next else {
-            return Ok(());
+        let next = decoder.borrow_mut().next_item(py, pb_dialect, &limits)?;
+        let data = match next {
+            None => return Ok(()),
+            Some(Next::Expression(expression)) => {
+                broker.call_method1(pyo3::intern!(py, "callExpressionReceived"), (expression,))?;
+                continue;
+            }
+            Some(Next::Message(data, base)) => (data, base),
         };
-        let item = item.into_bound(py);
-        let native = pb_dialect && keeps_stock_methods(broker)?;
-        if native && vocabulary.is_none() {
+        let (data, base) = data;
+        let items = match decoder
+            .borrow()
+            .read_items(py, &data, base, pb_dialect, &limits)?
+        {
+            Some(items) if pb_dialect && keeps_stock_methods(broker)? => items,
+            Some(items) => {
+                let message = message_list(py, items)?;
+                broker.call_method1(pyo3::intern!(py, "callExpressionReceived"), (message,))?;
+                continue;
+            }
+            None => {
+                let message = decoder
+                    .borrow()
+                    .read(py, &data, base, pb_dialect, &limits)?;
+                broker.call_method1(pyo3::intern!(py, "callExpressionReceived"), (message,))?;
+                continue;
+            }
+        };
+        if vocabulary.is_none() {
             vocabulary = Some(sending_vocabulary(broker)?);
         }
         let wire = Wire {
@@ -73,28 +84,27 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
             size_limit,
             max_depth,
         };
-        let handled = match item.cast::<PyList>() {
-            Ok(message) if native && message.len() == 7 && is_kind(message, b"message")? => {
-                call_received(broker, message, &wire)?
-            }
-            Ok(message) if native && message.len() == 3 && is_kind(message, b"answer")? => {
-                answer_received(broker, message)?;
-                true
-            }
-            _ => false,
+        let handled = if items.len() == 7 && is_kind(&items, b"message") {
+            call_received(broker, &items, &wire)?
+        } else if items.len() == 3 && is_kind(&items, b"answer") {
+            answer_received(broker, &items)?
+        } else {
+            false
         };
         if !handled {
-            broker.call_method1(pyo3::intern!(py, "callExpressionReceived"), (&item,))?;
+            let message = message_list(py, items)?;
+            broker.call_method1(pyo3::intern!(py, "callExpressionReceived"), (message,))?;
         }
     }
 }
 
 /// True if the message's kind (its first item) is the byte string `kind`.
-fn is_kind(message: &Bound<'_, PyList>, kind: &[u8]) -> PyResult<bool> {
-    let first = message.get_item(0)?;
-    Ok(first
-        .cast_exact::<PyBytes>()
-        .is_ok_and(|bytes| bytes.as_bytes() == kind))
+fn is_kind(items: &[Item<'_>], kind: &[u8]) -> bool {
+    items
+        .first()
+        .and_then(Item::object)
+        .and_then(|first| first.cast_exact::<PyBytes>().ok())
+        .is_some_and(|bytes| bytes.as_bytes() == kind)
 }
 
 /// Twisted's `Broker._sendMessage(prefix, perspective, objectID, message,
@@ -144,8 +154,8 @@ pub fn send_message<'py>(
     let wire = Wire {
         vocabulary: vocabulary.as_ref().map(|v| v.get().core()),
         prefix_limit: effective_prefix_limit(broker)?,
-        size_limit: broker.getattr(pyo3::intern!(py, "sizeLimit"))?.extract()?,
-        max_depth: broker.getattr(pyo3::intern!(py, "maxDepth"))?.extract()?,
+        size_limit: setting(broker, pyo3::intern!(py, "sizeLimit"))?.extract()?,
+        max_depth: setting(broker, pyo3::intern!(py, "maxDepth"))?.extract()?,
     };
     match send_call(broker, &call, &wire)? {
         Sent::Call(deferred) => Ok(deferred),
@@ -178,17 +188,37 @@ fn sending_vocabulary<'py>(
     Ok(sending.cast_into::<OutgoingVocabulary>().ok())
 }
 
-/// pbfast's `broker._effectivePrefixLimit()`, for a broker that keeps it:
-/// `prefixLimit` when set, else the method's answer (the module's).
+/// The broker's `_effectivePrefixLimit()`: for a broker that keeps
+/// pbfast's, `prefixLimit` when set, else the method's answer (the
+/// module's).
 fn effective_prefix_limit(broker: &Bound<'_, PyAny>) -> PyResult<usize> {
     let py = broker.py();
-    let own = broker.getattr(pyo3::intern!(py, "prefixLimit"))?;
-    if !own.is_none() {
-        return own.extract();
+    let name = pyo3::intern!(py, "_effectivePrefixLimit");
+    if keeps_method(broker, name)? {
+        let own = broker.getattr(pyo3::intern!(py, "prefixLimit"))?;
+        if !own.is_none() {
+            return own.extract();
+        }
     }
-    broker
-        .call_method0(pyo3::intern!(py, "_effectivePrefixLimit"))?
-        .extract()
+    broker.call_method0(name)?.extract()
+}
+
+/// The broker's `_nativeDecoder()`: for a broker that keeps pbfast's, the
+/// decoder it keeps in its dict once made, read there; else (or before it
+/// is made) the method's answer.
+fn native_decoder<'py>(broker: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Decoder>> {
+    let py = broker.py();
+    let name = pyo3::intern!(py, "_nativeDecoder");
+    if keeps_method(broker, name)? {
+        if let Some(dict) = instance_dict(broker)? {
+            if let Some(kept) = dict.get_item(pyo3::intern!(py, "_pbfastDecoder"))? {
+                if let Ok(kept) = kept.cast_into_exact::<Decoder>() {
+                    return Ok(kept);
+                }
+            }
+        }
+    }
+    Ok(broker.call_method0(name)?.cast_into::<Decoder>()?)
 }
 
 /// What sending a call takes from Python, looked up once.

@@ -9,12 +9,13 @@ use pyo3::types::{PyBytes, PyDict};
 use pyo3::PyTraverseError;
 
 use super::banana::limits;
+use crate::banana::decoder::Limits;
 use crate::banana::framer::Framer;
 use crate::pybanana::buffer::with_bytes;
 use crate::pybanana::decode::{out_of_memory, PyBuilder};
 use crate::pybanana::errors::BuildError;
 use crate::pybanana::gc::GcPause;
-use crate::pybanana::messages::read_message;
+use crate::pybanana::messages::{read_items, read_message, Item};
 use crate::pybanana::vocabulary::IncomingVocabulary;
 
 /// What a connection's bytes are read as.
@@ -72,30 +73,14 @@ impl Decoder {
         max_message_size: u64,
     ) -> PyResult<Option<Py<PyAny>>> {
         let limits = limits(prefix_limit, size_limit, max_depth, max_message_size);
-        match &mut self.stream {
-            Stream::Expressions(decoder) => {
-                let mut builder = PyBuilder::new(py, &self.vocabulary, pb_dialect);
-                let _pause = GcPause::new(py);
-                decoder
-                    .next(&mut builder, &limits)
-                    .map_err(|error| error.into_pyerr(py))
+        Ok(match self.next_item(py, pb_dialect, &limits)? {
+            None => None,
+            Some(Next::Expression(expression)) => Some(expression),
+            Some(Next::Message(data, base)) => {
+                Some(self.read(py, &data, base, pb_dialect, &limits)?)
             }
-            Stream::Messages(framer) => {
-                let Some(range) = framer
-                    .next(pb_dialect, &limits)
-                    .map_err(|error| BuildError::from(error).into_pyerr(py))?
-                else {
-                    return Ok(None);
-                };
-                let base = framer.base() + range.start as u64;
-                let data = PyBytes::new(py, &framer.bytes()[range]);
-                let whole = 0..data.as_bytes().len();
-                let vocabulary = &self.vocabulary;
-                read_message(py, &data, whole, base, vocabulary, pb_dialect, &limits).map(Some)
-            }
-        }
+        })
     }
-
     /// Bytes received and not yet delivered.
     #[getter]
     fn pending<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -154,5 +139,76 @@ impl Decoder {
     fn __clear__(&mut self) {
         self.reset();
         self.vocabulary = IncomingVocabulary::empty();
+    }
+}
+
+/// What [`Decoder::next_item`] found.
+pub(crate) enum Next<'py> {
+    /// An expression (a Banana protocol's stream).
+    Expression(Py<PyAny>),
+    /// A whole PB message's bytes, and the stream offset of their first
+    /// byte (a broker's stream), to be read with [`Decoder::read`] or
+    /// [`read_items`].
+    Message(Bound<'py, PyBytes>, u64),
+}
+
+impl Decoder {
+    /// The next complete expression, or the bytes of the next whole
+    /// message; None until more bytes arrive.
+    pub(crate) fn next_item<'py>(
+        &mut self,
+        py: Python<'py>,
+        pb_dialect: bool,
+        limits: &Limits,
+    ) -> PyResult<Option<Next<'py>>> {
+        match &mut self.stream {
+            Stream::Expressions(decoder) => {
+                let mut builder = PyBuilder::new(py, &self.vocabulary, pb_dialect);
+                let _pause = GcPause::new(py);
+                decoder
+                    .next(&mut builder, limits)
+                    .map(|found| found.map(Next::Expression))
+                    .map_err(|error| error.into_pyerr(py))
+            }
+            Stream::Messages(framer) => {
+                let Some(range) = framer
+                    .next(pb_dialect, limits)
+                    .map_err(|error| BuildError::from(error).into_pyerr(py))?
+                else {
+                    return Ok(None);
+                };
+                let base = framer.base() + range.start as u64;
+                let data = PyBytes::new(py, &framer.bytes()[range]);
+                Ok(Some(Next::Message(data, base)))
+            }
+        }
+    }
+
+    /// A message's bytes `data` from [`Decoder::next_item`] (at stream
+    /// offset `base`) as a broker reads it (see [`read_message`]).
+    pub(crate) fn read(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyBytes>,
+        base: u64,
+        pb_dialect: bool,
+        limits: &Limits,
+    ) -> PyResult<Py<PyAny>> {
+        let whole = 0..data.as_bytes().len();
+        read_message(py, data, whole, base, &self.vocabulary, pb_dialect, limits)
+    }
+
+    /// A message's bytes `data` from [`Decoder::next_item`] (at stream
+    /// offset `base`) as its items, if it carries jelly (see [`read_items`]).
+    pub(crate) fn read_items<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyBytes>,
+        base: u64,
+        pb_dialect: bool,
+        limits: &Limits,
+    ) -> PyResult<Option<Vec<Item<'py>>>> {
+        let whole = 0..data.as_bytes().len();
+        read_items(py, data, whole, base, &self.vocabulary, pb_dialect, limits)
     }
 }

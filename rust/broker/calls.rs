@@ -25,6 +25,7 @@ use crate::jelly::unjellying::unjellier::Unjellier;
 use crate::pybanana::encode::{encode_into, EncodeSettings};
 use crate::pybanana::encoded::Encoded;
 use crate::pybanana::instance::{assigns_as_object, instance_dict};
+use crate::pybanana::messages::Item;
 use crate::pybanana::output::{with_output_buffer, Output};
 
 /// What the call path takes from Python, looked up once.
@@ -188,7 +189,7 @@ fn serialize_for<'py>(
 /// broker's `unserializingPerspective` is `None` throughout.
 fn unserialize_for<'py>(
     broker: &Bound<'py, PyAny>,
-    encoded: &Bound<'py, Encoded>,
+    encoded: &Encoded,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = broker.py();
     let none = py.None().into_bound(py);
@@ -204,7 +205,7 @@ fn unserialize_for<'py>(
             Some(broker.clone().unbind()),
             MAX_JELLY_DEPTH,
         )?;
-        unserialize(&Bound::new(py, unjellier)?, encoded.get())
+        unserialize(&Bound::new(py, unjellier)?, encoded)
     })();
     attributes.set(name, &none)?;
     made
@@ -217,16 +218,27 @@ fn unserialize_for<'py>(
 /// code must take it from the start (see the module's comment).
 pub(crate) fn call_received(
     broker: &Bound<'_, PyAny>,
-    message: &Bound<'_, PyList>,
+    items: &[Item<'_>],
     wire: &Wire<'_>,
 ) -> PyResult<bool> {
     let py = broker.py();
-    let item = |index: usize| message.get_item(index);
-    let (request_id, object_id, name) = (item(1)?, item(2)?, item(3)?);
-    let (answer_required, net_args, net_kw) = (item(4)?, item(5)?, item(6)?);
+    let [_, request_id, object_id, name, answer_required, net_args, net_kw] = items else {
+        return Ok(false);
+    };
+    let (Some(request_id), Some(object_id), Some(name), Some(answer_required)) = (
+        request_id.object(),
+        object_id.object(),
+        name.object(),
+        answer_required.object(),
+    ) else {
+        return Ok(false);
+    };
+    let (Item::Jellied(net_args), Item::Jellied(net_kw)) = (net_args, net_kw) else {
+        return Ok(false);
+    };
     // _recvMessage: `message.decode("utf8")` unless a str.
     let name = if name.is_instance_of::<PyString>() {
-        name
+        name.clone()
     } else {
         name.call_method1(pyo3::intern!(py, "decode"), ("utf8",))?
     };
@@ -254,9 +266,6 @@ pub(crate) fn call_received(
     let stock = !target.is_none()
         && type_function(&target, pyo3::intern!(py, "remoteMessageReceived"))?
             .is_some_and(|function| function.is(&python.remote_message_received));
-    let (Ok(net_args), Ok(net_kw)) = (net_args.cast::<Encoded>(), net_kw.cast::<Encoded>()) else {
-        return Ok(false);
-    };
     if !stock {
         return Ok(false);
     }
@@ -321,8 +330,8 @@ pub(crate) fn call_received(
         Ok(Outcome::Later(state, perspective)) => {
             python.result_ready.bind(py).call1((
                 broker,
-                &request_id,
-                &answer_required,
+                request_id,
+                answer_required,
                 state,
                 perspective,
             ))?;
@@ -330,8 +339,8 @@ pub(crate) fn call_received(
         Err(error) => {
             python.call_failed.bind(py).call1((
                 broker,
-                &request_id,
-                &answer_required,
+                request_id,
+                answer_required,
                 error.into_value(py),
             ))?;
         }
@@ -398,31 +407,31 @@ fn call_method<'py>(
 /// `[b"answer", requestID, netResult]` received by `broker`, as pbfast's
 /// `proto_answer` takes it: the call's Deferred fires with the result, or
 /// fails with the error that reading it raised (raised again).
-pub(crate) fn answer_received(
-    broker: &Bound<'_, PyAny>,
-    message: &Bound<'_, PyList>,
-) -> PyResult<()> {
+pub(crate) fn answer_received(broker: &Bound<'_, PyAny>, items: &[Item<'_>]) -> PyResult<bool> {
     let py = broker.py();
-    let request_id = message.get_item(1)?;
-    let net_result = message.get_item(2)?;
+    let [_, Item::Object(request_id), net_result] = items else {
+        return Ok(false);
+    };
     let deferred = broker
         .getattr(pyo3::intern!(py, "waitingForAnswers"))?
         .call_method1(pyo3::intern!(py, "pop"), (request_id,))?;
-    let result = match net_result.cast::<Encoded>() {
-        Ok(encoded) => unserialize_for(broker, encoded),
-        Err(_) => broker.call_method1(pyo3::intern!(py, "unserialize"), (&net_result,)),
+    let result = match net_result {
+        Item::Jellied(encoded) => unserialize_for(broker, encoded),
+        Item::Object(net_result) => {
+            broker.call_method1(pyo3::intern!(py, "unserialize"), (net_result,))
+        }
     };
     match result {
         Ok(result) => {
             deferred.call_method1(pyo3::intern!(py, "callback"), (result,))?;
-            Ok(())
+            Ok(true)
         }
         Err(error) => {
             python(py)?
                 .answer_unreadable
                 .bind(py)
                 .call1((deferred, error.into_value(py)))?;
-            Ok(())
+            Ok(true)
         }
     }
 }

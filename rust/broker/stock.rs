@@ -75,6 +75,35 @@ pub(crate) fn keeps_stock_methods(broker: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(true)
 }
 
+/// True if `broker` keeps the one method `name` (one of those on the way
+/// of a message): its class looks attributes up as `object` does and has
+/// the method expected there, and the instance has nothing of that name.
+/// What lets a caller do what the method does without calling it.
+pub(crate) fn keeps_method(
+    broker: &Bound<'_, PyAny>,
+    name: &Bound<'_, PyString>,
+) -> PyResult<bool> {
+    let py = broker.py();
+    let class = broker.get_type();
+    let Some((_, method)) = expected(py)?
+        .methods
+        .iter()
+        // Both interned: the same object for the same name.
+        .find(|(known, _)| known.bind(py).is(name))
+    else {
+        return Ok(false);
+    };
+    if !looks_up_as_object(&class)
+        || !type_lookup(&class, name).is_some_and(|found| found.is(method))
+    {
+        return Ok(false);
+    }
+    match instance_dict(broker)? {
+        None => Ok(true),
+        Some(dict) => Ok(!dict.contains(name)?),
+    }
+}
+
 fn class_keeps(class: &Bound<'_, PyType>, expected: &Expected) -> PyResult<bool> {
     let py = class.py();
     let address = class.as_ptr() as usize;

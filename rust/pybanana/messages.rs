@@ -13,9 +13,8 @@
 //! Every other expression (the dialect offer, `version`, `decref`, ...)
 //! reads as the plain s-expression.
 
-use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
 
 use crate::banana::decoder::{self, short_header, Limits, Validate};
 use crate::banana::vocabulary::PB_VOCABULARY;
@@ -52,10 +51,113 @@ fn message_name(frame: &[u8], pb_dialect: bool) -> Option<(u64, &[u8])> {
     .map(|name| (count, name))
 }
 
-/// The expression `frame` (one whole expression; the framer checked it
-/// against `limits`), which is `data[range]`, as a broker reads it: a PB
-/// message with its jellied items as [`Encoded`] parts of `data`, or any
-/// other expression as its s-expression. `base` is the stream offset of
+/// An item of a message read by [`read_items`].
+pub(crate) enum Item<'py> {
+    /// An item that is not jellied, as its s-expression.
+    Object(Bound<'py, PyAny>),
+    /// A jellied item, as the bytes it arrived as.
+    Jellied(Encoded),
+}
+
+impl<'py> Item<'py> {
+    /// The item as the message list holds it: a jellied one as an
+    /// [`Encoded`] object.
+    pub(crate) fn into_object(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Item::Object(object) => Ok(object),
+            Item::Jellied(encoded) => Ok(Bound::new(py, encoded)?.into_any()),
+        }
+    }
+
+    /// The item if it is not jellied.
+    pub(crate) fn object(&self) -> Option<&Bound<'py, PyAny>> {
+        match self {
+            Item::Object(object) => Some(object),
+            Item::Jellied(_) => None,
+        }
+    }
+}
+
+/// The items of the expression `data[range]` (one whole expression; the
+/// framer checked it against `limits`) if it is a PB message that carries
+/// jelly (see the module's comment), its jellied items left as bytes;
+/// `None` for any other expression. `base` is the stream offset of
+/// `data[0]`, for error messages.
+pub(crate) fn read_items<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyBytes>,
+    range: std::ops::Range<usize>,
+    base: u64,
+    vocabulary: &IncomingVocabulary,
+    pb_dialect: bool,
+    limits: &Limits,
+) -> PyResult<Option<Vec<Item<'py>>>> {
+    let bytes = data.as_bytes();
+    let frame = &bytes[range.clone()];
+    let Some((count, name)) = message_name(frame, pb_dialect) else {
+        return Ok(None);
+    };
+    let jellied = jellied_items(name, count);
+    if jellied.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = PyBuilder::new(py, vocabulary, pb_dialect);
+    let _pause = GcPause::new(py);
+    let offset_error = |error: crate::banana::DecodeError| {
+        BuildError::from(crate::banana::DecodeError::new(
+            error.offset + base + range.start as u64,
+            error.kind,
+        ))
+        .into_pyerr(py)
+    };
+    let (_, _, header) = short_header(frame, limits).expect("read by message_name");
+    let mut items = Vec::with_capacity(count as usize);
+    let mut pos = header;
+    for index in 0..count as usize {
+        let start = pos;
+        let item = if jellied.contains(&index) {
+            // Checked by the framer, with these limits, as part of the whole.
+            match decoder::skip_checked(frame, pos, limits) {
+                Some(end) => pos = end,
+                None => {
+                    decoder::decode_at(frame, &mut pos, &mut Validate { pb_dialect }, limits)
+                        .map_err(offset_error)?;
+                }
+            }
+            let part = (range.start + start)..(range.start + pos);
+            Item::Jellied(Encoded::new(data.clone().unbind(), part, pb_dialect))
+        } else {
+            let object =
+                decoder::decode_at(frame, &mut pos, &mut builder, limits).map_err(|error| {
+                    match error.failure() {
+                        Failure::Banana(error) => offset_error(error),
+                        Failure::Python(error) => error,
+                    }
+                })?;
+            Item::Object(object.into_bound(py))
+        };
+        items.push(item);
+    }
+    Ok(Some(items))
+}
+
+/// The list of a message's items, as a broker's `expressionReceived`
+/// takes it.
+pub(crate) fn message_list<'py>(
+    py: Python<'py>,
+    items: Vec<Item<'py>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let objects = items
+        .into_iter()
+        .map(|item| item.into_object(py))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, objects)
+}
+
+/// The expression `data[range]` (one whole expression; the framer checked
+/// it against `limits`) as a broker reads it: a PB message with its jellied
+/// items as [`Encoded`] parts of `data` (see [`read_items`]), or any other
+/// expression as its s-expression. `base` is the stream offset of
 /// `data[0]`, for error messages.
 pub(crate) fn read_message<'py>(
     py: Python<'py>,
@@ -66,54 +168,26 @@ pub(crate) fn read_message<'py>(
     pb_dialect: bool,
     limits: &Limits,
 ) -> PyResult<Py<PyAny>> {
-    let bytes = data.as_bytes();
-    let frame = &bytes[range.clone()];
+    if let Some(items) = read_items(
+        py,
+        data,
+        range.clone(),
+        base,
+        vocabulary,
+        pb_dialect,
+        limits,
+    )? {
+        return Ok(message_list(py, items)?.into_any().unbind());
+    }
+    let frame = &data.as_bytes()[range.clone()];
     let mut builder = PyBuilder::new(py, vocabulary, pb_dialect);
     let _pause = GcPause::new(py);
-    let offset_error = |error: crate::banana::DecodeError| {
-        BuildError::from(crate::banana::DecodeError::new(
+    decoder::decode_exact(frame, &mut builder, limits).map_err(|error| match error.failure() {
+        Failure::Banana(error) => BuildError::from(crate::banana::DecodeError::new(
             error.offset + base + range.start as u64,
             error.kind,
         ))
-        .into_pyerr(py)
-    };
-    let (count, jellied) = match message_name(frame, pb_dialect) {
-        Some((count, name)) => (count as usize, jellied_items(name, count)),
-        None => (0, &[][..]),
-    };
-    if jellied.is_empty() {
-        return decoder::decode_exact(frame, &mut builder, limits).map_err(|error| {
-            match error.failure() {
-                Failure::Banana(error) => offset_error(error),
-                Failure::Python(error) => error,
-            }
-        });
-    }
-    let (_, _, header) = short_header(frame, limits).expect("read by message_name");
-    // SAFETY: a new list of `count` empty slots (or NULL and an exception);
-    // each slot is filled exactly once below, before the list is seen by
-    // anyone, and a failure drops the list with its empty slots, which its
-    // dealloc skips.
-    let list = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(count as isize))? };
-    let mut pos = header;
-    for index in 0..count {
-        let start = pos;
-        let item = if jellied.contains(&index) {
-            decoder::decode_at(frame, &mut pos, &mut Validate { pb_dialect }, limits)
-                .map_err(offset_error)?;
-            let part = (range.start + start)..(range.start + pos);
-            Bound::new(py, Encoded::new(data.clone().unbind(), part, pb_dialect))?.into_any()
-        } else {
-            decoder::decode_at(frame, &mut pos, &mut builder, limits)
-                .map_err(|error| match error.failure() {
-                    Failure::Banana(error) => offset_error(error),
-                    Failure::Python(error) => error,
-                })?
-                .into_bound(py)
-        };
-        // SAFETY: slot `index` of the new list is empty; the list takes the
-        // reference.
-        unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), index as isize, item.into_ptr()) };
-    }
-    Ok(list.unbind())
+        .into_pyerr(py),
+        Failure::Python(error) => error,
+    })
 }
