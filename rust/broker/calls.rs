@@ -16,15 +16,16 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use crate::banana::encoder;
 use crate::jelly::depth::MAX_JELLY_DEPTH;
 use crate::jelly::hooks::{type_function, type_lookup};
 use crate::jelly::jellying::dumps::serialize;
 use crate::jelly::jellying::jellier::Jellier;
 use crate::jelly::unjellying::loads::unserialize;
 use crate::jelly::unjellying::unjellier::Unjellier;
-use crate::pybanana::encode::{encode_into, EncodeSettings};
+use crate::pybanana::encode::{encode_into, write_encoded, EncodeSettings};
 use crate::pybanana::encoded::Encoded;
-use crate::pybanana::instance::{assigns_as_object, instance_dict};
+use crate::pybanana::instance::instance_dict;
 use crate::pybanana::messages::Item;
 use crate::pybanana::output::{with_output_buffer, Output};
 
@@ -88,6 +89,42 @@ impl Wire<'_> {
         }
     }
 
+    /// The message `[*head, *parts]` encoded, its jellied `parts` copied
+    /// in as they are: what `sendCall(*message)` writes, without the list.
+    fn encode_message<'py>(
+        &self,
+        py: Python<'py>,
+        head: &[&Bound<'py, PyAny>],
+        parts: &[&Encoded],
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let count = head.len() + parts.len();
+        if self.max_depth == 0 || count as u64 > self.size_limit {
+            // The list itself, for the encoder's error about it.
+            let mut items: Vec<Bound<'py, PyAny>> = head.iter().map(|&item| item.clone()).collect();
+            for part in parts {
+                items.push(Bound::new(py, part.clone_ref(py))?.into_any());
+            }
+            return self.encode(PyList::new(py, items)?.as_any());
+        }
+        let settings = self.settings();
+        // An item is written one level down, as inside the list.
+        let inside = EncodeSettings {
+            max_depth: self.max_depth - 1,
+            ..self.settings()
+        };
+        with_output_buffer(|buf| {
+            let mut out = Output::new(buf);
+            encoder::write_list_header(out.buf, count as u64);
+            for item in head {
+                encode_into(item, &inside, &mut out)?;
+            }
+            for part in parts {
+                write_encoded(py, part, &settings, &mut out)?;
+            }
+            out.finish(py)
+        })
+    }
+
     /// `expression` encoded: what `sendCall(*expression)` writes.
     fn encode<'py>(&self, expression: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
         let settings = self.settings();
@@ -99,46 +136,49 @@ impl Wire<'_> {
     }
 }
 
-/// Where `broker.<name> = value` lands: the instance dict, written
-/// directly, where the broker's class sets attributes as `object` does and
-/// has nothing of these names (so no descriptor takes the assignment);
-/// else the assignment itself.
+/// Where `broker.<name> = value` lands, for the names the call path
+/// assigns ([`crate::broker::stock::ASSIGNED`]): the instance dict,
+/// written directly, for a broker on the native path (its class assigns
+/// attributes as `object` does and has nothing of these names, so no
+/// descriptor takes the assignment; see [`crate::broker::stock`]); the
+/// assignment itself for a broker without an instance dict.
 struct Attributes<'py> {
     broker: Bound<'py, PyAny>,
     dict: Option<Bound<'py, PyDict>>,
 }
 
 impl<'py> Attributes<'py> {
-    fn of(broker: &Bound<'py, PyAny>, names: &[&Bound<'py, PyString>]) -> PyResult<Self> {
-        let class = broker.get_type();
-        let plain = assigns_as_object(&class)
-            && names.iter().all(|name| type_lookup(&class, name).is_none());
-        let dict = if plain { instance_dict(broker)? } else { None };
+    fn of(broker: &Bound<'py, PyAny>) -> PyResult<Self> {
         Ok(Attributes {
             broker: broker.clone(),
-            dict,
+            dict: instance_dict(broker)?,
         })
     }
 
     /// `broker.<name> = value`. In the dict, a value already there is left
-    /// as it is: assigning it again would change nothing.
-    fn set(&self, name: &Bound<'py, PyString>, value: &Bound<'py, PyAny>) -> PyResult<()> {
+    /// as it is: assigning it again would change nothing. True if a value
+    /// other than `None` was let go of (whose release may run Python code),
+    /// or the assignment itself was made.
+    fn set(&self, name: &Bound<'py, PyString>, value: &Bound<'py, PyAny>) -> PyResult<bool> {
         match &self.dict {
             Some(dict) => {
                 // SAFETY: a borrowed reference (or NULL) from a live dict,
                 // compared as an address and not kept.
                 let held = unsafe { ffi::PyDict_GetItemWithError(dict.as_ptr(), name.as_ptr()) };
                 if held == value.as_ptr() {
-                    return Ok(());
+                    return Ok(false);
                 }
                 if held.is_null() {
                     if let Some(error) = PyErr::take(dict.py()) {
                         return Err(error);
                     }
                 }
-                dict.set_item(name, value)
+                // SAFETY: an address compared, not dereferenced.
+                let released = !held.is_null() && held != unsafe { ffi::Py_None() };
+                dict.set_item(name, value)?;
+                Ok(released)
             }
-            None => self.broker.setattr(name, value),
+            None => self.broker.setattr(name, value).map(|()| true),
         }
     }
 }
@@ -152,7 +192,7 @@ fn serialize_for<'py>(
     perspective: &Bound<'py, PyAny>,
     method: &Bound<'py, PyAny>,
     wire: &Wire<'_>,
-) -> PyResult<Bound<'py, Encoded>> {
+) -> PyResult<Encoded> {
     let py = broker.py();
     let none = py.None().into_bound(py);
     let names = [
@@ -161,11 +201,13 @@ fn serialize_for<'py>(
         pyo3::intern!(py, "jellyArgs"),
         pyo3::intern!(py, "jellyKw"),
     ];
-    let attributes = Attributes::of(broker, &names)?;
-    attributes.set(names[0], perspective)?;
-    attributes.set(names[1], method)?;
-    attributes.set(names[2], &none)?;
-    attributes.set(names[3], &none)?;
+    let attributes = Attributes::of(broker)?;
+    let values = [perspective, method, &none, &none];
+    // Whether Python code may have run since the attributes were set.
+    let mut may_have_run = type_lookup(&broker.get_type(), pyo3::intern!(py, "security")).is_some();
+    for (name, value) in names.into_iter().zip(values) {
+        may_have_run |= attributes.set(name, value)?;
+    }
     let made = (|| {
         let taster = broker.getattr(pyo3::intern!(py, "security"))?;
         let jellier = Jellier::create(
@@ -176,13 +218,21 @@ fn serialize_for<'py>(
             MAX_JELLY_DEPTH,
             true,
         )?;
-        let encoded = serialize(&Bound::new(py, jellier)?, obj, wire.settings())?;
-        Bound::new(py, encoded)
+        let jellier = Bound::new(py, jellier)?;
+        let encoded = serialize(&jellier, obj, wire.settings())?;
+        Ok((encoded, jellier.get().is_unobserved()))
     })();
-    for name in names {
-        attributes.set(name, &none)?;
+    // Where no Python code has run since they were set (no value let go of
+    // then, `security` read from the instance, none run by the jellier),
+    // the attributes set to None still are. The others are let go of by
+    // the dict only: the caller holds them.
+    may_have_run |= !matches!(made, Ok((_, true)));
+    for (name, value) in names.into_iter().zip(values) {
+        if may_have_run || !value.is_none() {
+            attributes.set(name, &none)?;
+        }
     }
-    made
+    made.map(|(encoded, _)| encoded)
 }
 
 /// pbfast's `Broker.unserialize(encoded)`, with no perspective: the
@@ -194,7 +244,7 @@ fn unserialize_for<'py>(
     let py = broker.py();
     let none = py.None().into_bound(py);
     let name = pyo3::intern!(py, "unserializingPerspective");
-    let attributes = Attributes::of(broker, &[name])?;
+    let attributes = Attributes::of(broker)?;
     attributes.set(name, &none)?;
     let made = (|| {
         let taster = broker.getattr(pyo3::intern!(py, "security"))?;
@@ -307,15 +357,9 @@ pub(crate) fn call_received(
         }
         let none = py.None().into_bound(py);
         let result = serialize_for(broker, &state, &perspective, &none, wire)?;
-        let answer = PyList::new(
-            py,
-            [
-                PyBytes::new(py, b"answer").into_any(),
-                request_id.clone(),
-                result.into_any(),
-            ],
-        )?;
-        Ok(Outcome::Answer(wire.encode(answer.as_any())?))
+        let kind = PyBytes::new(py, b"answer").into_any();
+        let answer = wire.encode_message(py, &[&kind, request_id], &[&result])?;
+        Ok(Outcome::Answer(answer))
     })();
     match answered {
         // _sendAnswer, outside the `try`: its errors are the caller's.
@@ -462,19 +506,15 @@ pub(crate) fn send_call<'py>(
         .getattr(pyo3::intern!(py, "waitingForAnswers"))?
         .set_item(&request_id, &deferred)?;
     let kind = call.prefix.add(PyBytes::new(py, b"message"))?;
-    let call = PyList::new(
-        py,
-        [
-            kind,
-            request_id,
-            call.object_id.clone(),
-            call.message.clone(),
-            1i32.into_pyobject(py)?.into_any(),
-            net_args.into_any(),
-            net_kw.into_any(),
-        ],
-    )?;
-    let data = wire.encode(call.as_any())?;
+    let answer_required = 1i32.into_pyobject(py)?.into_any();
+    let head = [
+        &kind,
+        &request_id,
+        call.object_id,
+        call.message,
+        &answer_required,
+    ];
+    let data = wire.encode_message(py, &head, &[&net_args, &net_kw])?;
     broker
         .getattr(pyo3::intern!(py, "transport"))?
         .call_method1(pyo3::intern!(py, "write"), (data,))?;

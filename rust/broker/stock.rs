@@ -19,7 +19,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyType};
 
 use crate::jelly::hooks::type_lookup;
-use crate::pybanana::instance::{instance_dict, looks_up_as_object};
+use crate::pybanana::instance::{assigns_as_object, instance_dict, looks_up_as_object};
 
 /// The methods on the way of a message, and what each must be.
 struct Expected {
@@ -45,14 +45,27 @@ fn expected(py: Python<'_>) -> PyResult<&'static Expected> {
     })
 }
 
+/// The broker attributes the native call path assigns, as Twisted's
+/// `serialize` and `unserialize` do: a class that keeps the stock methods
+/// has nothing of these names, so that assigning them is writing the
+/// instance dict.
+pub(crate) const ASSIGNED: [&str; 5] = [
+    "serializingPerspective",
+    "jellyMethod",
+    "jellyArgs",
+    "jellyKw",
+    "unserializingPerspective",
+];
+
 /// Classes already looked at: their address, their version tag then, and
 /// whether they keep every method.
 static CLASSES: Mutex<Option<HashMap<usize, (u32, bool)>>> = Mutex::new(None);
 
 /// True if `broker`'s class keeps every method on the way of a message,
-/// with nothing of those names on the instance, and the class looks
-/// attributes up as `object` does (else what a lookup gives cannot be told
-/// without making it).
+/// with nothing of those names on the instance; the class looks attributes
+/// up as `object` does (else what a lookup gives cannot be told without
+/// making it), and assigns them so, with nothing of the names in
+/// [`ASSIGNED`] (so that assigning those is writing the instance dict).
 pub(crate) fn keeps_stock_methods(broker: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = broker.py();
     let expected = expected(py)?;
@@ -117,9 +130,13 @@ fn class_keeps(class: &Bound<'_, PyType>, expected: &Expected) -> PyResult<bool>
         }
     }
     let keeps = looks_up_as_object(class)
+        && assigns_as_object(class)
         && expected.methods.iter().all(|(name, method)| {
             type_lookup(class, name.bind(py)).is_some_and(|found| found.is(method))
-        });
+        })
+        && ASSIGNED
+            .iter()
+            .all(|name| type_lookup(class, &PyString::intern(py, name)).is_none());
     // The lookups gave the class a version tag if it had none; a tag is
     // never given twice, so the answer kept is found again only while the
     // class is unchanged. A class that cannot get one (0) is asked again.

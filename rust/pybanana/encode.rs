@@ -203,7 +203,7 @@ fn encode_subclass<'py>(
 
 /// An expression already encoded: its bytes as they are if they were
 /// written in this dialect, else written again from its s-expression.
-fn write_encoded<'py>(
+pub(crate) fn write_encoded<'py>(
     py: Python<'py>,
     encoded: &Encoded,
     settings: &EncodeSettings<'_>,

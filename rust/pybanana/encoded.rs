@@ -35,6 +35,11 @@ impl Encoded {
         }
     }
 
+    /// Another handle on the same bytes.
+    pub fn clone_ref(&self, py: Python<'_>) -> Encoded {
+        Encoded::new(self.data.clone_ref(py), self.range.clone(), self.pb_dialect)
+    }
+
     /// The expression's bytes.
     pub fn bytes<'a>(&'a self, py: Python<'_>) -> &'a [u8] {
         &self.data.as_bytes(py)[self.range.clone()]
