@@ -571,28 +571,52 @@ def _starCall(method: Any, args: Any, kw: Any) -> Any:
     return method(*args, **kw)
 
 
-# The broker's methods a message goes through, with what each must be for
-# the native path (pbfast._native.takes_native_path) to do what they would:
+# The broker's methods each native path goes through, with what each must be
+# for the path (pbfast._native.takes_native_path) to do what they would:
 # pbfast's own where its broker has one, else Twisted's, as this module found
 # them before install() could patch Twisted's class.
+_NATIVE_PATHS = {
+    # A method call received and answered.
+    "call": (
+        "callExpressionReceived",
+        "expressionReceived",
+        "proto_message",
+        "_recvMessage",
+        "localObjectForID",
+        "serialize",
+        "unserialize",
+        "_sendAnswer",
+        "sendCall",
+        "sendEncoded",
+        "_encode",
+        "_encodeToBytes",
+        "_sendingVocabulary",
+        "_effectivePrefixLimit",
+    ),
+    # An answer received.
+    "answer": (
+        "callExpressionReceived",
+        "expressionReceived",
+        "proto_answer",
+        "_deliver",
+        "unserialize",
+    ),
+    # A call sent (what _sendMessage does).
+    "send": (
+        "serialize",
+        "newRequestID",
+        "sendCall",
+        "sendEncoded",
+        "_encode",
+        "_encodeToBytes",
+        "_sendingVocabulary",
+        "_effectivePrefixLimit",
+    ),
+}
+# Every method a path stands in for; and the receiving loop's own
+# (_nativeDecoder, _effectivePrefixLimit: read without the call).
 _NATIVE_PATH_METHODS = (
-    "callExpressionReceived",
-    "expressionReceived",
-    "proto_message",
-    "_recvMessage",
-    "localObjectForID",
-    "proto_answer",
-    "_deliver",
-    "serialize",
-    "unserialize",
-    "_sendAnswer",
-    "sendCall",
-    "sendEncoded",
-    "_encode",
-    "_encodeToBytes",
-    "newRequestID",
-    "_sendingVocabulary",
-    "_effectivePrefixLimit",
+    *dict.fromkeys(name for names in _NATIVE_PATHS.values() for name in names),
     "_nativeDecoder",
 )
 

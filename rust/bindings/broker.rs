@@ -7,7 +7,7 @@ use pyo3::types::PyBytes;
 use super::banana::{limits, setting, OutgoingVocabulary};
 use super::decoder::{Decoder, Next};
 use crate::broker::calls::{answer_received, call_received, send_call, Call, Sent, Wire};
-use crate::broker::stock::{keeps_method, keeps_stock_methods};
+use crate::broker::stock::{keeps_all_stock_methods, keeps_method, keeps_stock_methods, Path};
 use crate::pybanana::instance::instance_dict;
 use crate::pybanana::messages::{message_list, Item};
 
@@ -54,42 +54,46 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
             Some(Next::Message(data, base)) => (data, base),
         };
         let (data, base) = data;
-        let items = match decoder
+        let items = decoder
             .borrow()
-            .read_items(py, &data, base, pb_dialect, &limits)?
-        {
-            Some(items) if pb_dialect && keeps_stock_methods(broker)? => items,
-            Some(items) => {
-                let message = message_list(py, items)?;
-                broker.call_method1(pyo3::intern!(py, "callExpressionReceived"), (message,))?;
-                continue;
-            }
-            None => {
-                let message = decoder
-                    .borrow()
-                    .read(py, &data, base, pb_dialect, &limits)?;
-                broker.call_method1(pyo3::intern!(py, "callExpressionReceived"), (message,))?;
-                continue;
-            }
+            .read_items(py, &data, base, pb_dialect, &limits)?;
+        let Some(items) = items else {
+            let message = decoder
+                .borrow()
+                .read(py, &data, base, pb_dialect, &limits)?;
+            broker.call_method1(pyo3::intern!(py, "callExpressionReceived"), (message,))?;
+            continue;
         };
-        if vocabulary.is_none() {
-            vocabulary = Some(sending_vocabulary(broker)?);
-        }
-        let wire = Wire {
-            vocabulary: vocabulary
-                .as_ref()
-                .and_then(|v| v.as_ref())
-                .map(|v| v.get().core()),
-            prefix_limit,
-            size_limit,
-            max_depth,
-        };
-        let handled = if items.len() == 7 && is_kind(&items, b"message") {
-            call_received(broker, &items, &wire)?
+        let path = if !pb_dialect {
+            None
+        } else if items.len() == 7 && is_kind(&items, b"message") {
+            Some(Path::Call)
         } else if items.len() == 3 && is_kind(&items, b"answer") {
-            answer_received(broker, &items)?
+            Some(Path::Answer)
         } else {
-            false
+            None
+        };
+        let handled = match path {
+            Some(path) if keeps_stock_methods(broker, path)? => match path {
+                Path::Call => {
+                    if vocabulary.is_none() {
+                        vocabulary = Some(sending_vocabulary(broker)?);
+                    }
+                    let wire = Wire {
+                        vocabulary: vocabulary
+                            .as_ref()
+                            .and_then(|v| v.as_ref())
+                            .map(|v| v.get().core()),
+                        prefix_limit,
+                        size_limit,
+                        max_depth,
+                    };
+                    call_received(broker, &items, &wire)?
+                }
+                Path::Answer => answer_received(broker, &items)?,
+                Path::Send => false,
+            },
+            _ => false,
         };
         if !handled {
             let message = message_list(py, items)?;
@@ -132,7 +136,7 @@ pub fn send_message<'py>(
         args,
         kw,
     };
-    let mut plain = keeps_stock_methods(broker)?;
+    let mut plain = keeps_stock_methods(broker, Path::Send)?;
     for name in ["pbcallback", "pberrback", "pbanswer"] {
         plain = plain && !kw.contains(name)?;
     }
@@ -245,5 +249,5 @@ fn sending(py: Python<'_>) -> PyResult<&'static Sending> {
 /// (see [`crate::broker::stock`]).
 #[pyfunction]
 pub fn takes_native_path(broker: &Bound<'_, PyAny>) -> PyResult<bool> {
-    keeps_stock_methods(broker)
+    keeps_all_stock_methods(broker)
 }

@@ -10,7 +10,6 @@
 //! changed (an attribute set or deleted); an instance's own attributes are
 //! looked at every time.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use pyo3::ffi;
@@ -21,27 +20,68 @@ use pyo3::types::{PyDict, PyString, PyType};
 use crate::jelly::hooks::type_lookup;
 use crate::pybanana::instance::{assigns_as_object, instance_dict, looks_up_as_object};
 
-/// The methods on the way of a message, and what each must be.
+/// A stretch of the broker's code the native path stands in for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Path {
+    /// A method call received and answered.
+    Call = 0,
+    /// An answer received.
+    Answer = 1,
+    /// A call sent.
+    Send = 2,
+}
+
+impl Path {
+    const ALL: [Path; 3] = [Path::Call, Path::Answer, Path::Send];
+
+    /// Its key in `pbfast.pb._NATIVE_PATHS`.
+    fn key(self) -> &'static str {
+        match self {
+            Path::Call => "call",
+            Path::Answer => "answer",
+            Path::Send => "send",
+        }
+    }
+}
+
+/// The methods each path goes through, and what each must be.
 struct Expected {
+    /// Every method, by name.
     methods: Vec<(Py<PyString>, Py<PyAny>)>,
+    /// Each path's, in [`Path`] order.
+    paths: [Vec<(Py<PyString>, Py<PyAny>)>; 3],
 }
 
 fn expected(py: Python<'_>) -> PyResult<&'static Expected> {
     static EXPECTED: PyOnceLock<Expected> = PyOnceLock::new();
     EXPECTED.get_or_try_init(py, || {
-        let table = py
-            .import("pbfast.pb")?
-            .getattr("_FAST_PATH_EXPECTED")?
-            .cast_into::<PyDict>()?;
-        let mut methods = Vec::with_capacity(table.len());
-        for (name, method) in table.iter() {
-            let name = name.cast_into::<PyString>()?;
-            methods.push((
-                PyString::intern(py, name.to_str()?).unbind(),
-                method.unbind(),
-            ));
-        }
-        Ok(Expected { methods })
+        let pb = py.import("pbfast.pb")?;
+        let table = pb.getattr("_FAST_PATH_EXPECTED")?.cast_into::<PyDict>()?;
+        let entry = |name: Bound<'_, PyAny>| -> PyResult<(Py<PyString>, Py<PyAny>)> {
+            let name = PyString::intern(py, name.cast_into::<PyString>()?.to_str()?);
+            let method = table
+                .get_item(&name)?
+                .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(name.clone().unbind()))?;
+            Ok((name.unbind(), method.unbind()))
+        };
+        let methods = table
+            .keys()
+            .iter()
+            .map(entry)
+            .collect::<PyResult<Vec<_>>>()?;
+        let paths = pb.getattr("_NATIVE_PATHS")?;
+        let names = |path: Path| -> PyResult<Vec<(Py<PyString>, Py<PyAny>)>> {
+            paths
+                .get_item(path.key())?
+                .try_iter()?
+                .map(|name| entry(name?))
+                .collect()
+        };
+        let [call, answer, send] = Path::ALL;
+        Ok(Expected {
+            methods,
+            paths: [names(call)?, names(answer)?, names(send)?],
+        })
     })
 }
 
@@ -57,32 +97,52 @@ pub(crate) const ASSIGNED: [&str; 5] = [
     "unserializingPerspective",
 ];
 
-/// Classes already looked at: their address, their version tag then, and
-/// whether they keep every method.
-static CLASSES: Mutex<Option<HashMap<usize, (u32, bool)>>> = Mutex::new(None);
+/// How many classes' answers are kept.
+const KEPT_CLASSES: usize = 16;
 
-/// True if `broker`'s class keeps every method on the way of a message,
-/// with nothing of those names on the instance; the class looks attributes
-/// up as `object` does (else what a lookup gives cannot be told without
-/// making it), and assigns them so, with nothing of the names in
-/// [`ASSIGNED`] (so that assigning those is writing the instance dict).
-pub(crate) fn keeps_stock_methods(broker: &Bound<'_, PyAny>) -> PyResult<bool> {
+/// Classes already looked at, most recent first: their address, the path,
+/// their version tag then, and whether they keep every method of the path.
+static CLASSES: Mutex<Vec<(usize, Path, u32, bool)>> = Mutex::new(Vec::new());
+
+/// True if `broker` keeps every method `path` goes through, with nothing
+/// of those names on the instance; its class looks attributes up as
+/// `object` does (else what a lookup gives cannot be told without making
+/// it), and assigns them so, with nothing of the names in [`ASSIGNED`] (so
+/// that assigning those is writing the instance dict).
+pub(crate) fn keeps_stock_methods(broker: &Bound<'_, PyAny>, path: Path) -> PyResult<bool> {
     let py = broker.py();
-    let expected = expected(py)?;
+    let methods = &expected(py)?.paths[path as usize];
     let class = broker.get_type();
-    if !class_keeps(&class, expected)? {
+    if !class_keeps(&class, path, methods)? {
         return Ok(false);
     }
     // No instance dict: no attribute of its own.
     let Some(dict) = instance_dict(broker)? else {
         return Ok(true);
     };
-    for (name, _) in &expected.methods {
+    for (name, _) in methods {
         // SAFETY: a live dict and key; -1 is an error, set.
         match unsafe { ffi::PyDict_Contains(dict.as_ptr(), name.as_ptr()) } {
             0 => {}
             1 => return Ok(false),
             _ => return Err(PyErr::fetch(py)),
+        }
+    }
+    Ok(true)
+}
+
+/// True if `broker` keeps every method the native path stands in for:
+/// those of each path, and the receiving loop's own.
+pub(crate) fn keeps_all_stock_methods(broker: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = broker.py();
+    for path in Path::ALL {
+        if !keeps_stock_methods(broker, path)? {
+            return Ok(false);
+        }
+    }
+    for (name, _) in &expected(py)?.methods {
+        if !keeps_method(broker, name.bind(py))? {
+            return Ok(false);
         }
     }
     Ok(true)
@@ -117,21 +177,28 @@ pub(crate) fn keeps_method(
     }
 }
 
-fn class_keeps(class: &Bound<'_, PyType>, expected: &Expected) -> PyResult<bool> {
+fn class_keeps(
+    class: &Bound<'_, PyType>,
+    path: Path,
+    methods: &[(Py<PyString>, Py<PyAny>)],
+) -> PyResult<bool> {
     let py = class.py();
     let address = class.as_ptr() as usize;
     let version = version_tag(class);
     if version != 0 {
-        let guard = crate::pybanana::watched::lock(&CLASSES);
-        if let Some(&(known, keeps)) = guard.as_ref().and_then(|known| known.get(&address)) {
-            if known == version {
+        let kept = crate::pybanana::watched::lock(&CLASSES);
+        let found = kept
+            .iter()
+            .find(|&&(known, known_path, _, _)| known == address && known_path == path);
+        if let Some(&(_, _, known_version, keeps)) = found {
+            if known_version == version {
                 return Ok(keeps);
             }
         }
     }
     let keeps = looks_up_as_object(class)
         && assigns_as_object(class)
-        && expected.methods.iter().all(|(name, method)| {
+        && methods.iter().all(|(name, method)| {
             type_lookup(class, name.bind(py)).is_some_and(|found| found.is(method))
         })
         && ASSIGNED
@@ -142,9 +209,10 @@ fn class_keeps(class: &Bound<'_, PyType>, expected: &Expected) -> PyResult<bool>
     // class is unchanged. A class that cannot get one (0) is asked again.
     let version = version_tag(class);
     if version != 0 {
-        crate::pybanana::watched::lock(&CLASSES)
-            .get_or_insert_with(HashMap::new)
-            .insert(address, (version, keeps));
+        let mut kept = crate::pybanana::watched::lock(&CLASSES);
+        kept.retain(|&(known, known_path, _, _)| !(known == address && known_path == path));
+        kept.insert(0, (address, path, version, keeps));
+        kept.truncate(KEPT_CLASSES);
     }
     Ok(keeps)
 }
