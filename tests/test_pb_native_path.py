@@ -38,6 +38,16 @@ class Service(fast_pb.Root):
         self.later.append(d)
         return d
 
+    def remote_later_subclass(self) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = LaterDeferred()
+        self.later.append(d)
+        return d
+
+    def remote_later_registered(self) -> Any:
+        d = Registered()
+        self.later.append(d)
+        return d
+
     def remote_unsendable(self) -> Any:
         # What the server's jelly refuses to send.
         return object()
@@ -46,6 +56,30 @@ class Service(fast_pb.Root):
         if kind == "pb":
             raise fast_pb.Error("refused")
         raise ValueError("broken")
+
+
+class LaterDeferred(defer.Deferred[Any]):
+    """A result that is a Deferred by subclassing."""
+
+
+class Registered:
+    """A result that is a Deferred by C{Deferred.register}: Twisted's broker
+    adds its callbacks to it, as to any Deferred."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Any] = []
+
+    def addCallbacks(self, callback: Any, errback: Any, **kw: Any) -> None:
+        args = (kw.get("callbackArgs") or (), kw.get("callbackKeywords") or {})
+        self.callbacks.append((callback, args))
+
+    def callback(self, value: Any) -> None:
+        # Each callback is given what the one before returned.
+        for callback, (args, kw) in self.callbacks:
+            value = callback(value, *args, **kw)
+
+
+defer.Deferred.register(Registered)
 
 
 class Pair(InMemory):
@@ -249,7 +283,15 @@ def test_deferred_results_and_calls_without_answers(server: str, client: str) ->
         pair.service.later.pop().callback("done")
         pair.pump()
         quiet = pair.call("echo", "unanswered", pbanswer=0)
-        return before, _outcome(first), quiet, pair.service.calls
+        # Deferreds by subclass and by registration (Deferred is an ABC).
+        later = []
+        for kind in ("later_subclass", "later_registered"):
+            outcome = pair.call(kind)
+            later.append(list(outcome))
+            pair.service.later.pop().callback(kind)
+            pair.pump()
+            later.append(_outcome(outcome))
+        return before, _outcome(first), quiet, pair.service.calls, later
 
     _both_ways(server, client, scenario)
 

@@ -612,12 +612,12 @@ _NATIVE_PATHS = {
         "_sendingVocabulary",
         "_effectivePrefixLimit",
     ),
+    # Bytes received: what the receiving loop reads without the call.
+    "receive": ("_nativeDecoder", "_effectivePrefixLimit"),
 }
-# Every method a path stands in for; and the receiving loop's own
-# (_nativeDecoder, _effectivePrefixLimit: read without the call).
-_NATIVE_PATH_METHODS = (
-    *dict.fromkeys(name for names in _NATIVE_PATHS.values() for name in names),
-    "_nativeDecoder",
+# Every method a path stands in for.
+_NATIVE_PATH_METHODS = tuple(
+    dict.fromkeys(name for names in _NATIVE_PATHS.values() for name in names)
 )
 
 

@@ -204,7 +204,22 @@ impl FollowsModuleGlobal {
     /// fallback module's.
     fn followed<'py>(&self, owner: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = owner.py();
-        let module = owner.getattr(self.module_attribute.bind(py))?;
+        let name = self.module_attribute.bind(py);
+        // `owner.<name>`: for a class whose metaclass is `type` itself
+        // (which has no attribute of that name), the first entry along the
+        // MRO, when it is no descriptor; as `type`'s lookup finds it.
+        let plain = owner
+            .get_type()
+            .is(py.get_type::<pyo3::types::PyType>())
+            .then(|| owner.cast::<pyo3::types::PyType>().ok())
+            .flatten()
+            .and_then(|class| type_lookup(class, name))
+            // SAFETY: reading a slot of a live type object under the GIL.
+            .filter(|found| unsafe { (*found.get_type().as_type_ptr()).tp_descr_get.is_none() });
+        let module = match plain {
+            Some(module) => module,
+            None => owner.getattr(name)?,
+        };
         let followed = module.cast::<PyModule>()?.dict();
         if let Some(value) = followed.get_item(self.name.bind(py))? {
             return Ok(value);

@@ -7,7 +7,7 @@ use pyo3::types::PyBytes;
 use super::banana::{limits, setting, OutgoingVocabulary};
 use super::decoder::{Decoder, Next};
 use crate::broker::calls::{answer_received, call_received, send_call, Call, Sent, Wire};
-use crate::broker::stock::{keeps_all_stock_methods, keeps_method, keeps_stock_methods, Path};
+use crate::broker::stock::{keeps_all_stock_methods, keeps_stock_methods, Path};
 use crate::pybanana::instance::instance_dict;
 use crate::pybanana::messages::{message_list, Item};
 
@@ -24,8 +24,9 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
     let py = broker.py();
     // What pbfast.banana's dataReceived reads before its loop: the decoder
     // (made on first use) and the limits.
-    let decoder = native_decoder(broker)?;
-    let prefix_limit = effective_prefix_limit(broker)?;
+    let stock = keeps_stock_methods(broker, Path::Receive)?;
+    let decoder = native_decoder(broker, stock)?;
+    let prefix_limit = effective_prefix_limit(broker, stock)?;
     let size_limit: u64 = setting(broker, pyo3::intern!(py, "sizeLimit"))?.extract()?;
     let max_depth: usize = setting(broker, pyo3::intern!(py, "maxDepth"))?.extract()?;
     let max_message_size: u64 = setting(broker, pyo3::intern!(py, "maxMessageSize"))?.extract()?;
@@ -91,7 +92,7 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
                     call_received(broker, &items, &wire)?
                 }
                 Path::Answer => answer_received(broker, &items)?,
-                Path::Send => false,
+                Path::Send | Path::Receive => false,
             },
             _ => false,
         };
@@ -157,7 +158,8 @@ pub fn send_message<'py>(
     let vocabulary = sending_vocabulary(broker)?;
     let wire = Wire {
         vocabulary: vocabulary.as_ref().map(|v| v.get().core()),
-        prefix_limit: effective_prefix_limit(broker)?,
+        // Kept: the send path goes through `_effectivePrefixLimit`.
+        prefix_limit: effective_prefix_limit(broker, true)?,
         size_limit: setting(broker, pyo3::intern!(py, "sizeLimit"))?.extract()?,
         max_depth: setting(broker, pyo3::intern!(py, "maxDepth"))?.extract()?,
     };
@@ -193,12 +195,12 @@ fn sending_vocabulary<'py>(
 }
 
 /// The broker's `_effectivePrefixLimit()`: for a broker that keeps
-/// pbfast's, `prefixLimit` when set, else the method's answer (the
-/// module's).
-fn effective_prefix_limit(broker: &Bound<'_, PyAny>) -> PyResult<usize> {
+/// pbfast's (`kept`), `prefixLimit` when set, else the method's answer
+/// (the module's).
+fn effective_prefix_limit(broker: &Bound<'_, PyAny>, kept: bool) -> PyResult<usize> {
     let py = broker.py();
     let name = pyo3::intern!(py, "_effectivePrefixLimit");
-    if keeps_method(broker, name)? {
+    if kept {
         let own = broker.getattr(pyo3::intern!(py, "prefixLimit"))?;
         if !own.is_none() {
             return own.extract();
@@ -207,13 +209,13 @@ fn effective_prefix_limit(broker: &Bound<'_, PyAny>) -> PyResult<usize> {
     broker.call_method0(name)?.extract()
 }
 
-/// The broker's `_nativeDecoder()`: for a broker that keeps pbfast's, the
-/// decoder it keeps in its dict once made, read there; else (or before it
-/// is made) the method's answer.
-fn native_decoder<'py>(broker: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Decoder>> {
+/// The broker's `_nativeDecoder()`: for a broker that keeps pbfast's
+/// (`kept`), the decoder it keeps in its dict once made, read there; else
+/// (or before it is made) the method's answer.
+fn native_decoder<'py>(broker: &Bound<'py, PyAny>, kept: bool) -> PyResult<Bound<'py, Decoder>> {
     let py = broker.py();
     let name = pyo3::intern!(py, "_nativeDecoder");
-    if keeps_method(broker, name)? {
+    if kept {
         if let Some(dict) = instance_dict(broker)? {
             if let Some(kept) = dict.get_item(pyo3::intern!(py, "_pbfastDecoder"))? {
                 if let Ok(kept) = kept.cast_into_exact::<Decoder>() {

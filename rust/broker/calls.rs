@@ -49,6 +49,18 @@ struct FromPython {
     deferred: Py<PyAny>,
     /// `Referenceable.remoteMessageReceived`, Twisted's.
     remote_message_received: Py<PyAny>,
+    /// How `abc.ABCMeta` checks instances (see [`is_deferred`]).
+    abc: AbcCheck,
+}
+
+/// `abc.ABCMeta.__instancecheck__`, whose body is `return
+/// _abc_instancecheck(cls, instance)`: the function, its code, the module
+/// globals it reads that name from, and what the name was.
+struct AbcCheck {
+    method: Py<PyAny>,
+    code: Py<PyAny>,
+    globals: Py<PyDict>,
+    instancecheck: Py<PyAny>,
 }
 
 fn python(py: Python<'_>) -> PyResult<&'static FromPython> {
@@ -67,6 +79,16 @@ fn python(py: Python<'_>) -> PyResult<&'static FromPython> {
                 .getattr("Deferred")?
                 .unbind(),
             remote_message_received: get("_STOCK_REMOTE_MESSAGE_RECEIVED")?,
+            abc: {
+                let abc = py.import("abc")?;
+                let method = abc.getattr("ABCMeta")?.getattr("__instancecheck__")?;
+                AbcCheck {
+                    code: method.getattr("__code__")?.unbind(),
+                    method: method.unbind(),
+                    globals: abc.dict().unbind(),
+                    instancecheck: abc.getattr("_abc_instancecheck")?.unbind(),
+                }
+            },
         })
     })
 }
@@ -352,7 +374,7 @@ pub(crate) fn call_received(
             }
         })?;
         let perspective = target.getattr(pyo3::intern!(py, "perspective"))?;
-        if !answer_required.is_truthy()? || state.is_instance(python.deferred.bind(py))? {
+        if !answer_required.is_truthy()? || is_deferred(&state, python)? {
             return Ok(Outcome::Later(state, perspective));
         }
         let none = py.None().into_bound(py);
@@ -390,6 +412,41 @@ pub(crate) fn call_received(
         }
     }
     Ok(true)
+}
+
+/// `isinstance(state, Deferred)`. Twisted's `Deferred` is an ABC, whose
+/// metaclass's `__instancecheck__` is Python code: while that method is
+/// `abc.ABCMeta`'s as imported (the same function, with the same code, and
+/// the name its body calls still bound to the same function in its
+/// module), what it does is call `_abc_instancecheck(Deferred, state)`,
+/// which is called directly, without the frame. An instance of `Deferred`
+/// itself is one, as `isinstance` says before asking the metaclass.
+fn is_deferred(state: &Bound<'_, PyAny>, python: &FromPython) -> PyResult<bool> {
+    let py = state.py();
+    let deferred = python.deferred.bind(py);
+    if state.get_type().is(deferred) {
+        return Ok(true);
+    }
+    let abc = &python.abc;
+    let method = type_lookup(&deferred.get_type(), pyo3::intern!(py, "__instancecheck__"));
+    let stock = method.is_some_and(|method| {
+        // SAFETY: the stock method is a function (checked by identity), whose
+        // code is read as a borrowed pointer and compared, not kept.
+        method.is(&abc.method)
+            && unsafe { ffi::PyFunction_GetCode(method.as_ptr()) } == abc.code.as_ptr()
+    }) && abc
+        .globals
+        .bind(py)
+        .get_item(pyo3::intern!(py, "_abc_instancecheck"))?
+        .is_some_and(|function| function.is(&abc.instancecheck));
+    if stock {
+        return abc
+            .instancecheck
+            .bind(py)
+            .call1((deferred, state))?
+            .is_truthy();
+    }
+    state.is_instance(deferred)
 }
 
 /// What the `remote_` method's call came to, inside `_recvMessage`'s `try`.

@@ -29,10 +29,12 @@ pub(crate) enum Path {
     Answer = 1,
     /// A call sent.
     Send = 2,
+    /// Bytes received: the receiving loop's own reads.
+    Receive = 3,
 }
 
 impl Path {
-    const ALL: [Path; 3] = [Path::Call, Path::Answer, Path::Send];
+    const ALL: [Path; 4] = [Path::Call, Path::Answer, Path::Send, Path::Receive];
 
     /// Its key in `pbfast.pb._NATIVE_PATHS`.
     fn key(self) -> &'static str {
@@ -40,16 +42,15 @@ impl Path {
             Path::Call => "call",
             Path::Answer => "answer",
             Path::Send => "send",
+            Path::Receive => "receive",
         }
     }
 }
 
 /// The methods each path goes through, and what each must be.
 struct Expected {
-    /// Every method, by name.
-    methods: Vec<(Py<PyString>, Py<PyAny>)>,
     /// Each path's, in [`Path`] order.
-    paths: [Vec<(Py<PyString>, Py<PyAny>)>; 3],
+    paths: [Vec<(Py<PyString>, Py<PyAny>)>; 4],
 }
 
 fn expected(py: Python<'_>) -> PyResult<&'static Expected> {
@@ -64,11 +65,6 @@ fn expected(py: Python<'_>) -> PyResult<&'static Expected> {
                 .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(name.clone().unbind()))?;
             Ok((name.unbind(), method.unbind()))
         };
-        let methods = table
-            .keys()
-            .iter()
-            .map(entry)
-            .collect::<PyResult<Vec<_>>>()?;
         let paths = pb.getattr("_NATIVE_PATHS")?;
         let names = |path: Path| -> PyResult<Vec<(Py<PyString>, Py<PyAny>)>> {
             paths
@@ -77,10 +73,13 @@ fn expected(py: Python<'_>) -> PyResult<&'static Expected> {
                 .map(|name| entry(name?))
                 .collect()
         };
-        let [call, answer, send] = Path::ALL;
         Ok(Expected {
-            methods,
-            paths: [names(call)?, names(answer)?, names(send)?],
+            paths: [
+                names(Path::Call)?,
+                names(Path::Answer)?,
+                names(Path::Send)?,
+                names(Path::Receive)?,
+            ],
         })
     })
 }
@@ -131,50 +130,14 @@ pub(crate) fn keeps_stock_methods(broker: &Bound<'_, PyAny>, path: Path) -> PyRe
     Ok(true)
 }
 
-/// True if `broker` keeps every method the native path stands in for:
-/// those of each path, and the receiving loop's own.
+/// True if `broker` keeps every method the native path stands in for.
 pub(crate) fn keeps_all_stock_methods(broker: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let py = broker.py();
     for path in Path::ALL {
         if !keeps_stock_methods(broker, path)? {
             return Ok(false);
         }
     }
-    for (name, _) in &expected(py)?.methods {
-        if !keeps_method(broker, name.bind(py))? {
-            return Ok(false);
-        }
-    }
     Ok(true)
-}
-
-/// True if `broker` keeps the one method `name` (one of those on the way
-/// of a message): its class looks attributes up as `object` does and has
-/// the method expected there, and the instance has nothing of that name.
-/// What lets a caller do what the method does without calling it.
-pub(crate) fn keeps_method(
-    broker: &Bound<'_, PyAny>,
-    name: &Bound<'_, PyString>,
-) -> PyResult<bool> {
-    let py = broker.py();
-    let class = broker.get_type();
-    let Some((_, method)) = expected(py)?
-        .methods
-        .iter()
-        // Both interned: the same object for the same name.
-        .find(|(known, _)| known.bind(py).is(name))
-    else {
-        return Ok(false);
-    };
-    if !looks_up_as_object(&class)
-        || !type_lookup(&class, name).is_some_and(|found| found.is(method))
-    {
-        return Ok(false);
-    }
-    match instance_dict(broker)? {
-        None => Ok(true),
-        Some(dict) => Ok(!dict.contains(name)?),
-    }
 }
 
 fn class_keeps(
