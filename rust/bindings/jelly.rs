@@ -37,6 +37,24 @@ impl Jellier {
         Jellier::create(py, taster, persistentStore, invoker, max_jelly_depth, false)
     }
 
+    /// The taster (security policy) it was given.
+    #[getter(taster)]
+    fn py_taster<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.taster(py)
+    }
+
+    /// The `persistentStore` it was given.
+    #[getter(persistentStore)]
+    fn py_persistent_store<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.persistent_store(py)
+    }
+
+    /// The invoker (a broker, or None) it was given.
+    #[getter(invoker)]
+    fn py_invoker<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.invoker(py)
+    }
+
     /// The s-expression for `obj`.
     fn jelly<'py>(slf: &Bound<'py, Self>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         // Python code is calling, so it could have run meanwhile (see
@@ -112,6 +130,24 @@ impl Unjellier {
         max_jelly_depth: usize,
     ) -> PyResult<Self> {
         Unjellier::create(py, taster, persistentLoad, invoker, max_jelly_depth)
+    }
+
+    /// The taster (security policy) it was given.
+    #[getter(taster)]
+    fn py_taster<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.taster(py)
+    }
+
+    /// The `persistentLoad` it was given.
+    #[getter(persistentLoad)]
+    fn py_persistent_load<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.persistent_load(py)
+    }
+
+    /// The invoker (a broker, or None) it was given.
+    #[getter(invoker)]
+    fn py_invoker<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.invoker(py)
     }
 
     /// The object for `obj`, then every `postUnjelly` hook, in order.

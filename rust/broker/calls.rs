@@ -232,17 +232,12 @@ fn serialize_for<'py>(
     }
     let made = (|| {
         let taster = broker.getattr(pyo3::intern!(py, "security"))?;
-        let jellier = Jellier::create(
-            py,
-            taster,
-            None,
-            Some(broker.clone().unbind()),
-            MAX_JELLY_DEPTH,
-            true,
-        )?;
-        let jellier = Bound::new(py, jellier)?;
-        let encoded = serialize(&jellier, obj, wire.settings())?;
-        Ok((encoded, jellier.get().is_unobserved()))
+        let invoker = broker.clone().unbind();
+        let jellier = Jellier::for_traversal(py, taster, invoker, MAX_JELLY_DEPTH)?;
+        let encoded = serialize(&jellier, obj, wire.settings());
+        let unobserved = jellier.get().is_unobserved();
+        Jellier::done(jellier);
+        Ok((encoded?, unobserved))
     })();
     // Where no Python code has run since they were set (no value let go of
     // then, `security` read from the instance, none run by the jellier),
@@ -267,20 +262,25 @@ fn unserialize_for<'py>(
     let none = py.None().into_bound(py);
     let name = pyo3::intern!(py, "unserializingPerspective");
     let attributes = Attributes::of(broker)?;
-    attributes.set(name, &none)?;
+    // Whether Python code may have run since the attribute was set (see
+    // `serialize_for`).
+    let mut may_have_run = attributes.set(name, &none)?
+        || type_lookup(&broker.get_type(), pyo3::intern!(py, "security")).is_some();
     let made = (|| {
         let taster = broker.getattr(pyo3::intern!(py, "security"))?;
-        let unjellier = Unjellier::create(
-            py,
-            taster,
-            None,
-            Some(broker.clone().unbind()),
-            MAX_JELLY_DEPTH,
-        )?;
-        unserialize(&Bound::new(py, unjellier)?, encoded)
+        let invoker = broker.clone().unbind();
+        let unjellier = Unjellier::for_traversal(py, taster, invoker, MAX_JELLY_DEPTH)?;
+        let object = unserialize(&unjellier, encoded);
+        let ran = unjellier.get().python_may_have_run();
+        Unjellier::done(unjellier);
+        Ok::<_, PyErr>((object?, ran))
     })();
-    attributes.set(name, &none)?;
-    made
+    // Where none has run, the attribute set to None still is.
+    may_have_run |= !matches!(made, Ok((_, false)));
+    if may_have_run {
+        attributes.set(name, &none)?;
+    }
+    made.map(|(object, _)| object)
 }
 
 /// `[b"message", requestID, objectID, message, answerRequired, netArgs,
@@ -557,7 +557,7 @@ pub(crate) fn send_call<'py>(
         Ok(parts) => parts,
         Err(error) => return Ok(Sent::NotSerialized(error.into_value(py).into_bound(py))),
     };
-    let request_id = broker.call_method0(pyo3::intern!(py, "newRequestID"))?;
+    let request_id = new_request_id(broker)?;
     let deferred = python(py)?.deferred.bind(py).call0()?;
     broker
         .getattr(pyo3::intern!(py, "waitingForAnswers"))?
@@ -576,6 +576,16 @@ pub(crate) fn send_call<'py>(
         .getattr(pyo3::intern!(py, "transport"))?
         .call_method1(pyo3::intern!(py, "write"), (data,))?;
     Ok(Sent::Call(deferred))
+}
+
+/// Twisted's `newRequestID`, which the send path stands in for (see
+/// [`crate::broker::stock::Path::Send`]): `self.currentRequestID =
+/// self.currentRequestID + 1`, and the new id.
+fn new_request_id<'py>(broker: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = broker.py();
+    let name = pyo3::intern!(py, "currentRequestID");
+    broker.setattr(name, broker.getattr(name)?.add(1)?)?;
+    broker.getattr(name)
 }
 
 /// What `_sendMessage(prefix, perspective, objectID, message, args, kw)`

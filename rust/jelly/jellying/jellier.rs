@@ -188,13 +188,13 @@ fn keep_spare<T: Default>(
 /// The state of one `jelly()` call, handed to `jellyFor` hooks as `jellier`.
 #[pyclass(module = "pbfast._native", name = "Jellier", frozen)]
 pub struct Jellier {
-    #[pyo3(get)]
-    taster: Py<PyAny>,
-    #[pyo3(get, name = "persistentStore")]
-    pub(crate) persistent_store: Py<PyAny>,
-    #[pyo3(get)]
-    pub(crate) invoker: Py<PyAny>,
-    pub(crate) policy: Taster,
+    /// What the traversal was given (see [`Jellier::for_traversal`]):
+    /// set anew only when the jellier is taken for another traversal, with
+    /// no other reference to it.
+    taster: RefCell<Py<PyAny>>,
+    persistent_store: RefCell<Py<PyAny>>,
+    invoker: RefCell<Py<PyAny>>,
+    policy: RefCell<Taster>,
     seen: RefCell<ByAddress<Seen>>,
     /// str object (held) to its UTF-8, for short strings.
     encoded: RefCell<ByAddress<(Py<PyAny>, Py<PyBytes>)>>,
@@ -212,7 +212,7 @@ pub struct Jellier {
     /// only after [`Jellier::observe`]. See [`Jellier::may_skip`].
     unobserved: Cell<bool>,
     pub(crate) depth: Cell<usize>,
-    pub(crate) max_jelly_depth: usize,
+    max_jelly_depth: Cell<usize>,
 }
 
 // SAFETY: every access to the jellier's cells is made holding the GIL
@@ -240,6 +240,10 @@ impl Drop for Jellier {
     }
 }
 
+/// The jellier the last native traversal on any thread was done with,
+/// emptied, for the next to take (see [`Jellier::for_traversal`]).
+static SPARE_JELLIER: std::sync::Mutex<Option<Py<Jellier>>> = std::sync::Mutex::new(None);
+
 impl Jellier {
     pub(crate) fn create(
         py: Python<'_>,
@@ -251,10 +255,10 @@ impl Jellier {
     ) -> PyResult<Self> {
         let refs = PythonObjects::get(py)?;
         Ok(Jellier {
-            policy: Taster::new(&taster, refs),
-            taster: taster.unbind(),
-            persistent_store: persistent_store.unwrap_or_else(|| py.None()),
-            invoker: invoker.unwrap_or_else(|| py.None()),
+            policy: RefCell::new(Taster::new(&taster, refs)),
+            taster: RefCell::new(taster.unbind()),
+            persistent_store: RefCell::new(persistent_store.unwrap_or_else(|| py.None())),
+            invoker: RefCell::new(invoker.unwrap_or_else(|| py.None())),
             seen: RefCell::new(SPARE_SEEN.with(Cell::take)),
             encoded: RefCell::new(ByAddress::default()),
             list_owners: RefCell::new(None),
@@ -262,8 +266,122 @@ impl Jellier {
             next_id: Cell::new(1),
             unobserved: Cell::new(unobserved),
             depth: Cell::new(0),
-            max_jelly_depth,
+            max_jelly_depth: Cell::new(max_jelly_depth),
         })
+    }
+
+    /// A jellier for one traversal a native entry point makes (unobserved,
+    /// see [`Jellier::may_skip`]): the spare one, given what this
+    /// traversal is given, if there is one; else a new one. Hand it back
+    /// with [`Jellier::done`].
+    pub(crate) fn for_traversal<'py>(
+        py: Python<'py>,
+        taster: Bound<'py, PyAny>,
+        invoker: Py<PyAny>,
+        max_jelly_depth: usize,
+    ) -> PyResult<Bound<'py, Jellier>> {
+        let spare = crate::pybanana::watched::lock(&SPARE_JELLIER).take();
+        let Some(spare) = spare else {
+            let made = Jellier::create(py, taster, None, Some(invoker), max_jelly_depth, true)?;
+            return Bound::new(py, made);
+        };
+        let jellier = spare.into_bound(py);
+        let me = jellier.get();
+        // Nothing else holds the spare (see `done`), and it holds nothing
+        // of a traversal: it is as new once given this one's settings.
+        let refs = PythonObjects::get(py)?;
+        *me.policy.borrow_mut() = Taster::new(&taster, refs);
+        *me.taster.borrow_mut() = taster.unbind();
+        *me.invoker.borrow_mut() = invoker;
+        me.max_jelly_depth.set(max_jelly_depth);
+        me.unobserved.set(true);
+        Ok(jellier)
+    }
+
+    /// The traversal `jellier` (from [`Jellier::for_traversal`]) was for is
+    /// over. Kept as the spare if nothing but the caller holds it: the
+    /// class is not tracked by the garbage collector and takes no weak
+    /// references, so a reference count of one is the caller's reference,
+    /// and no Python code can reach it. It is emptied first, so that the
+    /// spare keeps no object alive.
+    pub(crate) fn done(jellier: Bound<'_, Jellier>) {
+        let py = jellier.py();
+        // SAFETY: reading the reference count of a live object.
+        if unsafe { ffi::Py_REFCNT(jellier.as_ptr()) } != 1 {
+            return;
+        }
+        let me = jellier.get();
+        let emptied = me.depth.get() == 0
+            && me
+                .list_owners
+                .try_borrow()
+                .is_ok_and(|owners| owners.is_none())
+            && me.seen.try_borrow_mut().is_ok_and(|mut seen| {
+                let seen = &mut *seen;
+                // Too big a map is not kept (clearing is by its room).
+                if seen.capacity() > KEPT_MAP_LIMIT {
+                    *seen = ByAddress::default();
+                } else {
+                    seen.clear();
+                }
+                true
+            })
+            && me.encoded.try_borrow_mut().is_ok_and(|mut encoded| {
+                *encoded = ByAddress::default();
+                true
+            })
+            && me.splices.try_borrow_mut().is_ok_and(|mut splices| {
+                splices.clear();
+                true
+            })
+            && [&me.taster, &me.persistent_store, &me.invoker]
+                .iter()
+                .all(|slot| {
+                    slot.try_borrow_mut().is_ok_and(|mut held| {
+                        *held = py.None();
+                        true
+                    })
+                })
+            && me.policy.try_borrow_mut().is_ok_and(|mut policy| {
+                *policy = Taster::Dummy;
+                true
+            });
+        // Letting go of what it held may have run Python code (a
+        // finalizer), which may have taken a reference to nothing here but
+        // may have left a spare of its own: that one is kept.
+        // SAFETY: as above.
+        if emptied && unsafe { ffi::Py_REFCNT(jellier.as_ptr()) } == 1 {
+            me.next_id.set(1);
+            let mut spare = crate::pybanana::watched::lock(&SPARE_JELLIER);
+            if spare.is_none() {
+                *spare = Some(jellier.unbind());
+            }
+        }
+    }
+
+    /// The taster (security policy) it was given.
+    pub(crate) fn taster<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.taster.borrow().bind(py).clone()
+    }
+
+    /// The `persistentStore` it was given.
+    pub(crate) fn persistent_store<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.persistent_store.borrow().bind(py).clone()
+    }
+
+    /// The invoker (a broker, or None) it was given.
+    pub(crate) fn invoker<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.invoker.borrow().bind(py).clone()
+    }
+
+    /// How its taster is consulted.
+    pub(crate) fn policy(&self) -> std::cell::Ref<'_, Taster> {
+        self.policy.borrow()
+    }
+
+    /// The deepest it may go.
+    pub(crate) fn max_jelly_depth(&self) -> usize {
+        self.max_jelly_depth.get()
     }
 
     /// True if `object`, just read from a container, need not be entered

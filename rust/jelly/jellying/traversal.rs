@@ -56,7 +56,7 @@ pub(crate) fn jelly<'py, S: Sink<'py>>(
     // up, for the general dispatch. Exact types under a taster that allows
     // every type name, as there.
     let ty_ptr = obj.get_type_ptr();
-    if cx.me.policy.allows_all_type_names() {
+    if cx.me.policy().allows_all_type_names() {
         if ty_ptr == &raw mut ffi::PyLong_Type
             || ty_ptr == &raw mut ffi::PyFloat_Type
             || ty_ptr == &raw mut ffi::PyBytes_Type
@@ -97,7 +97,7 @@ fn jelly_any<'py, S: Sink<'py>>(
     // every type name is allowed: straight to their encodings. (The
     // scalars, strs, lists, dicts, tuples, None and the booleans were
     // dispatched so in [`jelly`] already.)
-    if cx.me.policy.allows_all_type_names() {
+    if cx.me.policy().allows_all_type_names() {
         if ty_ptr == &raw mut ffi::PySet_Type || ty_ptr == &raw mut ffi::PyFrozenSet_Type {
             return jelly_mutable(cx, sink, obj);
         }
@@ -120,7 +120,7 @@ fn jelly_any<'py, S: Sink<'py>>(
     // Computed whatever the taster, as Twisted computes it: it fails for a
     // type whose `__module__` or `__name__` cannot be joined.
     let name = qual_bytes(ty.as_any())?;
-    if !me.policy.allows_all_type_names() && !me.policy.type_allowed(name.as_any(), &name)? {
+    if !me.policy().allows_all_type_names() && !me.policy().type_allowed(name.as_any(), &name)? {
         return Err(refs.insecure(
             py,
             format!("Type not allowed for object: {} {}", ty.str()?, obj.str()?),
@@ -206,8 +206,8 @@ fn jelly_jellyable<'py, S: Sink<'py>>(
     if let Some(id) = me.reference_id(obj)? {
         return sink.dereference(cx, obj, id);
     }
-    let Some(_level) = Depth::enter(&me.depth, me.max_jelly_depth) else {
-        return Err(objects_too_deep(py, refs, me.max_jelly_depth));
+    let Some(_level) = Depth::enter(&me.depth, me.max_jelly_depth()) else {
+        return Err(objects_too_deep(py, refs, me.max_jelly_depth()));
     };
     let name = pyo3::intern!(py, "jellyFor");
     // The function `obj.jellyFor` is, bound to `obj`, if it is one.
@@ -221,7 +221,7 @@ fn jelly_jellyable<'py, S: Sink<'py>>(
     };
     if let Some(function) = function {
         let flavors = &refs.flavors;
-        let invoker = me.invoker.bind(py);
+        let invoker = &me.invoker(py);
         if !invoker.is_none() {
             if function.is(&flavors.copyable_jelly_for) {
                 return jelly_copyable(cx, sink, obj, invoker);
@@ -357,8 +357,8 @@ fn jelly_contents<'py, S: Sink<'py>>(
 ) -> PyResult<S::Out> {
     let py = cx.py();
     let (me, refs) = (cx.me, cx.refs);
-    let Some(_level) = Depth::enter(&me.depth, me.max_jelly_depth) else {
-        return Err(objects_too_deep(py, refs, me.max_jelly_depth));
+    let Some(_level) = Depth::enter(&me.depth, me.max_jelly_depth()) else {
+        return Err(objects_too_deep(py, refs, me.max_jelly_depth()));
     };
     let ty_ptr = obj.get_type_ptr();
     let out = if ty_ptr == &raw mut ffi::PyList_Type {
@@ -456,7 +456,7 @@ fn jelly_dict<'py, S: Sink<'py>>(
         // An exact str key, where any type is allowed: what `jelly` would
         // write (see `jelly_str`).
         let key = if key.get_type_ptr() == &raw mut ffi::PyUnicode_Type
-            && cx.me.policy.allows_all_type_names()
+            && cx.me.policy().allows_all_type_names()
         {
             // SAFETY: an exact str, checked above.
             sink.key_text(cx, unsafe { key.cast_unchecked::<PyString>() })?
@@ -486,7 +486,7 @@ fn jelly_instance<'py, S: Sink<'py>>(
     let (me, refs) = (cx.me, cx.refs);
     let class = obj.getattr(pyo3::intern!(py, "__class__"))?;
     let class_name = qual_bytes(&class)?;
-    let store = me.persistent_store.bind(py);
+    let store = me.persistent_store(py);
     let persistent = if store.is_truthy()? {
         store.call1((obj, cx.slf))?
     } else {
@@ -498,7 +498,7 @@ fn jelly_instance<'py, S: Sink<'py>>(
         sink.push(&mut seq, persistent);
         return sink.close(cx, seq);
     }
-    if me.policy.class_allowed(&class)? {
+    if me.policy().class_allowed(&class)? {
         let state = match obj.getattr_opt(pyo3::intern!(py, "__getstate__"))? {
             Some(getstate) => getstate.call0()?,
             None => obj.getattr(pyo3::intern!(py, "__dict__"))?,

@@ -157,7 +157,7 @@ impl<'py> Frame<'py> {
             // method, which gives the unjellied state to `setCopyableState`
             // (with a broker; without, it does something else, left to it),
             // the blank is made now and asked.
-            let may_be_copy = !me.invoker.bind(py).is_none()
+            let may_be_copy = !me.invoker(py).is_none()
                 && class.is_instance_of::<pyo3::types::PyType>()
                 && class
                     .getattr_opt(pyo3::intern!(py, "unjellyFor"))?
@@ -465,7 +465,7 @@ fn finish_raw<'py>(
             // Twisted's methods index the items they use, and nothing else:
             // without a persistentLoad, `persistent` reads none.
             let needs_none =
-                name == "persistent" && !slf.borrow().persistent_load.bind(py).is_truthy()?;
+                name == "persistent" && !slf.borrow().persistent_load(py).is_truthy()?;
             if !needs_none {
                 item(expression, arity, refs)?;
             }

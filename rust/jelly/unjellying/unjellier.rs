@@ -18,12 +18,12 @@ use crate::jelly::taster::Taster;
 /// `unjellier`.
 #[pyclass(module = "pbfast._native", name = "Unjellier", frozen)]
 pub struct Unjellier {
-    #[pyo3(get)]
-    taster: Py<PyAny>,
-    #[pyo3(get, name = "persistentLoad")]
-    pub(crate) persistent_load: Py<PyAny>,
-    #[pyo3(get)]
-    pub(crate) invoker: Py<PyAny>,
+    /// What the traversal was given (see [`Unjellier::for_traversal`]):
+    /// set anew only when the unjellier is taken for another traversal,
+    /// with no other reference to it.
+    taster: std::cell::RefCell<Py<PyAny>>,
+    persistent_load: std::cell::RefCell<Py<PyAny>>,
+    invoker: std::cell::RefCell<Py<PyAny>>,
     /// Reference id to object (or to its placeholder, until resolved);
     /// made when first needed (see [`Unjellier::references`]).
     references: std::cell::OnceCell<Py<PyDict>>,
@@ -34,6 +34,8 @@ pub struct Unjellier {
     /// read again (see [`Unjellier::policy`]) once Python code has run.
     policy: std::cell::RefCell<Taster>,
     policy_current: Cell<bool>,
+    /// Set once Python code may have run (see [`Unjellier::forget_tags`]).
+    python_ran: Cell<bool>,
     /// Built-in tags (one bit per [`Builtin`]) found to be allowed by the
     /// taster and claimed by no registry, while that cannot have changed: a
     /// stock taster, and no Python code run since (a hook may register a
@@ -58,7 +60,7 @@ pub struct Unjellier {
     numbered: std::cell::RefCell<Vec<Numbered>>,
     numbered_limit: Cell<usize>,
     pub(crate) depth: Cell<usize>,
-    pub(crate) max_jelly_depth: usize,
+    max_jelly_depth: Cell<usize>,
 }
 
 // SAFETY: as `Jellier`'s: every access to the unjellier's cells is made
@@ -201,6 +203,20 @@ impl Unjellier {
     pub(crate) fn forget_tags(&self) {
         self.known_builtins.set(0);
         self.policy_current.set(false);
+        self.python_ran.set(true);
+    }
+
+    /// True if Python code may have run since the traversal began: it has
+    /// (see [`Unjellier::forget_tags`]), or the taster is one whose methods
+    /// are asked, or `postUnjelly` hooks were collected. While not, all it
+    /// made are built-in objects, whose release runs no Python code.
+    pub(crate) fn python_may_have_run(&self) -> bool {
+        self.python_ran.get()
+            || self.post_callbacks.get().is_some()
+            || self
+                .policy
+                .try_borrow()
+                .map_or(true, |policy| matches!(*policy, Taster::Custom(_)))
     }
 
     /// How the taster is consulted now. Twisted asks the taster's methods
@@ -213,7 +229,7 @@ impl Unjellier {
         refs: &PythonObjects,
     ) -> std::cell::Ref<'_, Taster> {
         if !self.policy_current.get() {
-            let fresh = Taster::new(self.taster.bind(py), refs);
+            let fresh = Taster::new(self.taster.borrow().bind(py), refs);
             // Borrowed only by a caller up the stack, whose answer was
             // already read: this one reads the new policy next time.
             if let Ok(mut policy) = self.policy.try_borrow_mut() {
@@ -747,9 +763,10 @@ impl Unjellier {
         Ok(Unjellier {
             policy: std::cell::RefCell::new(Taster::new(&taster, refs)),
             policy_current: Cell::new(true),
-            taster: taster.unbind(),
-            persistent_load: persistent_load.unwrap_or_else(|| py.None()),
-            invoker: invoker.unwrap_or_else(|| py.None()),
+            python_ran: Cell::new(false),
+            taster: std::cell::RefCell::new(taster.unbind()),
+            persistent_load: std::cell::RefCell::new(persistent_load.unwrap_or_else(|| py.None())),
+            invoker: std::cell::RefCell::new(invoker.unwrap_or_else(|| py.None())),
             references: std::cell::OnceCell::new(),
             post_callbacks: std::cell::OnceCell::new(),
             known_builtins: Cell::new(0),
@@ -758,10 +775,114 @@ impl Unjellier {
             numbered: std::cell::RefCell::new(Vec::new()),
             numbered_limit: Cell::new(0),
             depth: Cell::new(0),
-            max_jelly_depth,
+            max_jelly_depth: Cell::new(max_jelly_depth),
         })
     }
+
+    /// An unjellier for one traversal a native entry point makes: the
+    /// spare one, given what this traversal is given, if there is one; else
+    /// a new one. Hand it back with [`Unjellier::done`].
+    pub(crate) fn for_traversal<'py>(
+        py: Python<'py>,
+        taster: Bound<'py, PyAny>,
+        invoker: Py<PyAny>,
+        max_jelly_depth: usize,
+    ) -> PyResult<Bound<'py, Unjellier>> {
+        let spare = crate::pybanana::watched::lock(&SPARE_UNJELLIER).take();
+        let Some(spare) = spare else {
+            let made = Unjellier::create(py, taster, None, Some(invoker), max_jelly_depth)?;
+            return Bound::new(py, made);
+        };
+        let unjellier = spare.into_bound(py);
+        let me = unjellier.get();
+        // Nothing else holds the spare (see `done`), and it holds nothing
+        // of a traversal: it is as new once given this one's settings.
+        let refs = PythonObjects::get(py)?;
+        *me.policy.borrow_mut() = Taster::new(&taster, refs);
+        me.policy_current.set(true);
+        me.python_ran.set(false);
+        me.known_builtins.set(0);
+        *me.taster.borrow_mut() = taster.unbind();
+        *me.invoker.borrow_mut() = invoker;
+        me.max_jelly_depth.set(max_jelly_depth);
+        Ok(unjellier)
+    }
+
+    /// The traversal `unjellier` (from [`Unjellier::for_traversal`]) was
+    /// for is over. Kept as the spare if nothing but the caller holds it
+    /// (the class is not tracked by the garbage collector and takes no weak
+    /// references, so a reference count of one is the caller's reference)
+    /// and it made neither the reference table nor the `postUnjelly` list
+    /// (which stay once made). It is emptied first, so that the spare
+    /// keeps no object alive.
+    pub(crate) fn done(unjellier: Bound<'_, Unjellier>) {
+        let py = unjellier.py();
+        // SAFETY: reading the reference count of a live object.
+        if unsafe { ffi::Py_REFCNT(unjellier.as_ptr()) } != 1 {
+            return;
+        }
+        let me = unjellier.get();
+        fn emptied<T>(cell: &std::cell::RefCell<Vec<T>>) -> bool {
+            cell.try_borrow_mut().is_ok_and(|mut items| {
+                items.clear();
+                true
+            })
+        }
+        let kept = me.depth.get() == 0
+            && me.references.get().is_none()
+            && me.post_callbacks.get().is_none()
+            && emptied(&me.building)
+            && emptied(&me.places)
+            && emptied(&me.numbered)
+            && [&me.taster, &me.persistent_load, &me.invoker]
+                .iter()
+                .all(|slot| {
+                    slot.try_borrow_mut().is_ok_and(|mut held| {
+                        *held = py.None();
+                        true
+                    })
+                })
+            && me.policy.try_borrow_mut().is_ok_and(|mut policy| {
+                *policy = Taster::Dummy;
+                true
+            });
+        // Letting go of what it held may have run Python code (a
+        // finalizer), which cannot have reached it, but may have left a
+        // spare of its own: that one is kept.
+        // SAFETY: as above.
+        if kept && unsafe { ffi::Py_REFCNT(unjellier.as_ptr()) } == 1 {
+            me.numbered_limit.set(0);
+            let mut spare = crate::pybanana::watched::lock(&SPARE_UNJELLIER);
+            if spare.is_none() {
+                *spare = Some(unjellier.unbind());
+            }
+        }
+    }
+
+    /// The invoker (a broker, or None) it was given.
+    pub(crate) fn invoker<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.invoker.borrow().bind(py).clone()
+    }
+
+    /// The taster (security policy) it was given.
+    pub(crate) fn taster<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.taster.borrow().bind(py).clone()
+    }
+
+    /// The `persistentLoad` it was given.
+    pub(crate) fn persistent_load<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.persistent_load.borrow().bind(py).clone()
+    }
+
+    /// The deepest it may go.
+    pub(crate) fn max_jelly_depth(&self) -> usize {
+        self.max_jelly_depth.get()
+    }
 }
+
+/// The unjellier the last native traversal on any thread was done with,
+/// emptied, for the next to take (see [`Unjellier::for_traversal`]).
+static SPARE_UNJELLIER: std::sync::Mutex<Option<Py<Unjellier>>> = std::sync::Mutex::new(None);
 
 /// Every `postUnjelly` hook collected, in order (hooks added meanwhile
 /// included), now that the whole graph exists.

@@ -69,8 +69,8 @@ fn unjelly_expression<'py>(
     let py = obj.py();
     let me = slf.borrow();
     let refs = PythonObjects::get(py)?;
-    let Some(_level) = Depth::enter(&me.depth, me.max_jelly_depth) else {
-        return Err(jelly_too_deep(py, refs, me.max_jelly_depth));
+    let Some(_level) = Depth::enter(&me.depth, me.max_jelly_depth()) else {
+        return Err(jelly_too_deep(py, refs, me.max_jelly_depth()));
     };
     let tag = item(expression, 0, refs)?;
     let mut frame = Frame::begin(slf, &me, refs, &tag, expression.len() - 1)?;

@@ -49,7 +49,7 @@ impl<'a, 'py> Reader<'a, 'py> {
     #[inline(always)]
     pub(super) fn room_for(&self, levels: usize) -> bool {
         self.lists + levels <= self.limits.depth
-            && self.me.depth.get() + levels <= self.me.max_jelly_depth
+            && self.me.depth.get() + levels <= self.me.max_jelly_depth()
     }
 
     /// `rest` items need at least `rest` bytes, beyond those the open

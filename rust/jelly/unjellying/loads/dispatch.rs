@@ -96,8 +96,8 @@ impl<'a, 'py> Reader<'a, 'py> {
             let limit = self.limits.depth;
             return Err(DecodeError::new(start as u64, ErrorKind::TooDeep { limit }).into());
         }
-        let Some(level) = Depth::enter(&self.me.depth, self.me.max_jelly_depth) else {
-            return Err(jelly_too_deep(self.py, self.refs, self.me.max_jelly_depth).into());
+        let Some(level) = Depth::enter(&self.me.depth, self.me.max_jelly_depth()) else {
+            return Err(jelly_too_deep(self.py, self.refs, self.me.max_jelly_depth()).into());
         };
         if count == 0 {
             let message = "jelly expression [] has 0 items, needs at least 1";

@@ -277,7 +277,8 @@ impl<'a, 'py> Reader<'a, 'py> {
         };
         let (tag, tag_length) = self.short_string(start + list)?;
         let (body, body_length) = self.short_string(start + list + tag_length)?;
-        let room = self.lists < self.limits.depth && self.me.depth.get() < self.me.max_jelly_depth;
+        let room =
+            self.lists < self.limits.depth && self.me.depth.get() < self.me.max_jelly_depth();
         if !room || !self.me.is_known(tag, Builtin::Unicode) {
             return None;
         }
