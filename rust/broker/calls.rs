@@ -308,12 +308,9 @@ pub(crate) fn call_received(
     let (Item::Jellied(net_args), Item::Jellied(net_kw)) = (net_args, net_kw) else {
         return Ok(false);
     };
-    // _recvMessage: `message.decode("utf8")` unless a str.
-    let name = if name.is_instance_of::<PyString>() {
-        name.clone()
-    } else {
-        name.call_method1(pyo3::intern!(py, "decode"), ("utf8",))?
-    };
+    // _recvMessage: `message.decode("utf8")` unless a str; then
+    // remoteMessageReceived's `"remote_%s" % message`.
+    let method_name = remote_method_name(name)?;
     // localObjectForID: `luid.encode("utf8")` if a str, then
     // `self.localObjects.get(luid)` and the Local's `object`.
     let luid = if object_id.is_instance_of::<PyString>() {
@@ -346,7 +343,6 @@ pub(crate) fn call_received(
         let args = unserialize_for(broker, net_args)?;
         let kw = unserialize_for(broker, net_kw)?;
         let kw = text_keywords(&kw)?;
-        let method_name = PyString::new(py, &format!("remote_{}", name.str()?.to_str()?));
         let Some(method) = target.getattr_opt(&method_name)? else {
             let reason = format!("No such method: {method_name}");
             return Err(PyErr::from_value(
@@ -447,6 +443,49 @@ fn is_deferred(state: &Bound<'_, PyAny>, python: &FromPython) -> PyResult<bool> 
             .is_truthy();
     }
     state.is_instance(deferred)
+}
+
+/// Method names kept (see [`remote_method_name`]).
+const KEPT_METHOD_NAMES: usize = 16;
+
+/// The last few message names received as bytes, and the `remote_` name
+/// each stands for.
+static METHOD_NAMES: std::sync::Mutex<Vec<(Vec<u8>, Py<PyString>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// `"remote_%s" % message`, with `message` decoded from UTF-8 unless a
+/// str, as `_recvMessage` and `remoteMessageReceived` make it. A name
+/// arriving as bytes (every peer's) is kept with what it made, for the next
+/// call of the same method: the same text, made once.
+fn remote_method_name<'py>(message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+    let py = message.py();
+    let Ok(bytes) = message.cast_exact::<PyBytes>() else {
+        let text = if message.is_instance_of::<PyString>() {
+            message.clone()
+        } else {
+            message.call_method1(pyo3::intern!(py, "decode"), ("utf8",))?
+        };
+        return Ok(PyString::new(
+            py,
+            &format!("remote_{}", text.str()?.to_str()?),
+        ));
+    };
+    let key = bytes.as_bytes();
+    {
+        let kept = crate::pybanana::watched::lock(&METHOD_NAMES);
+        if let Some((_, name)) = kept.iter().find(|(known, _)| known.as_slice() == key) {
+            return Ok(name.bind(py).clone());
+        }
+    }
+    // bytes.decode("utf8"), its errors included.
+    let text = bytes.call_method1(pyo3::intern!(py, "decode"), ("utf8",))?;
+    let name = PyString::intern(py, &format!("remote_{}", text.str()?.to_str()?));
+    let mut kept = crate::pybanana::watched::lock(&METHOD_NAMES);
+    if kept.len() == KEPT_METHOD_NAMES {
+        kept.remove(0);
+    }
+    kept.push((key.to_vec(), name.clone().unbind()));
+    Ok(name)
 }
 
 /// What the `remote_` method's call came to, inside `_recvMessage`'s `try`.
