@@ -191,18 +191,32 @@ impl FollowsModuleGlobal {
         &self,
         instance: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let py = instance.py();
-        if let Some(own) = instance_dict(instance)? {
-            if let Some(value) = own.get_item(self.slot.bind(py))? {
-                return Ok(value);
-            }
+        let own = instance_dict(instance)?;
+        if let Some(value) = self.own_value(own.as_ref())? {
+            return Ok(value);
         }
         self.followed(&instance.get_type().into_any())
+    }
+
+    /// The instance's own setting, in its dict `own`.
+    fn own_value<'py>(
+        &self,
+        own: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match own {
+            Some(own) => own.get_item(self.slot.bind(own.py())),
+            None => Ok(None),
+        }
     }
 
     /// The module global `owner` follows (its `module_attribute`), or the
     /// fallback module's.
     fn followed<'py>(&self, owner: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        self.global_in(&self.module_of(owner)?)
+    }
+
+    /// The module `owner` names in its `module_attribute`.
+    fn module_of<'py>(&self, owner: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyModule>> {
         let py = owner.py();
         let name = self.module_attribute.bind(py);
         // `owner.<name>`: for a class whose metaclass is `type` itself
@@ -220,8 +234,13 @@ impl FollowsModuleGlobal {
             Some(module) => module,
             None => owner.getattr(name)?,
         };
-        let followed = module.cast::<PyModule>()?.dict();
-        if let Some(value) = followed.get_item(self.name.bind(py))? {
+        Ok(module.cast_into::<PyModule>()?)
+    }
+
+    /// The global in `module`, or in the fallback module.
+    fn global_in<'py>(&self, module: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> {
+        let py = module.py();
+        if let Some(value) = module.dict().get_item(self.name.bind(py))? {
             return Ok(value);
         }
         match self.fallback.bind(py).dict().get_item(self.name.bind(py))? {
@@ -234,22 +253,56 @@ impl FollowsModuleGlobal {
     }
 }
 
-/// `obj.<name>`, without the descriptor call where the attribute is a
-/// [`FollowsModuleGlobal`]: what `object`'s lookup does with a data
-/// descriptor found on the class (it comes before the instance dict) is
-/// call its `__get__`, which is [`FollowsModuleGlobal::value_of`]. Any
-/// other class lookup, or attribute, is looked up as usual.
-pub(crate) fn setting<'py>(
+/// `[obj.<name> for name in names]`, without the descriptor call where
+/// an attribute is a [`FollowsModuleGlobal`]: what `object`'s lookup does
+/// with a data descriptor found on the class (it comes before the instance
+/// dict) is call its `__get__`, which is [`FollowsModuleGlobal::value_of`].
+/// The instance dict and the followed module are looked up once for all
+/// (nothing that runs between can change them: only lookups that run no
+/// code); any other attribute is looked up as usual, after which they are
+/// looked up again.
+pub(crate) fn settings<'py, const N: usize>(
     obj: &Bound<'py, PyAny>,
-    name: &Bound<'py, PyString>,
-) -> PyResult<Bound<'py, PyAny>> {
+    names: [&Bound<'py, PyString>; N],
+) -> PyResult<[Bound<'py, PyAny>; N]> {
     let class = obj.get_type();
-    if looks_up_as_object(&class) {
-        if let Some(found) = type_lookup(&class, name) {
-            if let Ok(follows) = found.cast_exact::<FollowsModuleGlobal>() {
-                return follows.get().value_of(obj);
-            }
+    let plain = looks_up_as_object(&class);
+    // The instance dict, and the last module followed (by the name of the
+    // class attribute that names it), once looked up.
+    let mut own: Option<Option<Bound<'py, PyDict>>> = None;
+    let mut module: Option<(*mut pyo3::ffi::PyObject, Bound<'py, PyModule>)> = None;
+    let mut values = Vec::with_capacity(N);
+    for name in names {
+        let follows = plain
+            .then(|| type_lookup(&class, name))
+            .flatten()
+            .and_then(|found| found.cast_into_exact::<FollowsModuleGlobal>().ok());
+        let Some(follows) = follows else {
+            values.push(obj.getattr(name)?);
+            own = None;
+            module = None;
+            continue;
+        };
+        let follows = follows.get();
+        if own.is_none() {
+            own = Some(instance_dict(obj)?);
         }
+        if let Some(value) = follows.own_value(own.as_ref().and_then(Option::as_ref))? {
+            values.push(value);
+            continue;
+        }
+        let attribute = follows.module_attribute.as_ptr();
+        let followed = match &module {
+            Some((known, followed)) if *known == attribute => followed.clone(),
+            _ => {
+                let followed = follows.module_of(class.as_any())?;
+                module = Some((attribute, followed.clone()));
+                followed
+            }
+        };
+        values.push(follows.global_in(&followed)?);
     }
-    obj.getattr(name)
+    Ok(values
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one value per name")))
 }

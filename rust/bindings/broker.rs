@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::banana::{limits, setting, OutgoingVocabulary};
+use super::banana::{limits, settings, OutgoingVocabulary};
 use super::decoder::{Decoder, Next};
 use crate::broker::calls::{answer_received, call_received, send_call, Call, Sent, Wire};
 use crate::broker::stock::{keeps_all_stock_methods, keeps_stock_methods, Path};
@@ -27,9 +27,17 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
     let stock = keeps_stock_methods(broker, Path::Receive)?;
     let decoder = native_decoder(broker, stock)?;
     let prefix_limit = effective_prefix_limit(broker, stock)?;
-    let size_limit: u64 = setting(broker, pyo3::intern!(py, "sizeLimit"))?.extract()?;
-    let max_depth: usize = setting(broker, pyo3::intern!(py, "maxDepth"))?.extract()?;
-    let max_message_size: u64 = setting(broker, pyo3::intern!(py, "maxMessageSize"))?.extract()?;
+    let [size_limit, max_depth, max_message_size] = settings(
+        broker,
+        [
+            pyo3::intern!(py, "sizeLimit"),
+            pyo3::intern!(py, "maxDepth"),
+            pyo3::intern!(py, "maxMessageSize"),
+        ],
+    )?;
+    let size_limit: u64 = size_limit.extract()?;
+    let max_depth: usize = max_depth.extract()?;
+    let max_message_size: u64 = max_message_size.extract()?;
     decoder.borrow_mut().feed(chunk)?;
     let limits = limits(prefix_limit, size_limit, max_depth, max_message_size);
     // The broker's `_sendingVocabulary()`, asked once the dialect is `pb`
@@ -156,12 +164,19 @@ pub fn send_message<'py>(
         return Err(PyErr::from_value(error));
     }
     let vocabulary = sending_vocabulary(broker)?;
+    let [size_limit, max_depth] = settings(
+        broker,
+        [
+            pyo3::intern!(py, "sizeLimit"),
+            pyo3::intern!(py, "maxDepth"),
+        ],
+    )?;
     let wire = Wire {
         vocabulary: vocabulary.as_ref().map(|v| v.get().core()),
         // Kept: the send path goes through `_effectivePrefixLimit`.
         prefix_limit: effective_prefix_limit(broker, true)?,
-        size_limit: setting(broker, pyo3::intern!(py, "sizeLimit"))?.extract()?,
-        max_depth: setting(broker, pyo3::intern!(py, "maxDepth"))?.extract()?,
+        size_limit: size_limit.extract()?,
+        max_depth: max_depth.extract()?,
     };
     match send_call(broker, &call, &wire)? {
         Sent::Call(deferred) => Ok(deferred),

@@ -177,6 +177,28 @@ impl<'py> Attributes<'py> {
         })
     }
 
+    /// `broker.security`, and whether reading it may run Python code. For
+    /// a class with nothing of that name (whose lookup is `object`'s, see
+    /// [`crate::broker::stock`]) it is the instance dict's entry, read
+    /// there; else the lookup is made, which may run code (a property).
+    fn security(&self) -> PyResult<(Bound<'py, PyAny>, bool)> {
+        let py = self.broker.py();
+        let name = pyo3::intern!(py, "security");
+        let on_class = type_lookup(&self.broker.get_type(), name).is_some();
+        if !on_class {
+            if let Some(found) = self
+                .dict
+                .as_ref()
+                .map(|dict| dict.get_item(name))
+                .transpose()?
+                .flatten()
+            {
+                return Ok((found, false));
+            }
+        }
+        Ok((self.broker.getattr(name)?, on_class))
+    }
+
     /// `broker.<name> = value`. In the dict, a value already there is left
     /// as it is: assigning it again would change nothing. True if a value
     /// other than `None` was let go of (whose release may run Python code),
@@ -226,12 +248,13 @@ fn serialize_for<'py>(
     let attributes = Attributes::of(broker)?;
     let values = [perspective, method, &none, &none];
     // Whether Python code may have run since the attributes were set.
-    let mut may_have_run = type_lookup(&broker.get_type(), pyo3::intern!(py, "security")).is_some();
+    let mut may_have_run = false;
     for (name, value) in names.into_iter().zip(values) {
         may_have_run |= attributes.set(name, value)?;
     }
     let made = (|| {
-        let taster = broker.getattr(pyo3::intern!(py, "security"))?;
+        let (taster, ran) = attributes.security()?;
+        may_have_run |= ran;
         let invoker = broker.clone().unbind();
         let jellier = Jellier::for_traversal(py, taster, invoker, MAX_JELLY_DEPTH)?;
         let encoded = serialize(&jellier, obj, wire.settings());
@@ -264,10 +287,10 @@ fn unserialize_for<'py>(
     let attributes = Attributes::of(broker)?;
     // Whether Python code may have run since the attribute was set (see
     // `serialize_for`).
-    let mut may_have_run = attributes.set(name, &none)?
-        || type_lookup(&broker.get_type(), pyo3::intern!(py, "security")).is_some();
+    let mut may_have_run = attributes.set(name, &none)?;
     let made = (|| {
-        let taster = broker.getattr(pyo3::intern!(py, "security"))?;
+        let (taster, ran) = attributes.security()?;
+        may_have_run |= ran;
         let invoker = broker.clone().unbind();
         let unjellier = Unjellier::for_traversal(py, taster, invoker, MAX_JELLY_DEPTH)?;
         let object = unserialize(&unjellier, encoded);
@@ -552,9 +575,22 @@ pub(crate) fn answer_received(broker: &Bound<'_, PyAny>, items: &[Item<'_>]) -> 
     let [_, Item::Object(request_id), net_result] = items else {
         return Ok(false);
     };
-    let deferred = broker
-        .getattr(pyo3::intern!(py, "waitingForAnswers"))?
-        .call_method1(pyo3::intern!(py, "pop"), (request_id,))?;
+    let waiting = broker.getattr(pyo3::intern!(py, "waitingForAnswers"))?;
+    let deferred = match waiting.cast_exact::<PyDict>() {
+        // dict.pop itself, without the method call.
+        Ok(waiting) => match waiting.get_item(request_id)? {
+            Some(deferred) => {
+                waiting.del_item(request_id)?;
+                deferred
+            }
+            None => {
+                return Err(pyo3::exceptions::PyKeyError::new_err(
+                    request_id.clone().unbind(),
+                ))
+            }
+        },
+        Err(_) => waiting.call_method1(pyo3::intern!(py, "pop"), (request_id,))?,
+    };
     let result = match net_result {
         Item::Jellied(encoded) => unserialize_for(broker, encoded),
         Item::Object(net_result) => {
