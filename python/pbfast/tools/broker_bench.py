@@ -114,29 +114,47 @@ def timed_call(root: Any, value: Any, latencies: list[float]) -> defer.Deferred[
     return d.addCallback(answered)
 
 
-@defer.inlineCallbacks
 def call_time(
     root: Any, value: Any, pipelined: int, budget: float, latencies: list[float]
-) -> Generator[Any, Any, float]:
+) -> defer.Deferred[float]:
     """
-    Seconds per call of C{echo(value)} on C{root}, over about C{budget} (one
-    batch at least); each call's latency is appended to C{latencies}.
+    Seconds per call of C{echo(value)} on C{root}, over about C{budget},
+    with C{pipelined} calls kept in flight; each call's latency is appended
+    to C{latencies}.
+
+    Each answer sends the next call from its callback, as the reactor
+    floor's pinger sends its next message from C{dataReceived}: what is
+    timed between two calls is the broker and the reactor, with no more of
+    the driver than the floor has (no generator resumed, no batch gathered,
+    and the calls in flight never drain between batches).
     """
-    calls = 0
+    done: defer.Deferred[float] = defer.Deferred()
+    calls, in_flight = [0], [0]
     gc.collect()
     start = time.perf_counter()
-    while True:
-        if pipelined > 1:
-            yield defer.gatherResults(
-                [timed_call(root, value, latencies) for _ in range(pipelined)]
-            )
-            calls += pipelined
-        else:
-            yield timed_call(root, value, latencies)
-            calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= budget:
-            return elapsed / calls
+
+    def send() -> None:
+        in_flight[0] += 1
+        sent = time.perf_counter()
+        root.callRemote("echo", value).addCallbacks(answered, failed, callbackArgs=(sent,))
+
+    def answered(result: Any, sent: float) -> None:
+        now = time.perf_counter()
+        latencies.append(now - sent)
+        calls[0] += 1
+        in_flight[0] -= 1
+        if now - start < budget:
+            send()
+        elif not in_flight[0]:
+            done.callback((now - start) / calls[0])
+
+    def failed(failure: Any) -> None:
+        if not done.called:
+            done.errback(failure)
+
+    for _ in range(pipelined):
+        send()
+    return done
 
 
 ROUNDS = 5
