@@ -30,6 +30,40 @@ pub struct Framer {
     base: u64,
     state: Option<ParseState<()>>,
     failed_at: Option<u64>,
+    /// Where the items of the last expression handed out end, when it is a
+    /// list whose items were all counted (see [`Framer::item_ends`]).
+    item_ends: ItemEnds,
+}
+
+/// Where the items of a top-level list end (offsets from the expression's
+/// start), for lists of up to [`ItemEnds::MOST`] items.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemEnds {
+    ends: [usize; ItemEnds::MOST],
+    /// How many were counted; `None` when they were not (more items than
+    /// room, not a list, or found by the parse).
+    count: Option<usize>,
+}
+
+impl ItemEnds {
+    /// The most items whose ends are kept.
+    pub const MOST: usize = 8;
+
+    /// The ends of the items, in order, if they were counted.
+    pub fn get(&self) -> Option<&[usize]> {
+        self.count.map(|count| &self.ends[..count])
+    }
+
+    fn push(&mut self, end: usize) {
+        if let Some(count) = self.count {
+            if count < Self::MOST {
+                self.ends[count] = end;
+                self.count = Some(count + 1);
+            } else {
+                self.count = None;
+            }
+        }
+    }
 }
 
 impl Framer {
@@ -69,12 +103,17 @@ impl Framer {
         if let Some(offset) = self.failed_at {
             return Err(DecodeError::new(offset, ErrorKind::AfterError));
         }
+        self.item_ends = ItemEnds::default();
         let state = self.state.get_or_insert_with(ParseState::new);
         if state.stack.is_empty() {
             self.start = self.pos;
             // The common case: all of the next expression is here, and
             // fine. Anything else is left to the parse, from its start.
-            if let Some(end) = whole_expression(&self.buffer[self.pos..], pb_dialect, limits) {
+            let mut ends = ItemEnds::default();
+            if let Some(end) =
+                whole_expression(&self.buffer[self.pos..], pb_dialect, limits, &mut ends)
+            {
+                self.item_ends = ends;
                 self.pos += end;
                 let expression = self.start..self.pos;
                 self.start = self.pos;
@@ -106,6 +145,13 @@ impl Framer {
                 Err(error)
             }
         }
+    }
+
+    /// Where the items of the expression [`Framer::next`] last handed out
+    /// end, as offsets from its start, when it is a list whose items were
+    /// counted on the way (not always: see [`ItemEnds`]).
+    pub fn item_ends(&self) -> ItemEnds {
+        self.item_ends
     }
 
     /// The buffered bytes, which the ranges of [`Framer::next`] index.
@@ -149,7 +195,13 @@ const OPEN_LISTS: usize = 64;
 /// pass that keeps only how many items each open list still wants.
 /// `None` otherwise -- not all of it here, something wrong, or lists nested
 /// deeper than [`OPEN_LISTS`] -- and the parse then does what it does.
-pub(super) fn whole_expression(input: &[u8], pb_dialect: bool, limits: &Limits) -> Option<usize> {
+/// The ends of the top-level list's items are noted in `ends`.
+pub(super) fn whole_expression(
+    input: &[u8],
+    pb_dialect: bool,
+    limits: &Limits,
+    ends: &mut ItemEnds,
+) -> Option<usize> {
     let mut open = [0u64; OPEN_LISTS];
     let mut depth = 0;
     let mut pos = 0;
@@ -167,6 +219,9 @@ pub(super) fn whole_expression(input: &[u8], pb_dialect: bool, limits: &Limits) 
                     return None;
                 }
                 if count > 0 {
+                    if depth == 0 {
+                        ends.count = Some(0);
+                    }
                     open[depth] = count;
                     depth += 1;
                     continue;
@@ -182,6 +237,10 @@ pub(super) fn whole_expression(input: &[u8], pb_dialect: bool, limits: &Limits) 
         loop {
             if depth == 0 {
                 return Some(pos);
+            }
+            if depth == 1 {
+                // An item of the top-level list ends here.
+                ends.push(pos);
             }
             open[depth - 1] -= 1;
             if open[depth - 1] > 0 {

@@ -797,6 +797,7 @@ fn framer_fast_path_accepts_what_the_parse_accepts() {
     let mut rng = Rng(0xfa57);
     let vocabulary = OutgoingVocabulary::pb();
     let mut taken = 0;
+    let mut counted_lists = 0;
     for round in 0..4000 {
         let pb = round % 2 == 0;
         let options = EncodeOptions {
@@ -834,13 +835,27 @@ fn framer_fast_path_accepts_what_the_parse_accepts() {
             &mut Validate { pb_dialect: pb },
             &limits,
         );
-        let fast = super::framer::whole_expression(&input, pb, &limits);
+        let mut ends = super::framer::ItemEnds::default();
+        let fast = super::framer::whole_expression(&input, pb, &limits, &mut ends);
         match (&parsed, fast) {
             (Ok(Some(())), Some(end)) => {
                 assert_eq!(end, pos, "round {round}: {input:?} {limits:?}");
                 // What the broker steps over once the framer has checked it.
                 let skipped = super::decoder::skip_checked(&input, 0, &limits);
                 assert_eq!(skipped, Some(pos), "round {round}: {input:?}");
+                // The items' ends, where counted, are where stepping over
+                // each item from the list's header ends.
+                if let Some(counted) = ends.get() {
+                    let (_, count, header) = short_header(&input, &limits).unwrap();
+                    let mut at = header;
+                    let mut stepped = Vec::new();
+                    for _ in 0..count {
+                        at = super::decoder::skip_checked(&input, at, &limits).unwrap();
+                        stepped.push(at);
+                    }
+                    assert_eq!(counted, &stepped[..], "round {round}: {input:?}");
+                    counted_lists += 1;
+                }
                 taken += 1;
             }
             (Ok(Some(())), None) => panic!("round {round}: fast path missed {input:?} {limits:?}"),
@@ -851,4 +866,5 @@ fn framer_fast_path_accepts_what_the_parse_accepts() {
         }
     }
     assert!(taken > 1000, "only {taken} taken");
+    assert!(counted_lists > 100, "only {counted_lists} lists counted");
 }

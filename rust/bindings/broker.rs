@@ -60,12 +60,12 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
                 broker.call_method1(pyo3::intern!(py, "callExpressionReceived"), (expression,))?;
                 continue;
             }
-            Some(Next::Message(data, base)) => (data, base),
+            Some(Next::Message(data, base, ends)) => (data, base, ends),
         };
-        let (data, base) = data;
+        let (data, base, ends) = data;
         let items = decoder
             .borrow()
-            .read_items(py, &data, base, pb_dialect, &limits)?;
+            .read_items(py, &data, base, ends, pb_dialect, &limits)?;
         let Some(items) = items else {
             let message = decoder
                 .borrow()

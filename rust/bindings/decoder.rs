@@ -10,7 +10,7 @@ use pyo3::PyTraverseError;
 
 use super::banana::limits;
 use crate::banana::decoder::Limits;
-use crate::banana::framer::Framer;
+use crate::banana::framer::{Framer, ItemEnds};
 use crate::pybanana::buffer::with_bytes;
 use crate::pybanana::decode::{out_of_memory, PyBuilder};
 use crate::pybanana::errors::BuildError;
@@ -76,7 +76,7 @@ impl Decoder {
         Ok(match self.next_item(py, pb_dialect, &limits)? {
             None => None,
             Some(Next::Expression(expression)) => Some(expression),
-            Some(Next::Message(data, base)) => {
+            Some(Next::Message(data, base, _)) => {
                 Some(self.read(py, &data, base, pb_dialect, &limits)?)
             }
         })
@@ -146,10 +146,10 @@ impl Decoder {
 pub(crate) enum Next<'py> {
     /// An expression (a Banana protocol's stream).
     Expression(Py<PyAny>),
-    /// A whole PB message's bytes, and the stream offset of their first
-    /// byte (a broker's stream), to be read with [`Decoder::read`] or
-    /// [`read_items`].
-    Message(Bound<'py, PyBytes>, u64),
+    /// A whole PB message's bytes, the stream offset of their first byte
+    /// (a broker's stream), and where its items end if the framer counted
+    /// them; to be read with [`Decoder::read`] or [`read_items`].
+    Message(Bound<'py, PyBytes>, u64, ItemEnds),
 }
 
 impl Decoder {
@@ -179,7 +179,7 @@ impl Decoder {
                 };
                 let base = framer.base() + range.start as u64;
                 let data = PyBytes::new(py, &framer.bytes()[range]);
-                Ok(Some(Next::Message(data, base)))
+                Ok(Some(Next::Message(data, base, framer.item_ends())))
             }
         }
     }
@@ -205,10 +205,21 @@ impl Decoder {
         py: Python<'py>,
         data: &Bound<'py, PyBytes>,
         base: u64,
+        ends: ItemEnds,
         pb_dialect: bool,
         limits: &Limits,
     ) -> PyResult<Option<Vec<Item<'py>>>> {
         let whole = 0..data.as_bytes().len();
-        read_items(py, data, whole, base, &self.vocabulary, pb_dialect, limits)
+        let ends = ends.get();
+        read_items(
+            py,
+            data,
+            whole,
+            base,
+            ends,
+            &self.vocabulary,
+            pb_dialect,
+            limits,
+        )
     }
 }

@@ -82,12 +82,15 @@ impl<'py> Item<'py> {
 /// framer checked it against `limits`) if it is a PB message that carries
 /// jelly (see the module's comment), its jellied items left as bytes;
 /// `None` for any other expression. `base` is the stream offset of
-/// `data[0]`, for error messages.
+/// `data[0]`, for error messages; `ends`, where the framer counted them,
+/// where the items end (offsets in the expression).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn read_items<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyBytes>,
     range: std::ops::Range<usize>,
     base: u64,
+    ends: Option<&[usize]>,
     vocabulary: &IncomingVocabulary,
     pb_dialect: bool,
     limits: &Limits,
@@ -116,8 +119,14 @@ pub(crate) fn read_items<'py>(
     for index in 0..count as usize {
         let start = pos;
         let item = if jellied.contains(&index) {
-            // Checked by the framer, with these limits, as part of the whole.
-            match decoder::skip_checked(frame, pos, limits) {
+            // Checked by the framer, with these limits, as part of the whole:
+            // where it ends is where the framer counted, or is found by
+            // stepping over its tokens.
+            let counted = ends.filter(|ends| ends.len() == count as usize);
+            match counted
+                .map(|ends| ends[index])
+                .or_else(|| decoder::skip_checked(frame, pos, limits))
+            {
                 Some(end) => pos = end,
                 None => {
                     decoder::decode_at(frame, &mut pos, &mut Validate { pb_dialect }, limits)
@@ -173,6 +182,7 @@ pub(crate) fn read_message<'py>(
         data,
         range.clone(),
         base,
+        None,
         vocabulary,
         pb_dialect,
         limits,
