@@ -12,8 +12,12 @@
 use std::collections::TryReserveError;
 use std::ops::Range;
 
-use super::decoder::{parse, scan_token, Builder, Limits, ParseState, Scan, Token, Validate};
+use super::decoder::{
+    parse, scan_token, short_header, Builder, Limits, ParseState, Scan, Token, Validate,
+};
 use super::error::{DecodeError, ErrorKind};
+use super::vocabulary::PB_VOCABULARY;
+use super::{INT, LIST, LONGINT, LONGNEG, NEG, STRING, VOCAB};
 
 /// The whole expressions of one byte stream (one connection).
 ///
@@ -206,15 +210,47 @@ pub(super) fn whole_expression(
     let mut depth = 0;
     let mut pos = 0;
     loop {
-        let Ok(Scan::Token(token, used)) = scan_token(input.get(pos..)?, limits) else {
-            return None;
+        let rest = input.get(pos..)?;
+        // The common tokens read straight from their header (what
+        // `scan_token` reads them as); anything else as it reads it.
+        let quick = short_header(rest, limits).and_then(|(type_byte, value, header)| {
+            match type_byte {
+                LIST if value <= limits.size => Some((Some(value), header)),
+                STRING if value <= limits.size => {
+                    let end = header.checked_add(value as usize)?;
+                    (end <= rest.len()).then_some((None, end))
+                }
+                INT | NEG | LONGINT | LONGNEG => Some((None, header)),
+                // A symbol of the pb vocabulary, in its dialect (as
+                // `Validate` has it): else the general way says why not.
+                VOCAB if pb_dialect && value > 0 && (value as usize) < PB_VOCABULARY.len() => {
+                    Some((None, header))
+                }
+                _ => None,
+            }
+        });
+        let (list, used) = match quick {
+            Some(read) => read,
+            None => {
+                let Ok(Scan::Token(token, used)) = scan_token(rest, limits) else {
+                    return None;
+                };
+                match token {
+                    Token::List(count) => (Some(count), used),
+                    Token::Vocab(id) => {
+                        Validate { pb_dialect }.vocab(id, 0).ok()?;
+                        (None, used)
+                    }
+                    _ => (None, used),
+                }
+            }
         };
         pos += used;
         if pos as u64 > limits.message {
             return None;
         }
-        match token {
-            Token::List(count) => {
+        match list {
+            Some(count) => {
                 if depth >= limits.depth || depth >= OPEN_LISTS {
                     return None;
                 }
@@ -227,10 +263,7 @@ pub(super) fn whole_expression(
                     continue;
                 }
             }
-            Token::Vocab(id) => {
-                Validate { pb_dialect }.vocab(id, 0).ok()?;
-            }
-            _ => {}
+            None => {}
         }
         // A value is complete: it fills a slot of the innermost open list,
         // which may complete that list in turn.
