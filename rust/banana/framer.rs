@@ -249,21 +249,18 @@ pub(super) fn whole_expression(
         if pos as u64 > limits.message {
             return None;
         }
-        match list {
-            Some(count) => {
-                if depth >= limits.depth || depth >= OPEN_LISTS {
-                    return None;
-                }
-                if count > 0 {
-                    if depth == 0 {
-                        ends.count = Some(0);
-                    }
-                    open[depth] = count;
-                    depth += 1;
-                    continue;
-                }
+        if let Some(count) = list {
+            if depth >= limits.depth || depth >= OPEN_LISTS {
+                return None;
             }
-            None => {}
+            if count > 0 {
+                if depth == 0 {
+                    ends.count = Some(0);
+                }
+                open[depth] = count;
+                depth += 1;
+                continue;
+            }
         }
         // A value is complete: it fills a slot of the innermost open list,
         // which may complete that list in turn.
