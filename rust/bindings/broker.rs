@@ -54,7 +54,7 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
         // The decoder is not borrowed while a message is handled: a handler
         // may feed it (a nested dataReceived) or reset it.
         let next = decoder.borrow_mut().next_item(py, pb_dialect, &limits)?;
-        let data = match next {
+        let (data, base, ends) = match next {
             None => return Ok(()),
             Some(Next::Expression(expression)) => {
                 broker.call_method1(pyo3::intern!(py, "callExpressionReceived"), (expression,))?;
@@ -62,7 +62,6 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
             }
             Some(Next::Message(data, base, ends)) => (data, base, ends),
         };
-        let (data, base, ends) = data;
         let items = decoder
             .borrow()
             .read_items(py, &data, base, ends, pb_dialect, &limits)?;
