@@ -145,7 +145,11 @@ pub fn send_message<'py>(
         kw,
     };
     let mut plain = keeps_stock_methods(broker, Path::Send)?;
-    for name in ["pbcallback", "pberrback", "pbanswer"] {
+    for name in [
+        pyo3::intern!(py, "pbcallback"),
+        pyo3::intern!(py, "pberrback"),
+        pyo3::intern!(py, "pbanswer"),
+    ] {
         plain = plain && !kw.contains(name)?;
     }
     if !plain {

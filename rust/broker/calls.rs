@@ -398,7 +398,7 @@ pub(crate) fn call_received(
         }
         let none = py.None().into_bound(py);
         let result = serialize_for(broker, &state, &perspective, &none, wire)?;
-        let kind = PyBytes::new(py, b"answer").into_any();
+        let kind = kind(py, b"answer");
         let answer = wire.encode_message(py, &[&kind, request_id], &[&result])?;
         Ok(Outcome::Answer(answer))
     })();
@@ -509,6 +509,23 @@ fn remote_method_name<'py>(message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, P
     }
     kept.push((key.to_vec(), name.clone().unbind()));
     Ok(name)
+}
+
+/// The message kind `name` (`answer` or `message`) as a bytes object, made
+/// once (bytes are immutable: one object serves every message).
+fn kind<'py>(py: Python<'py>, name: &'static [u8]) -> Bound<'py, PyAny> {
+    static KINDS: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+    let (answer, message) = KINDS.get_or_init(py, || {
+        (
+            PyBytes::new(py, b"answer").into_any().unbind(),
+            PyBytes::new(py, b"message").into_any().unbind(),
+        )
+    });
+    match name {
+        b"answer" => answer.bind(py).clone(),
+        b"message" => message.bind(py).clone(),
+        _ => PyBytes::new(py, name).into_any(),
+    }
 }
 
 /// What the `remote_` method's call came to, inside `_recvMessage`'s `try`.
@@ -637,7 +654,7 @@ pub(crate) fn send_call<'py>(
     broker
         .getattr(pyo3::intern!(py, "waitingForAnswers"))?
         .set_item(&request_id, &deferred)?;
-    let kind = call.prefix.add(PyBytes::new(py, b"message"))?;
+    let kind = call.prefix.add(kind(py, b"message"))?;
     let answer_required = 1i32.into_pyobject(py)?.into_any();
     let head = [
         &kind,

@@ -16,7 +16,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::banana::decoder::{self, short_header, Limits, Validate};
+use crate::banana::decoder::{self, short_header, Builder, Limits, Scan, Token, Validate};
 use crate::banana::vocabulary::PB_VOCABULARY;
 use crate::banana::{LIST, STRING, VOCAB};
 use crate::pybanana::decode::PyBuilder;
@@ -136,13 +136,27 @@ pub(crate) fn read_items<'py>(
             let part = (range.start + start)..(range.start + pos);
             Item::Jellied(Encoded::new(data.clone().unbind(), part, pb_dialect))
         } else {
-            let object =
-                decoder::decode_at(frame, &mut pos, &mut builder, limits).map_err(|error| {
-                    match error.failure() {
-                        Failure::Banana(error) => offset_error(error),
-                        Failure::Python(error) => error,
+            // A scalar straight from its token, as the parse hands it to
+            // the builder; a list by the parse.
+            let object = match decoder::scan_token(&frame[pos..], limits) {
+                Ok(Scan::Token(token, used)) if !matches!(token, Token::List(_)) => {
+                    let at = pos as u64;
+                    pos += used;
+                    match token {
+                        Token::Int(digits) => builder.int(false, digits),
+                        Token::Neg(digits) => builder.int(true, digits),
+                        Token::String(bytes) => builder.string(bytes),
+                        Token::Float(value) => builder.float(value),
+                        Token::Vocab(id) => builder.vocab(id, at),
+                        Token::List(_) => unreachable!("lists go to the parse"),
                     }
-                })?;
+                }
+                _ => decoder::decode_at(frame, &mut pos, &mut builder, limits),
+            }
+            .map_err(|error| match error.failure() {
+                Failure::Banana(error) => offset_error(error),
+                Failure::Python(error) => error,
+            })?;
             Item::Object(object.into_bound(py))
         };
         items.push(item);
