@@ -240,9 +240,13 @@ impl Drop for Jellier {
     }
 }
 
-/// The jellier the last native traversal on any thread was done with,
-/// emptied, for the next to take (see [`Jellier::for_traversal`]).
-static SPARE_JELLIER: std::sync::Mutex<Option<Py<Jellier>>> = std::sync::Mutex::new(None);
+thread_local! {
+    /// The jellier the last native traversal on this thread was done with,
+    /// emptied, for the next to take (see [`Jellier::for_traversal`]). A
+    /// thread that ends lets go of it without the interpreter: PyO3 then
+    /// releases it the next time one is attached.
+    static SPARE_JELLIER: std::cell::Cell<Option<Py<Jellier>>> = const { std::cell::Cell::new(None) };
+}
 
 impl Jellier {
     pub(crate) fn create(
@@ -280,7 +284,7 @@ impl Jellier {
         invoker: Py<PyAny>,
         max_jelly_depth: usize,
     ) -> PyResult<Bound<'py, Jellier>> {
-        let spare = crate::pybanana::watched::lock(&SPARE_JELLIER).take();
+        let spare = SPARE_JELLIER.with(std::cell::Cell::take);
         let Some(spare) = spare else {
             let made = Jellier::create(py, taster, None, Some(invoker), max_jelly_depth, true)?;
             return Bound::new(py, made);
@@ -352,10 +356,10 @@ impl Jellier {
         // SAFETY: as above.
         if emptied && unsafe { ffi::Py_REFCNT(jellier.as_ptr()) } == 1 {
             me.next_id.set(1);
-            let mut spare = crate::pybanana::watched::lock(&SPARE_JELLIER);
-            if spare.is_none() {
-                *spare = Some(jellier.unbind());
-            }
+            SPARE_JELLIER.with(|spare| {
+                let kept = spare.take();
+                spare.set(Some(kept.unwrap_or_else(|| jellier.unbind())));
+            });
         }
     }
 

@@ -788,7 +788,7 @@ impl Unjellier {
         invoker: Py<PyAny>,
         max_jelly_depth: usize,
     ) -> PyResult<Bound<'py, Unjellier>> {
-        let spare = crate::pybanana::watched::lock(&SPARE_UNJELLIER).take();
+        let spare = SPARE_UNJELLIER.with(std::cell::Cell::take);
         let Some(spare) = spare else {
             let made = Unjellier::create(py, taster, None, Some(invoker), max_jelly_depth)?;
             return Bound::new(py, made);
@@ -852,10 +852,10 @@ impl Unjellier {
         // SAFETY: as above.
         if kept && unsafe { ffi::Py_REFCNT(unjellier.as_ptr()) } == 1 {
             me.numbered_limit.set(0);
-            let mut spare = crate::pybanana::watched::lock(&SPARE_UNJELLIER);
-            if spare.is_none() {
-                *spare = Some(unjellier.unbind());
-            }
+            SPARE_UNJELLIER.with(|spare| {
+                let kept = spare.take();
+                spare.set(Some(kept.unwrap_or_else(|| unjellier.unbind())));
+            });
         }
     }
 
@@ -880,9 +880,13 @@ impl Unjellier {
     }
 }
 
-/// The unjellier the last native traversal on any thread was done with,
-/// emptied, for the next to take (see [`Unjellier::for_traversal`]).
-static SPARE_UNJELLIER: std::sync::Mutex<Option<Py<Unjellier>>> = std::sync::Mutex::new(None);
+thread_local! {
+    /// The unjellier the last native traversal on this thread was done with,
+    /// emptied, for the next to take (see [`Unjellier::for_traversal`]). A
+    /// thread that ends lets go of it without the interpreter: PyO3 then
+    /// releases it the next time one is attached.
+    static SPARE_UNJELLIER: std::cell::Cell<Option<Py<Unjellier>>> = const { std::cell::Cell::new(None) };
+}
 
 /// Every `postUnjelly` hook collected, in order (hooks added meanwhile
 /// included), now that the whole graph exists.
