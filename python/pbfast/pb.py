@@ -161,6 +161,11 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
+# What each message calls, looked up once.
+_receive_messages = _native.receive_messages
+_send_message = _native.send_message
+
+
 class _NativeBroker(_NativeCodec):
     """
     The native methods of a Perspective Broker, over those of L{_NativeCodec}:
@@ -193,10 +198,10 @@ class _NativeBroker(_NativeCodec):
         broker lets such errors escape from C{dataReceived}, which drops the
         connection too, logging a traceback.
         """
-        if self.__dict__.get("_pbfastDropped"):
-            return
+        # Nothing is read once the connection was dropped (the native side
+        # checks the mark this sets).
         try:
-            _native.receive_messages(self, chunk)
+            _receive_messages(self, chunk)
         except Exception as error:
             self.__dict__["_pbfastDropped"] = True
             _log.warn(
@@ -219,7 +224,7 @@ class _NativeBroker(_NativeCodec):
         or C{pbanswer}, or a broker whose class changes a method it goes
         through.
         """
-        return _native.send_message(self, prefix, perspective, objectID, message, args, kw)
+        return _send_message(self, prefix, perspective, objectID, message, args, kw)
 
     def expressionReceived(self, sexp: Any) -> None:
         """

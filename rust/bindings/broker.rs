@@ -17,11 +17,20 @@ use crate::pybanana::messages::{message_list, Item};
 /// call and an answer natively (see [`call_received`], [`answer_received`]);
 /// anything else, or anything once the broker does not, through
 /// `callExpressionReceived` itself. Asked again before each message: the
-/// one before may have run code that changed the broker.
+/// one before may have run code that changed the broker. Nothing is read
+/// for a broker `pbfast.pb` marked dropped (`_pbfastDropped`).
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
 pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = broker.py();
+    // A connection dropped for what its peer sent reads nothing more (the
+    // mark pbfast.pb's dataReceived sets).
+    if let Some(dict) = instance_dict(broker)? {
+        if let Some(dropped) = dict.get_item(pyo3::intern!(py, "_pbfastDropped"))? {
+            if dropped.is_truthy()? {
+                return Ok(());
+            }
+        }
+    }
     // What pbfast.banana's dataReceived reads before its loop: the decoder
     // (made on first use) and the limits.
     let stock = keeps_stock_methods(broker, Path::Receive)?;
