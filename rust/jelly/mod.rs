@@ -18,7 +18,8 @@
 //! security policy is consulted), [`hooks`] (how a hook is found on an
 //! object), [`names`] (the names jelly writes and checks, by Twisted's
 //! expressions), [`depth`] (the nesting limit and the stack each level
-//! needs), [`errors`] (how errors from input are typed).
+//! needs), [`errors`] (how errors from input are typed), [`spare`] (a
+//! traversal's state object kept for the next).
 
 pub mod depth;
 pub mod errors;
@@ -26,6 +27,7 @@ pub mod hooks;
 pub mod jellying;
 pub mod names;
 pub mod python_objects;
+pub mod spare;
 pub mod tags;
 pub mod taster;
 pub mod unjellying;

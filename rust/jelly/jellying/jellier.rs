@@ -25,6 +25,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::jelly::python_objects::PythonObjects;
+use crate::jelly::spare;
 use crate::jelly::taster::Taster;
 
 /// Hashes object addresses: they are unique while the objects live (the
@@ -284,7 +285,7 @@ impl Jellier {
         invoker: Py<PyAny>,
         max_jelly_depth: usize,
     ) -> PyResult<Bound<'py, Jellier>> {
-        let spare = SPARE_JELLIER.with(std::cell::Cell::take);
+        let spare = spare::take(&SPARE_JELLIER);
         let Some(spare) = spare else {
             let made = Jellier::create(py, taster, None, Some(invoker), max_jelly_depth, true)?;
             return Bound::new(py, made);
@@ -303,15 +304,11 @@ impl Jellier {
     }
 
     /// The traversal `jellier` (from [`Jellier::for_traversal`]) was for is
-    /// over. Kept as the spare if nothing but the caller holds it: the
-    /// class is not tracked by the garbage collector and takes no weak
-    /// references, so a reference count of one is the caller's reference,
-    /// and no Python code can reach it. It is emptied first, so that the
-    /// spare keeps no object alive.
+    /// over: kept, emptied, as the thread's spare where it may be (see
+    /// [`spare`]).
     pub(crate) fn done(jellier: Bound<'_, Jellier>) {
         let py = jellier.py();
-        // SAFETY: reading the reference count of a live object.
-        if unsafe { ffi::Py_REFCNT(jellier.as_ptr()) } != 1 {
+        if !spare::held_once(&jellier) {
             return;
         }
         let me = jellier.get();
@@ -338,28 +335,14 @@ impl Jellier {
                 splices.clear();
                 true
             })
-            && [&me.taster, &me.persistent_store, &me.invoker]
-                .iter()
-                .all(|slot| {
-                    slot.try_borrow_mut().is_ok_and(|mut held| {
-                        *held = py.None();
-                        true
-                    })
-                })
-            && me.policy.try_borrow_mut().is_ok_and(|mut policy| {
-                *policy = Taster::Dummy;
-                true
-            });
-        // Letting go of what it held may have run Python code (a
-        // finalizer), which may have taken a reference to nothing here but
-        // may have left a spare of its own: that one is kept.
-        // SAFETY: as above.
-        if emptied && unsafe { ffi::Py_REFCNT(jellier.as_ptr()) } == 1 {
+            && spare::let_go(
+                py,
+                [&me.taster, &me.persistent_store, &me.invoker],
+                &me.policy,
+            );
+        if emptied {
             me.next_id.set(1);
-            SPARE_JELLIER.with(|spare| {
-                let kept = spare.take();
-                spare.set(Some(kept.unwrap_or_else(|| jellier.unbind())));
-            });
+            spare::keep(&SPARE_JELLIER, jellier);
         }
     }
 

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::jelly::python_objects::PythonObjects;
+use crate::jelly::spare;
 use crate::jelly::tags::Builtin;
 use crate::jelly::taster::Taster;
 
@@ -788,7 +789,7 @@ impl Unjellier {
         invoker: Py<PyAny>,
         max_jelly_depth: usize,
     ) -> PyResult<Bound<'py, Unjellier>> {
-        let spare = SPARE_UNJELLIER.with(std::cell::Cell::take);
+        let spare = spare::take(&SPARE_UNJELLIER);
         let Some(spare) = spare else {
             let made = Unjellier::create(py, taster, None, Some(invoker), max_jelly_depth)?;
             return Bound::new(py, made);
@@ -809,16 +810,12 @@ impl Unjellier {
     }
 
     /// The traversal `unjellier` (from [`Unjellier::for_traversal`]) was
-    /// for is over. Kept as the spare if nothing but the caller holds it
-    /// (the class is not tracked by the garbage collector and takes no weak
-    /// references, so a reference count of one is the caller's reference)
-    /// and it made neither the reference table nor the `postUnjelly` list
-    /// (which stay once made). It is emptied first, so that the spare
-    /// keeps no object alive.
+    /// for is over: kept, emptied, as the thread's spare where it may be
+    /// (see [`spare`]), and if it made neither the reference table nor the
+    /// `postUnjelly` list (which stay once made).
     pub(crate) fn done(unjellier: Bound<'_, Unjellier>) {
         let py = unjellier.py();
-        // SAFETY: reading the reference count of a live object.
-        if unsafe { ffi::Py_REFCNT(unjellier.as_ptr()) } != 1 {
+        if !spare::held_once(&unjellier) {
             return;
         }
         let me = unjellier.get();
@@ -834,28 +831,14 @@ impl Unjellier {
             && emptied(&me.building)
             && emptied(&me.places)
             && emptied(&me.numbered)
-            && [&me.taster, &me.persistent_load, &me.invoker]
-                .iter()
-                .all(|slot| {
-                    slot.try_borrow_mut().is_ok_and(|mut held| {
-                        *held = py.None();
-                        true
-                    })
-                })
-            && me.policy.try_borrow_mut().is_ok_and(|mut policy| {
-                *policy = Taster::Dummy;
-                true
-            });
-        // Letting go of what it held may have run Python code (a
-        // finalizer), which cannot have reached it, but may have left a
-        // spare of its own: that one is kept.
-        // SAFETY: as above.
-        if kept && unsafe { ffi::Py_REFCNT(unjellier.as_ptr()) } == 1 {
+            && spare::let_go(
+                py,
+                [&me.taster, &me.persistent_load, &me.invoker],
+                &me.policy,
+            );
+        if kept {
             me.numbered_limit.set(0);
-            SPARE_UNJELLIER.with(|spare| {
-                let kept = spare.take();
-                spare.set(Some(kept.unwrap_or_else(|| unjellier.unbind())));
-            });
+            spare::keep(&SPARE_UNJELLIER, unjellier);
         }
     }
 
