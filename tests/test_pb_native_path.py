@@ -10,7 +10,7 @@ calls that want no answer, unknown commands.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from twisted.internet import defer
@@ -186,7 +186,7 @@ def test_a_class_changed_after_calls_is_seen() -> None:
     broker = type("Later", (fast_pb.Broker,), {})
     pair = Pair(broker, broker)
     assert pair.call("echo", 1) == [1]
-    seen: list[Any] = []
+    seen: ClassVar[list[Any]] = []
 
     def proto_message(self: Any, *args: Any) -> None:
         seen.append(args[2])
@@ -362,3 +362,81 @@ def test_twisteds_broker_takes_it_once_installed() -> None:
     finally:
         pbfast.uninstall()
     assert not hasattr(twisted_pb.Broker, "_nativeDecoder")
+
+
+class Spy(twisted_pb.Copyable):
+    """
+    Records, as it is jellied, the attributes the broker sets for the jelly
+    hooks; the one marked C{meddle} then changes one of them, as a hook may.
+    """
+
+    seen: ClassVar[list[Any]] = []
+
+    def __init__(self, tag: str, meddle: bool = False) -> None:
+        self.tag, self.meddle = tag, meddle
+
+    def jellyFor(self, jellier: Any) -> Any:
+        broker = jellier.invoker
+        hooks = (broker.jellyMethod, broker.jellyArgs, broker.jellyKw)
+        Spy.seen.append(("sent", self.tag, broker.serializingPerspective, *hooks))
+        if self.meddle:
+            broker.jellyMethod = "meddled"
+        return super().jellyFor(jellier)
+
+    def getStateToCopy(self) -> dict[str, Any]:
+        return {"tag": self.tag, "meddle": self.meddle}
+
+
+class SpyCopy(twisted_pb.RemoteCopy):
+    """L{Spy} received: records the broker's C{unserializingPerspective}."""
+
+    def unjellyFor(self, unjellier: Any, jellyList: Any) -> Any:
+        broker = unjellier.invoker
+        found = super().unjellyFor(unjellier, jellyList)
+        Spy.seen.append(("received", self.tag, broker.unserializingPerspective))
+        if self.meddle:
+            broker.unserializingPerspective = "meddled"
+        return found
+
+
+twisted_pb.setUnjellyableForClass(Spy, SpyCopy)
+
+
+class Taker(twisted_pb.Root):
+    def remote_take(self, first: Any, second: Any = None) -> Any:
+        return Spy("answer", meddle=True)
+
+
+@pytest.mark.parametrize("server,client", PAIRINGS)
+def test_hooks_see_the_attributes_twisted_sets(server: str, client: str) -> None:
+    """
+    A call's args and then its kw are jellied (and unjellied) each with the
+    broker's attributes set for it, as Twisted's C{serialize} and
+    C{unserialize} set them, even where a hook in the args changed them; and
+    they are C{None} again afterwards.
+    """
+
+    def scenario(pair: Pair) -> Any:
+        Spy.seen = []
+        outcome = pair.call("take", Spy("args", meddle=True), second=Spy("kw"))
+        names = ("serializingPerspective", "jellyMethod", "jellyArgs", "jellyKw")
+        after = [
+            [getattr(broker, name) for name in (*names, "unserializingPerspective")]
+            for broker in (pair.client, pair.server)
+        ]
+        tags = [outcome[0].tag] if outcome and hasattr(outcome[0], "tag") else _outcome(outcome)
+        return Spy.seen, tags, after
+
+    ours = scenario(Pair(BROKERS[server], BROKERS[client], Taker()))
+    theirs = scenario(Pair(twisted_pb.Broker, twisted_pb.Broker, Taker()))
+    assert ours == theirs
+    # What is compared covers every part: both ways, meddled and reset.
+    assert [entry[:2] for entry in theirs[0]] == [
+        ("sent", "args"),
+        ("sent", "kw"),
+        ("received", "args"),
+        ("received", "kw"),
+        ("sent", "answer"),
+        ("received", "answer"),
+    ]
+    assert theirs[0][1][3] == b"take" and theirs[0][3][2] is None

@@ -227,16 +227,18 @@ impl<'py> Attributes<'py> {
     }
 }
 
-/// pbfast's `Broker.serialize(obj, perspective, method)` of an object that
-/// is no Deferred: the broker's `serializingPerspective`, `jellyMethod`,
-/// `jellyArgs` and `jellyKw` set for the jelly hooks, then `None` again.
+/// pbfast's `Broker.serialize(obj, perspective, method)` of each of
+/// `objects` in turn (none a Deferred), as `_sendMessage` serializes a
+/// call's args and then its kw: the broker's `serializingPerspective`,
+/// `jellyMethod`, `jellyArgs` and `jellyKw` set for the jelly hooks, then
+/// `None` again, around each. The first error ends it, as it ends Twisted's.
 fn serialize_for<'py>(
     broker: &Bound<'py, PyAny>,
-    obj: &Bound<'py, PyAny>,
+    objects: &[&Bound<'py, PyAny>],
     perspective: &Bound<'py, PyAny>,
     method: &Bound<'py, PyAny>,
     wire: &Wire<'_>,
-) -> PyResult<Encoded> {
+) -> PyResult<Vec<Encoded>> {
     let py = broker.py();
     let none = py.None().into_bound(py);
     let names = [
@@ -247,40 +249,59 @@ fn serialize_for<'py>(
     ];
     let attributes = Attributes::of(broker)?;
     let values = [perspective, method, &none, &none];
+    let set = |values: [&Bound<'py, PyAny>; 4]| -> PyResult<bool> {
+        let mut released = false;
+        for (name, value) in names.into_iter().zip(values) {
+            released |= attributes.set(name, value)?;
+        }
+        Ok(released)
+    };
     // Whether Python code may have run since the attributes were set.
-    let mut may_have_run = false;
-    for (name, value) in names.into_iter().zip(values) {
-        may_have_run |= attributes.set(name, value)?;
-    }
+    let mut may_have_run = set(values)?;
+    let mut encoded = Vec::with_capacity(objects.len());
     let made = (|| {
-        let (taster, ran) = attributes.security()?;
-        may_have_run |= ran;
-        let invoker = broker.clone().unbind();
-        let jellier = Jellier::for_traversal(py, taster, invoker, MAX_JELLY_DEPTH)?;
-        let encoded = serialize(&jellier, obj, wire.settings());
-        let unobserved = jellier.get().is_unobserved();
-        Jellier::done(jellier);
-        Ok((encoded?, unobserved))
+        for (index, obj) in objects.iter().enumerate() {
+            // Between two serializations Twisted sets the attributes to
+            // None and then to the same values again. Where no Python code
+            // has run since they were set, they still hold those values
+            // and both assignments would change nothing: they are made
+            // only where code may have run.
+            if index > 0 && may_have_run {
+                set([&none; 4])?;
+                may_have_run = set(values)?;
+            }
+            let (taster, ran) = attributes.security()?;
+            may_have_run |= ran;
+            let invoker = broker.clone().unbind();
+            let jellier = Jellier::for_traversal(py, taster, invoker, MAX_JELLY_DEPTH)?;
+            let made = serialize(&jellier, obj, wire.settings());
+            may_have_run |= !jellier.get().is_unobserved();
+            Jellier::done(jellier);
+            encoded.push(made?);
+        }
+        Ok(())
     })();
     // Where no Python code has run since they were set (no value let go of
     // then, `security` read from the instance, none run by the jellier),
     // the attributes set to None still are. The others are let go of by
     // the dict only: the caller holds them.
-    may_have_run |= !matches!(made, Ok((_, true)));
+    may_have_run |= made.is_err();
     for (name, value) in names.into_iter().zip(values) {
         if may_have_run || !value.is_none() {
             attributes.set(name, &none)?;
         }
     }
-    made.map(|(encoded, _)| encoded)
+    made.map(|()| encoded)
 }
 
-/// pbfast's `Broker.unserialize(encoded)`, with no perspective: the
-/// broker's `unserializingPerspective` is `None` throughout.
+/// pbfast's `Broker.unserialize(encoded)` of each of `encoded` in turn,
+/// with no perspective, as `_recvMessage` unserializes a call's args and
+/// then its kw: the broker's `unserializingPerspective` is `None`
+/// throughout. The first error ends it, as it ends Twisted's.
 fn unserialize_for<'py>(
     broker: &Bound<'py, PyAny>,
-    encoded: &Encoded,
-) -> PyResult<Bound<'py, PyAny>> {
+    encoded: &[&Encoded],
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let py = broker.py();
     let none = py.None().into_bound(py);
     let name = pyo3::intern!(py, "unserializingPerspective");
@@ -288,22 +309,31 @@ fn unserialize_for<'py>(
     // Whether Python code may have run since the attribute was set (see
     // `serialize_for`).
     let mut may_have_run = attributes.set(name, &none)?;
+    let mut objects = Vec::with_capacity(encoded.len());
     let made = (|| {
-        let (taster, ran) = attributes.security()?;
-        may_have_run |= ran;
-        let invoker = broker.clone().unbind();
-        let unjellier = Unjellier::for_traversal(py, taster, invoker, MAX_JELLY_DEPTH)?;
-        let object = unserialize(&unjellier, encoded);
-        let ran = unjellier.get().python_may_have_run();
-        Unjellier::done(unjellier);
-        Ok::<_, PyErr>((object?, ran))
+        for (index, each) in encoded.iter().enumerate() {
+            // Twisted sets it to None after one and before the next: where
+            // no code has run, it still is (see `serialize_for`).
+            if index > 0 && may_have_run {
+                may_have_run = attributes.set(name, &none)?;
+            }
+            let (taster, ran) = attributes.security()?;
+            may_have_run |= ran;
+            let invoker = broker.clone().unbind();
+            let unjellier = Unjellier::for_traversal(py, taster, invoker, MAX_JELLY_DEPTH)?;
+            let object = unserialize(&unjellier, each);
+            may_have_run |= unjellier.get().python_may_have_run();
+            Unjellier::done(unjellier);
+            objects.push(object?);
+        }
+        Ok::<_, PyErr>(())
     })();
     // Where none has run, the attribute set to None still is.
-    may_have_run |= !matches!(made, Ok((_, false)));
+    may_have_run |= made.is_err();
     if may_have_run {
         attributes.set(name, &none)?;
     }
-    made.map(|(object, _)| object)
+    made.map(|()| objects)
 }
 
 /// `[b"message", requestID, objectID, message, answerRequired, netArgs,
@@ -363,16 +393,18 @@ pub(crate) fn call_received(
     }
     // The `try` of _recvMessage, around remoteMessageReceived.
     let answered = (|| -> PyResult<Outcome<'_>> {
-        let args = unserialize_for(broker, net_args)?;
-        let kw = unserialize_for(broker, net_kw)?;
-        let kw = text_keywords(&kw)?;
+        let objects = unserialize_for(broker, &[net_args, net_kw])?;
+        let [args, kw] = &objects[..] else {
+            unreachable!("an object for each")
+        };
+        let kw = text_keywords(kw)?;
         let Some(method) = target.getattr_opt(&method_name)? else {
             let reason = format!("No such method: {method_name}");
             return Err(PyErr::from_value(
                 python.no_such_method.bind(py).call1((reason,))?,
             ));
         };
-        let state = call_method(&method, &args, &kw).inspect_err(|error| {
+        let state = call_method(&method, args, &kw).inspect_err(|error| {
             if error.is_instance_of::<PyTypeError>(py) {
                 // "{method} didn't accept {args} and {kw}", logged as
                 // Twisted logs it before raising again.
@@ -385,7 +417,7 @@ pub(crate) fn call_received(
                 let line = format!(
                     "{} didn't accept {} and {}",
                     text(&method),
-                    text(&args),
+                    text(args),
                     text(&kw)
                 );
                 // A failure to log does not hide the call's own error.
@@ -397,9 +429,12 @@ pub(crate) fn call_received(
             return Ok(Outcome::Later(state, perspective));
         }
         let none = py.None().into_bound(py);
-        let result = serialize_for(broker, &state, &perspective, &none, wire)?;
+        let encoded = serialize_for(broker, &[&state], &perspective, &none, wire)?;
+        let [result] = &encoded[..] else {
+            unreachable!("one for one")
+        };
         let kind = kind(py, b"answer");
-        let answer = wire.encode_message(py, &[&kind, request_id], &[&result])?;
+        let answer = wire.encode_message(py, &[&kind, request_id], &[result])?;
         Ok(Outcome::Answer(answer))
     })();
     match answered {
@@ -609,7 +644,11 @@ pub(crate) fn answer_received(broker: &Bound<'_, PyAny>, items: &[Item<'_>]) -> 
         Err(_) => waiting.call_method1(pyo3::intern!(py, "pop"), (request_id,))?,
     };
     let result = match net_result {
-        Item::Jellied(encoded) => unserialize_for(broker, encoded),
+        Item::Jellied(encoded) => unserialize_for(broker, &[encoded]).map(|objects| {
+            let [object] =
+                <[_; 1]>::try_from(objects).unwrap_or_else(|_| unreachable!("one for one"));
+            object
+        }),
         Item::Object(net_result) => {
             broker.call_method1(pyo3::intern!(py, "unserialize"), (net_result,))
         }
@@ -640,14 +679,13 @@ pub(crate) fn send_call<'py>(
     wire: &Wire<'_>,
 ) -> PyResult<Sent<'py>> {
     let py = broker.py();
-    let parts = (|| {
-        let net_args = serialize_for(broker, call.args, call.perspective, call.message, wire)?;
-        let net_kw = serialize_for(broker, call.kw, call.perspective, call.message, wire)?;
-        Ok::<_, PyErr>((net_args, net_kw))
-    })();
-    let (net_args, net_kw) = match parts {
-        Ok(parts) => parts,
+    let objects = [call.args, call.kw];
+    let encoded = match serialize_for(broker, &objects, call.perspective, call.message, wire) {
+        Ok(encoded) => encoded,
         Err(error) => return Ok(Sent::NotSerialized(error.into_value(py).into_bound(py))),
+    };
+    let [net_args, net_kw] = &encoded[..] else {
+        unreachable!("one for each")
     };
     let request_id = new_request_id(broker)?;
     let deferred = python(py)?.deferred.bind(py).call0()?;
@@ -663,7 +701,7 @@ pub(crate) fn send_call<'py>(
         call.message,
         &answer_required,
     ];
-    let data = wire.encode_message(py, &head, &[&net_args, &net_kw])?;
+    let data = wire.encode_message(py, &head, &[net_args, net_kw])?;
     broker
         .getattr(pyo3::intern!(py, "transport"))?
         .call_method1(pyo3::intern!(py, "write"), (data,))?;
