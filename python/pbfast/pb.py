@@ -81,6 +81,12 @@ MAX_BROKER_REFS = 1024
 MAX_CACHED_OBJECTS = 1024
 """Most objects a peer may have a broker cache for it, for brokers that set none."""
 
+MAX_UNSENT_BYTES = 16 * 1024 * 1024
+"""
+Most bytes a broker lets wait unsent to a peer before it stops reading that
+peer's calls (until they drain), for brokers that set none; 0 for no bound.
+"""
+
 _log = Logger(namespace="pbfast.pb")
 
 portno = _pb.portno
@@ -109,6 +115,7 @@ Perspective = Avatar
 __all__ = [
     "MAX_BROKER_REFS",
     "MAX_CACHED_OBJECTS",
+    "MAX_UNSENT_BYTES",
     "AsReferenceable",
     "Avatar",
     "Broker",
@@ -213,6 +220,16 @@ class _NativeBroker(_NativeCodec):
                 limit=getattr(error, "limit", None),
             )
             self.transport.loseConnection()
+
+    def connectionReady(self) -> None:
+        """
+        Twisted's C{connectionReady}, then the bound on what waits unsent to
+        the peer: a peer that sends calls and does not read their answers
+        would have the transport buffer them without end (see
+        L{_UnsentBound}).
+        """
+        _TWISTED_CONNECTION_READY(self)
+        _UnsentBound.register(self)
 
     def _sendMessage(
         self, prefix: bytes, perspective: Any, objectID: Any, message: Any, args: Any, kw: Any
@@ -635,8 +652,75 @@ def _expectedMethod(name: str) -> Any:
 
 _FAST_PATH_EXPECTED = {name: _expectedMethod(name) for name in _NATIVE_PATH_METHODS}
 _TWISTED_SEND_MESSAGE = _pb.Broker._sendMessage
+_TWISTED_CONNECTION_READY = _pb.Broker.connectionReady
 _TWISTED_PROTO_UNCACHE = _pb.Broker.proto_uncache
 _TWISTED_SEND_ERROR = _pb.Broker._sendError
+
+
+class _UnsentBound:
+    """
+    A broker's reading of its peer, as the streaming producer of the
+    broker's transport (Twisted's producer/consumer): answers are what a
+    broker produces, and calls read are what makes them, so a broker whose
+    peer does not read its answers stops reading the peer's calls while more
+    than C{maxUnsentBytes} wait unsent, and reads again once the transport
+    has sent them all. The server's memory for that peer stays within the
+    bound (and the answers to one chunk of calls); its other peers are served
+    meanwhile.
+
+    The transport asks for a pause whenever more than its own C{bufferSize}
+    (64 KiB) waits; the bound is checked then, with the transport's own count
+    of what waits (C{dataBuffer} past C{offset}, and C{_tempDataLen}). A
+    transport that keeps no such count (TLS over TCP) is paused at its own
+    mark. A transport that already has a producer is left to it.
+    """
+
+    def __init__(self, broker: Any, bound: int) -> None:
+        self.broker, self.bound = broker, bound
+        self.paused = False
+
+    @classmethod
+    def register(cls, broker: Any) -> None:
+        """Bound what waits unsent on C{broker}'s transport, if it has a bound."""
+        bound = getattr(broker, "maxUnsentBytes", None)
+        if bound is None:
+            bound = MAX_UNSENT_BYTES
+        transport = broker.transport
+        if not bound or getattr(transport, "producer", None) is not None:
+            return
+        transport.registerProducer(cls(broker, bound), True)
+
+    def unsent(self) -> int | None:
+        transport = self.broker.transport
+        try:
+            waiting = len(transport.dataBuffer) - transport.offset
+            return int(waiting + transport._tempDataLen)
+        except (AttributeError, TypeError):
+            return None
+
+    def pauseProducing(self) -> None:
+        unsent = self.unsent()
+        if self.paused or (unsent is not None and unsent <= self.bound):
+            return
+        self.paused = True
+        _log.warn(
+            "{peer} is not reading its answers: {unsent} bytes wait unsent (bound: "
+            "{bound}); its calls are not read until they are sent",
+            peer=self.broker._peer(),
+            unsent=unsent,
+            bound=self.bound,
+        )
+        self.broker.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        _log.info("{peer} read its answers: reading its calls again", peer=self.broker._peer())
+        self.broker.transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self.paused = False
 
 
 class Broker(_NativeBroker, banana.Banana, _pb.Broker):
@@ -649,11 +733,14 @@ class _BrokerSettings:
     """
     Limits a factory gives every broker it builds, as keyword arguments of
     the factory or its attributes; None leaves a broker's own (which follow
-    the module globals: C{MAX_BROKER_REFS}, C{MAX_CACHED_OBJECTS} here,
-    C{MAX_MESSAGE_SIZE}, C{MAX_DEPTH}, C{SIZE_LIMIT} in L{pbfast.banana}).
+    the module globals: C{MAX_BROKER_REFS}, C{MAX_CACHED_OBJECTS},
+    C{MAX_UNSENT_BYTES} here, C{MAX_MESSAGE_SIZE}, C{MAX_DEPTH}, C{SIZE_LIMIT}
+    in L{pbfast.banana}).
 
     @ivar maxBrokerRefs: most local objects referenced for the peer.
     @ivar maxCachedObjects: most objects the peer may have cached here.
+    @ivar maxUnsentBytes: most bytes waiting unsent to the peer before the
+        broker stops reading it until they are sent (0: no bound).
     @ivar maxMessageSize: most bytes in one message received.
     @ivar maxDepth: deepest nesting of lists in a message received or sent.
     @ivar sizeLimit: most items in a list, bytes in a string.
@@ -662,12 +749,14 @@ class _BrokerSettings:
     SETTINGS: ClassVar[tuple[str, ...]] = (
         "maxBrokerRefs",
         "maxCachedObjects",
+        "maxUnsentBytes",
         "maxMessageSize",
         "maxDepth",
         "sizeLimit",
     )
     maxBrokerRefs: int | None = None
     maxCachedObjects: int | None = None
+    maxUnsentBytes: int | None = None
     maxMessageSize: int | None = None
     maxDepth: int | None = None
     sizeLimit: int | None = None
@@ -700,9 +789,34 @@ class PBServerFactory(_BrokerSettings, _pb.PBServerFactory):
     """
     Server factory for perspective broker: Twisted's, building pbfast's
     L{Broker}.
+
+    @ivar maxConnections: most connections served at once (None: no limit);
+        beyond it, a new connection is closed as soon as it is accepted, with
+        a log event, and the served ones go on. A keyword argument too.
     """
 
     protocol = Broker
+    maxConnections: int | None = None
+
+    def __init__(self, *args: Any, maxConnections: int | None = None, **kwargs: Any) -> None:
+        if maxConnections is not None:
+            self.maxConnections = maxConnections
+        self.served: set[Any] = set()
+        super().__init__(*args, **kwargs)
 
     def buildProtocol(self, addr: Any) -> Any:
-        return self._configured(_pb.PBServerFactory.buildProtocol(self, addr))
+        """
+        A broker for the connection from C{addr}, or None (which has the
+        listening port close it) while C{maxConnections} are served.
+        """
+        if self.maxConnections is not None and len(self.served) >= self.maxConnections:
+            _log.warn(
+                "Refusing the connection from {peer}: {served} connections served (maxConnections)",
+                peer=addr,
+                served=len(self.served),
+            )
+            return None
+        broker = self._configured(_pb.PBServerFactory.buildProtocol(self, addr))
+        self.served.add(broker)
+        broker.notifyOnDisconnect(lambda: self.served.discard(broker))
+        return broker
