@@ -228,7 +228,7 @@ class _NativeBroker(_NativeCodec):
         would have the transport buffer them without end (see
         L{_UnsentBound}).
         """
-        _TWISTED_CONNECTION_READY(self)
+        _TWISTED_CONNECTION_READY(self)  # type: ignore[arg-type]
         _UnsentBound.register(self)
 
     def _sendMessage(
