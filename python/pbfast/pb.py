@@ -300,6 +300,9 @@ class _NativeBroker(_NativeCodec):
         @param kw: Keyword arguments.
         """
         if isinstance(object, defer.Deferred):
+            # Answers still to come, for a server stopping gracefully.
+            self._answersPending = getattr(self, "_answersPending", 0) + 1
+            object.addBoth(self._answerReady)
             object.addCallbacks(
                 self.serialize,
                 lambda x: x,
@@ -330,6 +333,10 @@ class _NativeBroker(_NativeCodec):
             self.jellyMethod = None
             self.jellyArgs = None
             self.jellyKw = None
+
+    def _answerReady(self, result: Any) -> Any:
+        self._answersPending -= 1
+        return result
 
     def unserialize(self, sexp: Any, perspective: Any = None) -> Any:
         """
@@ -809,14 +816,31 @@ class PBServerFactory(_BrokerSettings, _pb.PBServerFactory):
         A broker for the connection from C{addr}, or None (which has the
         listening port close it) while C{maxConnections} are served.
         """
-        if self.maxConnections is not None and len(self.served) >= self.maxConnections:
-            _log.warn(
-                "Refusing the connection from {peer}: {served} connections served (maxConnections)",
-                peer=addr,
-                served=len(self.served),
-            )
-            return None
-        broker = self._configured(_pb.PBServerFactory.buildProtocol(self, addr))
-        self.served.add(broker)
-        broker.notifyOnDisconnect(lambda: self.served.discard(broker))
-        return broker
+        return _servedWithin(
+            self,
+            lambda: self._configured(_pb.PBServerFactory.buildProtocol(self, addr)),
+            addr,
+            self.maxConnections,
+        )
+
+
+def _servedWithin(factory: Any, build: Any, addr: Any, maxConnections: int | None) -> Any:
+    """
+    C{build()}'s broker for the connection from C{addr}, kept in
+    C{factory.served} while connected; None, with a log event, while
+    C{maxConnections} are served (a listening port closes a connection its
+    factory builds nothing for).
+    """
+    served = factory.__dict__.setdefault("served", set())
+    if maxConnections is not None and len(served) >= maxConnections:
+        _log.warn(
+            "Refusing the connection from {peer}: {served} connections served (maxConnections)",
+            peer=addr,
+            served=len(served),
+        )
+        return None
+    broker = build()
+    if broker is not None:
+        served.add(broker)
+        broker.notifyOnDisconnect(lambda: served.discard(broker))
+    return broker

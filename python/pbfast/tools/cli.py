@@ -128,6 +128,12 @@ def decode_command(args: argparse.Namespace) -> int:
     return 0 if capture.complete else 1
 
 
+def serve_command(args: argparse.Namespace) -> int:
+    from pbfast import serve
+
+    return serve.main(args.arguments)
+
+
 def seconds(text: str) -> float:
     """A C{--budget}: a number of seconds above 0, and finite."""
     try:
@@ -206,7 +212,19 @@ def main(argv: list[str] | None = None) -> int:
     decode_parser.add_argument("file", nargs="?", default="-", help="a file, or - for stdin")
     decode_parser.add_argument("--json", action="store_true", help="machine-readable output")
     decode_parser.set_defaults(run=decode_command)
-    args = parser.parse_args(argv)
+    serve_parser = commands.add_parser(
+        "serve",
+        add_help=False,
+        help="serve a PB root on N worker processes sharing one listening socket",
+        description="python -m pbfast serve MODULE:NAME [--listen ENDPOINT] [--workers N] ...",
+    )
+    serve_parser.add_argument("arguments", nargs=argparse.REMAINDER)
+    serve_parser.set_defaults(run=serve_command)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "serve":
+        args.arguments = list(args.arguments) + rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     status: int | None = args.run(args)
     return status or 0
 
