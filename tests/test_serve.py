@@ -287,3 +287,15 @@ def install_haproxy() -> str:
     found = shutil.which("haproxy", path="/usr/sbin:/usr/bin:/sbin")
     assert found is not None
     return found
+
+
+def test_twist_runs_it() -> None:
+    """C{twist pbfast} is the same command, found as a Twisted plugin."""
+    found = subprocess.run(
+        [sys.executable, "-m", "twisted", "pbfast", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=HERE,
+    )
+    assert "--workers" in found.stdout and "MODULE:NAME" in found.stdout
