@@ -22,6 +22,12 @@ def demo_command(args: argparse.Namespace) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
+    if args.serve:
+        from pbfast.tools import serve_bench
+
+        served, slow = serve_bench.run(progress=sys.stderr)
+        print(serve_bench.table(served, slow))
+        return 0
     if args.plot:
         from pbfast.tools import plot
 
@@ -183,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench_parser.add_argument(
         "--broker", action="store_true", help="the broker only: calls/s, pbfast's vs Twisted's"
+    )
+    bench_parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="python -m pbfast serve with 1 and 2 workers, and a peer that reads nothing",
     )
     bench_parser.add_argument(
         "--shapes",
