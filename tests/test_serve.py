@@ -195,6 +195,50 @@ class ServeTests(unittest.TestCase):
         client.disconnect()
 
     @defer.inlineCallbacks
+    def test_workers_share_a_tls_socket(self) -> Any:
+        """C{ssl:}: the supervisor opens the socket, each worker speaks TLS on it."""
+        import twisted.test
+        from twisted.internet import ssl
+
+        pem = Path(twisted.test.__file__).parent / "server.pem"
+        served = self.serve(
+            "served_service:root",
+            "--listen",
+            f"ssl:0:interface=127.0.0.1:privateKey={pem}",
+            "--workers",
+            "2",
+        )
+        port = yield served.port()
+        pids: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(pids) < 2 and time.monotonic() < deadline:
+            client = pb.PBClientFactory()
+            reactor.connectSSL("127.0.0.1", port, client, ssl.ClientContextFactory())
+            root = yield client.getRootObject()
+            pids.add((yield root.callRemote("pid")))
+            client.disconnect()
+        self.assertEqual(pids, set(served.workers()))
+        self.assertEqual((yield served.stop()), 0)
+
+    @defer.inlineCallbacks
+    def test_workers_share_a_unix_socket(self) -> Any:
+        path = Path(tempfile.mkdtemp()) / "pb.sock"
+        served = self.serve("served_service:root", "--listen", f"unix:{path}", "--workers", "2")
+        deadline = time.monotonic() + 30
+        while len(re.findall("worker .* listening", served.text())) < 2:
+            self.assertLess(time.monotonic(), deadline, served.text())
+            yield sleep(0.05)
+        pids: set[int] = set()
+        while len(pids) < 2 and time.monotonic() < deadline + 30:
+            client = pb.PBClientFactory()
+            reactor.connectUNIX(str(path), client)
+            root = yield client.getRootObject()
+            pids.add((yield root.callRemote("pid")))
+            client.disconnect()
+        self.assertEqual(pids, set(served.workers()))
+        self.assertEqual((yield served.stop()), 0)
+
+    @defer.inlineCallbacks
     def test_one_worker_is_one_process(self) -> Any:
         served = self.serve(
             "served_service:root",
