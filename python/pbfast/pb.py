@@ -302,7 +302,7 @@ class _NativeBroker(_NativeCodec):
         if isinstance(object, defer.Deferred):
             # Answers still to come, for a server stopping gracefully.
             self._answersPending = getattr(self, "_answersPending", 0) + 1
-            object.addBoth(self._answerReady)
+            object.addCallbacks(self._answerReady, self._answerReady)
             object.addCallbacks(
                 self.serialize,
                 lambda x: x,
