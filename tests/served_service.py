@@ -28,3 +28,25 @@ root = Service()
 def factory() -> pb.PBServerFactory:
     """A callable returning a factory, as C{MODULE:NAME} may name."""
     return pb.PBServerFactory(Service())
+
+
+class Avatar(pb.Avatar):
+    def __init__(self, name: bytes) -> None:
+        self.name = name
+
+    def perspective_whoami(self) -> bytes:
+        return self.name
+
+
+class Realm:
+    def requestAvatar(self, avatarId: bytes, mind: Any, *interfaces: Any) -> Any:
+        return pb.IPerspective, Avatar(avatarId), lambda: None
+
+
+def portal() -> Any:
+    """A callable returning a cred Portal, as C{MODULE:NAME} may name."""
+    from twisted.cred import checkers
+    from twisted.cred import portal as cred_portal
+
+    checker = checkers.InMemoryUsernamePasswordDatabaseDontUse(alice=b"secret")
+    return cred_portal.Portal(Realm(), [checker])

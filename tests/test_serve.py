@@ -262,6 +262,32 @@ class ServeTests(unittest.TestCase):
         self.assertEqual((yield served.stop()), 0)
 
     @defer.inlineCallbacks
+    def test_a_portal_and_a_login(self) -> Any:
+        """C{MODULE:NAME} naming a callable that returns a cred Portal."""
+        from twisted.cred import credentials
+
+        served = self.serve(
+            "served_service:portal", "--listen", "tcp:0:interface=127.0.0.1", "--workers", "2"
+        )
+        port = yield served.port()
+        client = pb.PBClientFactory()
+        reactor.connectTCP("127.0.0.1", port, client)
+        avatar = yield client.login(credentials.UsernamePassword(b"alice", b"secret"))
+        self.assertEqual((yield avatar.callRemote("whoami")), b"alice")
+        client.disconnect()
+        self.assertEqual((yield served.stop()), 0)
+
+    @defer.inlineCallbacks
+    def test_install_serves_a_twisted_program_natively(self) -> Any:
+        """C{--install}: a factory of Twisted's C{twisted.spread}, on pbfast's broker."""
+        for extra, installed in (("--install", True), (None, False)):
+            arguments = ["served_twisted:factory", "--listen", "tcp:0:interface=127.0.0.1"]
+            served = self.serve(*arguments, *([extra] if extra else []))
+            port = yield served.port()
+            self.assertEqual((yield self.call(port, "installed")), installed)
+            self.assertEqual((yield served.stop()), 0)
+
+    @defer.inlineCallbacks
     def test_behind_haproxy(self) -> Any:
         """Two services behind HAProxy in TCP mode: calls through it answered by both."""
         haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
