@@ -66,6 +66,14 @@ mod _native {
     #[pymodule_export]
     use crate::pybanana::encoded::Encoded;
 
+    /// A Rust panic carrying `message`, for the tests: it must reach Python
+    /// as PyO3's `PanicException` from every build of the module, the
+    /// portable wheels (linked by zig, with its own unwinder) included.
+    #[pyfunction]
+    fn panic_for_tests(message: &str) {
+        panic!("{message}");
+    }
+
     /// What is not a constant expression: the version, and the `pb`
     /// dialect's vocabulary as bytes.
     #[pymodule_init]

@@ -25,6 +25,7 @@ __all__ = [
     "int2b128",
     "jelly",
     "loads",
+    "panic_for_tests",
     "receive_messages",
     "send_message",
     "serialize",
@@ -170,6 +171,9 @@ def loads(
     """Banana bytes to objects in one pass, secure by default."""
 
 def int2b128(integer: int) -> bytes: ...
+def panic_for_tests(message: str) -> None:
+    """A Rust panic carrying message (PyO3's PanicException), for the tests."""
+
 def b1282int(st: bytes | bytearray | memoryview) -> int: ...
 
 @final
