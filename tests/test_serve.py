@@ -173,6 +173,21 @@ class ServeTests(unittest.TestCase):
         self.assertEqual((yield served.stop()), 0)
 
     @defer.inlineCallbacks
+    def test_workers_end_with_a_killed_supervisor(self) -> Any:
+        """A supervisor killed outright (SIGKILL) leaves no worker behind."""
+        served = self.serve(
+            "served_service:root", "--listen", "tcp:0:interface=127.0.0.1", "--workers", "2"
+        )
+        port = yield served.port()
+        yield self.answering(port, 2)
+        served.process.kill()
+        served.process.wait()
+        deadline = time.monotonic() + 30
+        while [pid for pid in served.workers() if alive(pid)]:
+            self.assertLess(time.monotonic(), deadline, served.text())
+            yield sleep(0.05)
+
+    @defer.inlineCallbacks
     def test_a_graceful_stop_answers_calls_in_flight(self) -> Any:
         served = self.serve(
             "served_service:root", "--listen", "tcp:0:interface=127.0.0.1", "--workers", "2"

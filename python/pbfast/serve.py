@@ -243,6 +243,7 @@ class Worker(service.Service):
         if fd is None:
             endpoint = endpoints.serverFromString(self.reactor, options["listen"])
             return endpoint.listen(self.factory).addCallback(self._listening)
+        _end_with_supervisor()
         kind, _, tls = _endpoint_parts(self.reactor, options["listen"])
         factory = self.factory
         if tls is not None:
@@ -284,6 +285,28 @@ class Worker(service.Service):
         closing = time.monotonic() + KILL_AFTER / 2
         while served and time.monotonic() < closing:
             yield task.deferLater(self.reactor, 0.02, lambda: None)
+
+
+def _end_with_supervisor() -> None:
+    """
+    Have the kernel send this worker SIGTERM when its supervisor ends, even
+    by SIGKILL (Linux's C{PR_SET_PDEATHSIG}), so that no worker is left
+    behind; where that cannot be asked for, a worker outlives a supervisor
+    killed outright.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    # The supervisor may have ended before the request was made.
+    if os.getppid() == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class _WorkerProcess(protocol.ProcessProtocol):
