@@ -25,6 +25,8 @@ from twisted.trial import unittest
 from pbfast import pb
 
 HERE = Path(__file__).parent
+LOOPBACK = ("--listen", "tcp:0:interface=127.0.0.1")
+"""Where the services under test listen: an ephemeral loopback port."""
 
 
 def sleep(seconds: float) -> defer.Deferred[None]:
@@ -112,10 +114,16 @@ class ServeTests(unittest.TestCase):
         return served
 
     @defer.inlineCallbacks
-    def call(self, port: int, name: str = "pid", *args: Any) -> Any:
-        """One call over a new connection; its answer."""
+    def call(self, where: Any, name: str = "pid", *args: Any) -> Any:
+        """
+        One call over a new connection to C{where} (a loopback TCP port, or
+        a function connecting a client factory); its answer.
+        """
         client = pb.PBClientFactory()
-        reactor.connectTCP("127.0.0.1", port, client)
+        if isinstance(where, int):
+            reactor.connectTCP("127.0.0.1", where, client)
+        else:
+            where(client)
         try:
             root = yield client.getRootObject()
             return (yield root.callRemote(name, *args))
@@ -123,23 +131,27 @@ class ServeTests(unittest.TestCase):
             client.disconnect()
 
     @defer.inlineCallbacks
-    def answering(self, port: int, calls: int) -> Any:
+    def answering(self, where: Any, calls: int) -> Any:
         """The processes answering C{calls} calls, each over its own connection."""
         pids = []
         for _ in range(calls):
-            pids.append((yield self.call(port)))
+            pids.append((yield self.call(where)))
         return set(pids)
 
     @defer.inlineCallbacks
-    def test_workers_share_the_load(self) -> Any:
-        served = self.serve(
-            "served_service:root", "--listen", "tcp:0:interface=127.0.0.1", "--workers", "2"
-        )
-        port = yield served.port()
+    def all_answering(self, where: Any, processes: int = 2) -> Any:
+        """The processes answering calls, once C{processes} of them have (30 s at most)."""
         pids: set[int] = set()
         deadline = time.monotonic() + 30
-        while len(pids) < 2 and time.monotonic() < deadline:
-            pids |= yield self.answering(port, 10)
+        while len(pids) < processes and time.monotonic() < deadline:
+            pids |= yield self.answering(where, 10)
+        return pids
+
+    @defer.inlineCallbacks
+    def test_workers_share_the_load(self) -> Any:
+        served = self.serve("served_service:root", *LOOPBACK, "--workers", "2")
+        port = yield served.port()
+        pids = yield self.all_answering(port)
         self.assertEqual(len(pids), 2, served.text())
         self.assertEqual(pids, set(served.workers()))
         self.assertNotIn(served.process.pid, pids)
@@ -148,9 +160,7 @@ class ServeTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_a_killed_worker_is_replaced(self) -> Any:
-        served = self.serve(
-            "served_service:factory", "--listen", "tcp:0:interface=127.0.0.1", "--workers", "2"
-        )
+        served = self.serve("served_service:factory", *LOOPBACK, "--workers", "2")
         port = yield served.port()
         yield self.answering(port, 4)
         first, second = served.workers()
@@ -175,9 +185,7 @@ class ServeTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_workers_end_with_a_killed_supervisor(self) -> Any:
         """A supervisor killed outright (SIGKILL) leaves no worker behind."""
-        served = self.serve(
-            "served_service:root", "--listen", "tcp:0:interface=127.0.0.1", "--workers", "2"
-        )
+        served = self.serve("served_service:root", *LOOPBACK, "--workers", "2")
         port = yield served.port()
         yield self.answering(port, 2)
         served.process.kill()
@@ -189,9 +197,7 @@ class ServeTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_a_graceful_stop_answers_calls_in_flight(self) -> Any:
-        served = self.serve(
-            "served_service:root", "--listen", "tcp:0:interface=127.0.0.1", "--workers", "2"
-        )
+        served = self.serve("served_service:root", *LOOPBACK, "--workers", "2")
         port = yield served.port()
         client = pb.PBClientFactory()
         reactor.connectTCP("127.0.0.1", port, client)
@@ -224,14 +230,9 @@ class ServeTests(unittest.TestCase):
             "2",
         )
         port = yield served.port()
-        pids: set[int] = set()
-        deadline = time.monotonic() + 30
-        while len(pids) < 2 and time.monotonic() < deadline:
-            client = pb.PBClientFactory()
-            reactor.connectSSL("127.0.0.1", port, client, ssl.ClientContextFactory())
-            root = yield client.getRootObject()
-            pids.add((yield root.callRemote("pid")))
-            client.disconnect()
+        pids = yield self.all_answering(
+            lambda client: reactor.connectSSL("127.0.0.1", port, client, ssl.ClientContextFactory())
+        )
         self.assertEqual(pids, set(served.workers()))
         self.assertEqual((yield served.stop()), 0)
 
@@ -243,25 +244,13 @@ class ServeTests(unittest.TestCase):
         while len(re.findall("worker .* listening", served.text())) < 2:
             self.assertLess(time.monotonic(), deadline, served.text())
             yield sleep(0.05)
-        pids: set[int] = set()
-        while len(pids) < 2 and time.monotonic() < deadline + 30:
-            client = pb.PBClientFactory()
-            reactor.connectUNIX(str(path), client)
-            root = yield client.getRootObject()
-            pids.add((yield root.callRemote("pid")))
-            client.disconnect()
+        pids = yield self.all_answering(lambda client: reactor.connectUNIX(str(path), client))
         self.assertEqual(pids, set(served.workers()))
         self.assertEqual((yield served.stop()), 0)
 
     @defer.inlineCallbacks
     def test_one_worker_is_one_process(self) -> Any:
-        served = self.serve(
-            "served_service:root",
-            "--listen",
-            "tcp:0:interface=127.0.0.1",
-            "--max-connections",
-            "1",
-        )
+        served = self.serve("served_service:root", *LOOPBACK, "--max-connections", "1")
         port = yield served.port()
         client = pb.PBClientFactory()
         reactor.connectTCP("127.0.0.1", port, client)
@@ -281,9 +270,7 @@ class ServeTests(unittest.TestCase):
         """C{MODULE:NAME} naming a callable that returns a cred Portal."""
         from twisted.cred import credentials
 
-        served = self.serve(
-            "served_service:portal", "--listen", "tcp:0:interface=127.0.0.1", "--workers", "2"
-        )
+        served = self.serve("served_service:portal", *LOOPBACK, "--workers", "2")
         port = yield served.port()
         client = pb.PBClientFactory()
         reactor.connectTCP("127.0.0.1", port, client)
@@ -296,7 +283,7 @@ class ServeTests(unittest.TestCase):
     def test_install_serves_a_twisted_program_natively(self) -> Any:
         """C{--install}: a factory of Twisted's C{twisted.spread}, on pbfast's broker."""
         for extra, installed in (("--install", True), (None, False)):
-            arguments = ["served_twisted:factory", "--listen", "tcp:0:interface=127.0.0.1"]
+            arguments = ["served_twisted:factory", *LOOPBACK]
             served = self.serve(*arguments, *([extra] if extra else []))
             port = yield served.port()
             self.assertEqual((yield self.call(port, "installed")), installed)
@@ -308,10 +295,7 @@ class ServeTests(unittest.TestCase):
         haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
         if haproxy is None:
             haproxy = install_haproxy()
-        services = [
-            self.serve("served_service:root", "--listen", "tcp:0:interface=127.0.0.1")
-            for _ in range(2)
-        ]
+        services = [self.serve("served_service:root", *LOOPBACK) for _ in range(2)]
         ports = []
         for service in services:
             ports.append((yield service.port()))
