@@ -83,10 +83,10 @@ class Served:
         return [int(pid) for pid in re.findall(r"started worker (\d+)", self.text())]
 
     @defer.inlineCallbacks
-    def stop(self, timeout: float = 30.0) -> Any:
-        """SIGTERM; its exit status."""
+    def stop(self, timeout: float = 30.0, how: int = signal.SIGTERM) -> Any:
+        """SIGTERM (or C{how}); its exit status."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(how)
         deadline = time.monotonic() + timeout
         while self.process.poll() is None:
             if time.monotonic() > deadline:
@@ -263,7 +263,8 @@ class ServeTests(unittest.TestCase):
         client.disconnect()
         yield sleep(0.3)
         self.assertEqual((yield self.call(port)), served.process.pid)
-        self.assertEqual((yield served.stop()), 0)
+        # Ctrl-C stops it as SIGTERM does.
+        self.assertEqual((yield served.stop(how=signal.SIGINT)), 0)
 
     @defer.inlineCallbacks
     def test_a_portal_and_a_login(self) -> Any:
