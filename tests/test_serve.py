@@ -46,14 +46,20 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-class Served:
-    """A C{python -m pbfast serve} process, its output kept in a file."""
+SERVE = (sys.executable, "-m", "pbfast", "serve")
+"""The command: C{python -m pbfast serve}."""
+TWIST = (sys.executable, "-m", "twisted", "--log-format=text", "pbfast")
+"""The same as Twisted's C{twist} runs it, logging text."""
 
-    def __init__(self, *arguments: str) -> None:
+
+class Served:
+    """A C{python -m pbfast serve} (or C{twist pbfast}) process, its output kept in a file."""
+
+    def __init__(self, *arguments: str, command: tuple[str, ...] = SERVE) -> None:
         self.output = tempfile.NamedTemporaryFile(prefix="pbfast-serve-", suffix=".log")
         environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), *sys.path]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pbfast", "serve", *arguments],
+            [*command, *arguments],
             stdout=self.output,
             stderr=subprocess.STDOUT,
             env=environment,
@@ -108,8 +114,8 @@ class Served:
 class ServeTests(unittest.TestCase):
     timeout = 120
 
-    def serve(self, *arguments: str) -> Served:
-        served = Served(*arguments)
+    def serve(self, *arguments: str, command: tuple[str, ...] = SERVE) -> Served:
+        served = Served(*arguments, command=command)
         self.addCleanup(served.kill)
         return served
 
@@ -156,6 +162,18 @@ class ServeTests(unittest.TestCase):
         self.assertEqual(pids, set(served.workers()))
         self.assertNotIn(served.process.pid, pids)
         self.assertEqual((yield served.stop()), 0)
+        self.assertFalse([pid for pid in served.workers() if alive(pid)])
+
+    @defer.inlineCallbacks
+    def test_twist_serves_with_workers(self) -> Any:
+        """C{twist pbfast}: the same service, run by Twisted's runner."""
+        served = self.serve("served_service:root", *LOOPBACK, "--workers", "2", command=TWIST)
+        port = yield served.port()
+        pids = yield self.all_answering(port)
+        self.assertEqual(pids, set(served.workers()))
+        # Twisted's runner ends by the signal that stopped it, once stopped.
+        self.assertEqual((yield served.stop()), -signal.SIGTERM)
+        self.assertIn("stopped, no worker left", served.text())
         self.assertFalse([pid for pid in served.workers() if alive(pid)])
 
     @defer.inlineCallbacks
