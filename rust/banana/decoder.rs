@@ -739,6 +739,12 @@ impl<L> Decoder<L> {
         &self.buffer[self.pos..]
     }
 
+    /// True when `next` would find nothing now, whatever the dialect and
+    /// limits: no byte past what was consumed, and no error kept.
+    pub fn is_drained(&self) -> bool {
+        self.failed_at.is_none() && self.pos == self.buffer.len()
+    }
+
     /// True when no expression is partly decoded.
     pub fn is_idle(&self) -> bool {
         self.state.stack.is_empty() && self.pos == self.buffer.len()

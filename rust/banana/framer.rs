@@ -173,6 +173,12 @@ impl Framer {
         &self.buffer[self.start..]
     }
 
+    /// True when `next` would find nothing now, whatever the dialect and
+    /// limits: no byte past what was consumed, and no error kept.
+    pub fn is_drained(&self) -> bool {
+        self.failed_at.is_none() && self.pos == self.buffer.len()
+    }
+
     /// True when no expression is partly received.
     pub fn is_idle(&self) -> bool {
         self.start == self.buffer.len()

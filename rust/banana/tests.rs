@@ -868,3 +868,40 @@ fn framer_fast_path_accepts_what_the_parse_accepts() {
     assert!(taken > 1000, "only {taken} taken");
     assert!(counted_lists > 100, "only {counted_lists} lists counted");
 }
+
+#[test]
+fn drained_means_nothing_more_to_take() {
+    // Expressions in chunks of each size: a stream that says it is drained
+    // gives nothing (nor an error) when asked; one fed bytes is not
+    // drained; all taken at the end of whole expressions, it is.
+    let stream = b"\x01\x80\x03\x82abc\x05\x81\x02\x80\x01\x81\x02\x82xy";
+    let limits = Limits::default();
+    for size in 1..=stream.len() {
+        let mut framer = Framer::new();
+        let mut decoder = Decoder::new();
+        let mut builder = ValueBuilder::default();
+        for chunk in stream.chunks(size) {
+            framer.feed(chunk).unwrap();
+            decoder.feed(chunk).unwrap();
+            assert!(!framer.is_drained() && !decoder.is_drained());
+            while framer.next(false, &limits).unwrap().is_some() {}
+            while decoder.next(&mut builder, &limits).unwrap().is_some() {}
+            if framer.is_drained() {
+                assert_eq!(framer.next(false, &limits).unwrap(), None);
+            }
+            if decoder.is_drained() {
+                assert!(decoder.next(&mut builder, &limits).unwrap().is_none());
+            }
+        }
+        assert!(framer.is_drained() && decoder.is_drained());
+    }
+    // A failed stream is never drained: asking gives its error again.
+    let mut framer = Framer::new();
+    framer.feed(b"\x10\x87").unwrap();
+    assert!(framer.next(false, &limits).is_err());
+    assert!(!framer.is_drained());
+    let mut decoder = Decoder::new();
+    decoder.feed(b"\x10\x87").unwrap();
+    assert!(decoder.next(&mut ValueBuilder::default(), &limits).is_err());
+    assert!(!decoder.is_drained());
+}

@@ -53,13 +53,19 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
     // (it never changes back).
     let mut vocabulary: Option<Option<Bound<'_, OutgoingVocabulary>>> = None;
     loop {
+        // Where nothing more is received, there is nothing to read it for.
+        if decoder.borrow().is_drained() {
+            return Ok(());
+        }
         // The dialect is read again before each message, as the general
         // loop reads it (the first messages of a connection select it).
         let dialect = broker.getattr(pyo3::intern!(py, "currentDialect"))?;
-        let pb_dialect = match dialect.cast_exact::<PyBytes>() {
-            Ok(bytes) => bytes.as_bytes() == b"pb",
-            Err(_) => dialect.eq(PyBytes::new(py, b"pb"))?,
-        };
+        let exactly_pb = dialect
+            .cast_exact::<PyBytes>()
+            .is_ok_and(|bytes| bytes.as_bytes() == b"pb");
+        let pb_dialect = exactly_pb
+            || (!dialect.is_exact_instance_of::<PyBytes>()
+                && dialect.eq(PyBytes::new(py, b"pb"))?);
         // The decoder is not borrowed while a message is handled: a handler
         // may feed it (a nested dataReceived) or reset it.
         let next = decoder.borrow_mut().next_item(py, pb_dialect, &limits)?;
@@ -94,7 +100,7 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
             Some(path) if keeps_stock_methods(broker, path)? => match path {
                 Path::Call => {
                     if vocabulary.is_none() {
-                        vocabulary = Some(sending_vocabulary(broker)?);
+                        vocabulary = Some(sending_vocabulary(broker, Some(exactly_pb))?);
                     }
                     let wire = Wire {
                         vocabulary: vocabulary
@@ -175,7 +181,7 @@ pub fn send_message<'py>(
             .call1(("Calling Stale Broker",))?;
         return Err(PyErr::from_value(error));
     }
-    let vocabulary = sending_vocabulary(broker)?;
+    let vocabulary = sending_vocabulary(broker, None)?;
     let [size_limit, max_depth] = settings(
         broker,
         [
@@ -199,15 +205,21 @@ pub fn send_message<'py>(
 
 /// pbfast's `broker._sendingVocabulary()`, for a broker that keeps it (the
 /// native path's brokers): the vocabulary it keeps in its dict once made,
-/// read there, in dialect `pb`; else the method's answer.
+/// read there, in dialect `pb`; else the method's answer. `pb_dialect`:
+/// whether the dialect is `pb`, where the caller read it with no Python
+/// code run since (the receiving loop, before the message).
 fn sending_vocabulary<'py>(
     broker: &Bound<'py, PyAny>,
+    pb_dialect: Option<bool>,
 ) -> PyResult<Option<Bound<'py, OutgoingVocabulary>>> {
     let py = broker.py();
-    let dialect = broker.getattr(pyo3::intern!(py, "currentDialect"))?;
-    let pb = dialect
-        .cast_exact::<PyBytes>()
-        .is_ok_and(|bytes| bytes.as_bytes() == b"pb");
+    let pb = match pb_dialect {
+        Some(pb) => pb,
+        None => broker
+            .getattr(pyo3::intern!(py, "currentDialect"))?
+            .cast_exact::<PyBytes>()
+            .is_ok_and(|bytes| bytes.as_bytes() == b"pb"),
+    };
     if pb {
         if let Some(dict) = instance_dict(broker)? {
             if let Some(kept) = dict.get_item(pyo3::intern!(py, "_pbfastVocabulary"))? {

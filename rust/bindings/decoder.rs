@@ -153,6 +153,15 @@ pub(crate) enum Next<'py> {
 }
 
 impl Decoder {
+    /// True when [`Decoder::next_item`] would find nothing now, whatever
+    /// the dialect and limits.
+    pub(crate) fn is_drained(&self) -> bool {
+        match &self.stream {
+            Stream::Expressions(decoder) => decoder.is_drained(),
+            Stream::Messages(framer) => framer.is_drained(),
+        }
+    }
+
     /// The next complete expression, or the bytes of the next whole
     /// message; None until more bytes arrive.
     pub(crate) fn next_item<'py>(

@@ -21,6 +21,7 @@ use crate::jelly::depth::MAX_JELLY_DEPTH;
 use crate::jelly::hooks::{type_function, type_lookup};
 use crate::jelly::jellying::dumps::serialize;
 use crate::jelly::jellying::jellier::Jellier;
+use crate::jelly::taster::Taster;
 use crate::jelly::unjellying::loads::unserialize;
 use crate::jelly::unjellying::unjellier::Unjellier;
 use crate::pybanana::encode::{encode_into, write_encoded, EncodeSettings};
@@ -259,6 +260,9 @@ fn serialize_for<'py>(
     // Whether Python code may have run since the attributes were set.
     let mut may_have_run = set(values)?;
     let mut encoded = Vec::with_capacity(objects.len());
+    // The policy the last traversal read from its taster, while no Python
+    // code has run since (see `carried_policy`).
+    let mut carried = None;
     let made = (|| {
         for (index, obj) in objects.iter().enumerate() {
             // Between two serializations Twisted sets the attributes to
@@ -272,10 +276,15 @@ fn serialize_for<'py>(
             }
             let (taster, ran) = attributes.security()?;
             may_have_run |= ran;
+            let policy = carried_policy(carried.take(), &taster, may_have_run);
             let invoker = broker.clone().unbind();
-            let jellier = Jellier::for_traversal(py, taster, invoker, MAX_JELLY_DEPTH)?;
+            let jellier =
+                Jellier::for_traversal(py, taster.clone(), invoker, MAX_JELLY_DEPTH, policy)?;
             let made = serialize(&jellier, obj, wire.settings());
             may_have_run |= !jellier.get().is_unobserved();
+            if !may_have_run {
+                carried = jellier.get().take_policy().map(|policy| (taster, policy));
+            }
             Jellier::done(jellier);
             encoded.push(made?);
         }
@@ -294,6 +303,21 @@ fn serialize_for<'py>(
     made.map(|()| encoded)
 }
 
+/// The policy a traversal read from `taster` (carried with the taster it
+/// was read from), for the next traversal, which would read the same: the
+/// same taster, and no Python code run since (`may_have_run` false), so
+/// that its attributes are still the dicts the policy holds. `None` (the
+/// traversal reads it) otherwise.
+fn carried_policy(
+    carried: Option<(Bound<'_, PyAny>, Taster)>,
+    taster: &Bound<'_, PyAny>,
+    may_have_run: bool,
+) -> Option<Taster> {
+    carried
+        .filter(|(read_from, _)| !may_have_run && read_from.is(taster))
+        .map(|(_, policy)| policy)
+}
+
 /// pbfast's `Broker.unserialize(encoded)` of each of `encoded` in turn,
 /// with no perspective, as `_recvMessage` unserializes a call's args and
 /// then its kw: the broker's `unserializingPerspective` is `None`
@@ -310,6 +334,7 @@ fn unserialize_for<'py>(
     // `serialize_for`).
     let mut may_have_run = attributes.set(name, &none)?;
     let mut objects = Vec::with_capacity(encoded.len());
+    let mut carried = None;
     let made = (|| {
         for (index, each) in encoded.iter().enumerate() {
             // Twisted sets it to None after one and before the next: where
@@ -319,10 +344,15 @@ fn unserialize_for<'py>(
             }
             let (taster, ran) = attributes.security()?;
             may_have_run |= ran;
+            let policy = carried_policy(carried.take(), &taster, may_have_run);
             let invoker = broker.clone().unbind();
-            let unjellier = Unjellier::for_traversal(py, taster, invoker, MAX_JELLY_DEPTH)?;
+            let unjellier =
+                Unjellier::for_traversal(py, taster.clone(), invoker, MAX_JELLY_DEPTH, policy)?;
             let object = unserialize(&unjellier, each);
             may_have_run |= unjellier.get().python_may_have_run();
+            if !may_have_run {
+                carried = unjellier.get().take_policy().map(|policy| (taster, policy));
+            }
             Unjellier::done(unjellier);
             objects.push(object?);
         }

@@ -284,6 +284,7 @@ impl Jellier {
         taster: Bound<'py, PyAny>,
         invoker: Py<PyAny>,
         max_jelly_depth: usize,
+        policy: Option<Taster>,
     ) -> PyResult<Bound<'py, Jellier>> {
         let spare = spare::take(&SPARE_JELLIER);
         let Some(spare) = spare else {
@@ -294,13 +295,24 @@ impl Jellier {
         let me = jellier.get();
         // Nothing else holds the spare (see `done`), and it holds nothing
         // of a traversal: it is as new once given this one's settings.
-        let refs = PythonObjects::get(py)?;
-        *me.policy.borrow_mut() = Taster::new(&taster, refs);
+        let policy = match policy {
+            Some(policy) => policy,
+            None => Taster::new(&taster, PythonObjects::get(py)?),
+        };
+        *me.policy.borrow_mut() = policy;
         *me.taster.borrow_mut() = taster.unbind();
         *me.invoker.borrow_mut() = invoker;
         me.max_jelly_depth.set(max_jelly_depth);
         me.unobserved.set(true);
         Ok(jellier)
+    }
+
+    /// The policy read from the taster for this traversal, taken (the
+    /// jellier keeps one that holds nothing), for a next traversal with the
+    /// same taster where no Python code has run since it was read.
+    pub(crate) fn take_policy(&self) -> Option<Taster> {
+        let mut policy = self.policy.try_borrow_mut().ok()?;
+        Some(std::mem::replace(&mut *policy, Taster::Dummy))
     }
 
     /// The traversal `jellier` (from [`Jellier::for_traversal`]) was for is

@@ -788,6 +788,7 @@ impl Unjellier {
         taster: Bound<'py, PyAny>,
         invoker: Py<PyAny>,
         max_jelly_depth: usize,
+        policy: Option<Taster>,
     ) -> PyResult<Bound<'py, Unjellier>> {
         let spare = spare::take(&SPARE_UNJELLIER);
         let Some(spare) = spare else {
@@ -798,8 +799,11 @@ impl Unjellier {
         let me = unjellier.get();
         // Nothing else holds the spare (see `done`), and it holds nothing
         // of a traversal: it is as new once given this one's settings.
-        let refs = PythonObjects::get(py)?;
-        *me.policy.borrow_mut() = Taster::new(&taster, refs);
+        let policy = match policy {
+            Some(policy) => policy,
+            None => Taster::new(&taster, PythonObjects::get(py)?),
+        };
+        *me.policy.borrow_mut() = policy;
         me.policy_current.set(true);
         me.python_ran.set(false);
         me.known_builtins.set(0);
@@ -807,6 +811,17 @@ impl Unjellier {
         *me.invoker.borrow_mut() = invoker;
         me.max_jelly_depth.set(max_jelly_depth);
         Ok(unjellier)
+    }
+
+    /// The policy read from the taster, taken (the unjellier keeps one that
+    /// holds nothing) while it is still current, for a next traversal with
+    /// the same taster where no Python code has run since it was read.
+    pub(crate) fn take_policy(&self) -> Option<Taster> {
+        if !self.policy_current.get() {
+            return None;
+        }
+        let mut policy = self.policy.try_borrow_mut().ok()?;
+        Some(std::mem::replace(&mut *policy, Taster::Dummy))
     }
 
     /// The traversal `unjellier` (from [`Unjellier::for_traversal`]) was
