@@ -182,6 +182,70 @@ def test_a_method_overridden_on_the_instance_runs(name: str) -> None:
     assert name in seen
 
 
+def _set_through_setattr(broker: Any, name: str, value: Any) -> None:
+    setattr(broker, name, value)
+
+
+def _set_in_the_dict(broker: Any, name: str, value: Any) -> None:
+    broker.__dict__[name] = value
+
+
+def _set_by_update(broker: Any, name: str, value: Any) -> None:
+    vars(broker).update({name: value})
+
+
+@pytest.mark.parametrize("setter", [_set_through_setattr, _set_in_the_dict, _set_by_update])
+@pytest.mark.parametrize("name", OVERRIDABLE)
+def test_an_instance_changed_after_calls_is_seen(name: str, setter: Any) -> None:
+    # After calls on the native path (which keeps what it found of the
+    # brokers' instance dicts while they are unchanged), a method given to
+    # an instance runs from the next call on, and the native path is taken
+    # again once it is gone.
+    pair = Pair(fast_pb.Broker, fast_pb.Broker)
+    for value in range(3):
+        assert pair.call("echo", value) == [value]
+    seen: list[str] = []
+    for broker in (pair.server, pair.client):
+        original = getattr(broker, name)
+
+        def override(*args: Any, _original: Any = original, **kw: Any) -> Any:
+            seen.append(name)
+            return _original(*args, **kw)
+
+        setter(broker, name, override)
+    assert not _native.takes_native_path(pair.server)
+    assert pair.call("echo", (4,)) == [(4,)]
+    assert name in seen
+    for broker in (pair.server, pair.client):
+        del broker.__dict__[name]
+    seen.clear()
+    assert _native.takes_native_path(pair.server)
+    assert _native.takes_native_path(pair.client)
+    assert pair.call("echo", 5) == [5]
+    assert seen == []
+
+
+def test_an_instance_changed_by_the_call_is_seen() -> None:
+    # A remote method that gives the server's broker a method of its own:
+    # the answer to that very call goes through it.
+    seen: list[Any] = []
+    pair = Pair(fast_pb.Broker, fast_pb.Broker)
+
+    def sendCall(*args: Any) -> None:
+        seen.append(args[0])
+        fast_pb.Broker.sendCall(pair.server, *args)
+
+    class Changer(Service):
+        def remote_change(self) -> str:
+            pair.server.sendCall = sendCall
+            return "changed"
+
+    pair = Pair(fast_pb.Broker, fast_pb.Broker, root=Changer())
+    assert pair.call("echo", 1) == [1]
+    assert pair.call("change") == ["changed"]
+    assert seen == [b"answer"]
+
+
 def test_a_class_changed_after_calls_is_seen() -> None:
     broker = type("Later", (fast_pb.Broker,), {})
     pair = Pair(broker, broker)

@@ -605,15 +605,22 @@ def _starCall(method: Any, args: Any, kw: Any) -> Any:
 # pbfast's own where its broker has one, else Twisted's, as this module found
 # them before install() could patch Twisted's class.
 _NATIVE_PATHS = {
-    # A method call received and answered.
+    # A method call received, up to the method's call (the answer's
+    # vocabulary and prefix limit are read before it).
     "call": (
         "callExpressionReceived",
         "expressionReceived",
         "proto_message",
         "_recvMessage",
         "localObjectForID",
-        "serialize",
         "unserialize",
+        "_sendingVocabulary",
+        "_effectivePrefixLimit",
+    ),
+    # Its answer, asked again once the method has run (it may have changed
+    # its broker).
+    "reply": (
+        "serialize",
         "_sendAnswer",
         "sendCall",
         "sendEncoded",

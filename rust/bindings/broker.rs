@@ -114,7 +114,7 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
                     call_received(broker, &items, &wire)?
                 }
                 Path::Answer => answer_received(broker, &items)?,
-                Path::Send | Path::Receive => false,
+                Path::Send | Path::Receive | Path::Reply => false,
             },
             _ => false,
         };

@@ -16,6 +16,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use super::found_absent;
+use super::stock::{keeps_stock_methods, Path};
 use crate::banana::encoder;
 use crate::jelly::depth::MAX_JELLY_DEPTH;
 use crate::jelly::hooks::{type_function, type_lookup};
@@ -26,7 +28,7 @@ use crate::jelly::unjellying::loads::unserialize;
 use crate::jelly::unjellying::unjellier::Unjellier;
 use crate::pybanana::encode::{encode_into, write_encoded, EncodeSettings};
 use crate::pybanana::encoded::Encoded;
-use crate::pybanana::instance::instance_dict;
+use crate::pybanana::instance::{assigns_as_object, instance_dict};
 use crate::pybanana::messages::Item;
 use crate::pybanana::output::{with_output_buffer, Output};
 
@@ -220,7 +222,7 @@ impl<'py> Attributes<'py> {
                 }
                 // SAFETY: an address compared, not dereferenced.
                 let released = !held.is_null() && held != unsafe { ffi::Py_None() };
-                dict.set_item(name, value)?;
+                found_absent::assign(dict, name, value)?;
                 Ok(released)
             }
             None => self.broker.setattr(name, value).map(|()| true),
@@ -455,7 +457,12 @@ pub(crate) fn call_received(
             }
         })?;
         let perspective = target.getattr(pyo3::intern!(py, "perspective"))?;
-        if !answer_required.is_truthy()? || is_deferred(&state, python)? {
+        // The method may have changed its broker: the answer is the native
+        // path's only while the broker keeps what answering goes through.
+        if !answer_required.is_truthy()?
+            || is_deferred(&state, python)?
+            || !keeps_stock_methods(broker, Path::Reply)?
+        {
             return Ok(Outcome::Later(state, perspective));
         }
         let none = py.None().into_bound(py);
@@ -744,7 +751,17 @@ pub(crate) fn send_call<'py>(
 fn new_request_id<'py>(broker: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = broker.py();
     let name = pyo3::intern!(py, "currentRequestID");
-    broker.setattr(name, broker.getattr(name)?.add(1)?)?;
+    let next = broker.getattr(name)?.add(1)?;
+    // The assignment is the instance dict's, for a class with nothing of
+    // that name that assigns as `object` does (as every class on the send
+    // path does): made there, as the path's own (see `found_absent`).
+    let class = broker.get_type();
+    match instance_dict(broker)? {
+        Some(dict) if assigns_as_object(&class) && type_lookup(&class, name).is_none() => {
+            found_absent::assign(&dict, name, &next)?
+        }
+        _ => broker.setattr(name, next)?,
+    }
     broker.getattr(name)
 }
 

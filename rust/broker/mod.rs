@@ -8,4 +8,5 @@
 //! Python code that handles it as Twisted does.
 
 pub mod calls;
+pub mod found_absent;
 pub mod stock;

@@ -8,7 +8,8 @@
 //! patch Twisted's class). A class's answer is kept with the class's version
 //! tag, which CPython changes whenever the class or one of its bases is
 //! changed (an attribute set or deleted); an instance's own attributes are
-//! looked at every time.
+//! looked at every time, unless CPython can tell that its dict has not
+//! changed since they were (see [`found_absent`]).
 
 use std::sync::Mutex;
 
@@ -17,13 +18,14 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyType};
 
+use super::found_absent;
 use crate::jelly::hooks::type_lookup;
 use crate::pybanana::instance::{assigns_as_object, instance_dict, looks_up_as_object};
 
 /// A stretch of the broker's code the native path stands in for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Path {
-    /// A method call received and answered.
+    /// A method call received, up to the method's call.
     Call = 0,
     /// An answer received.
     Answer = 1,
@@ -31,10 +33,18 @@ pub(crate) enum Path {
     Send = 2,
     /// Bytes received: the receiving loop's own reads.
     Receive = 3,
+    /// A method call answered, once the method has run.
+    Reply = 4,
 }
 
 impl Path {
-    const ALL: [Path; 4] = [Path::Call, Path::Answer, Path::Send, Path::Receive];
+    const ALL: [Path; 5] = [
+        Path::Call,
+        Path::Answer,
+        Path::Send,
+        Path::Receive,
+        Path::Reply,
+    ];
 
     /// Its key in `pbfast.pb._NATIVE_PATHS`.
     fn key(self) -> &'static str {
@@ -43,6 +53,7 @@ impl Path {
             Path::Answer => "answer",
             Path::Send => "send",
             Path::Receive => "receive",
+            Path::Reply => "reply",
         }
     }
 }
@@ -50,7 +61,7 @@ impl Path {
 /// The methods each path goes through, and what each must be.
 struct Expected {
     /// Each path's, in [`Path`] order.
-    paths: [Vec<(Py<PyString>, Py<PyAny>)>; 4],
+    paths: [Vec<(Py<PyString>, Py<PyAny>)>; 5],
 }
 
 fn expected(py: Python<'_>) -> PyResult<&'static Expected> {
@@ -79,6 +90,7 @@ fn expected(py: Python<'_>) -> PyResult<&'static Expected> {
                 names(Path::Answer)?,
                 names(Path::Send)?,
                 names(Path::Receive)?,
+                names(Path::Reply)?,
             ],
         })
     })
@@ -119,6 +131,11 @@ pub(crate) fn keeps_stock_methods(broker: &Bound<'_, PyAny>, path: Path) -> PyRe
     let Some(dict) = instance_dict(broker)? else {
         return Ok(true);
     };
+    let bit = 1 << (path as u8);
+    let tag = found_absent::tag(&dict);
+    if found_absent::holds(&dict, tag, bit) {
+        return Ok(true);
+    }
     for (name, _) in methods {
         // SAFETY: a live dict and key; -1 is an error, set.
         match unsafe { ffi::PyDict_Contains(dict.as_ptr(), name.as_ptr()) } {
@@ -127,6 +144,7 @@ pub(crate) fn keeps_stock_methods(broker: &Bound<'_, PyAny>, path: Path) -> PyRe
             _ => return Err(PyErr::fetch(py)),
         }
     }
+    found_absent::found(&dict, tag, bit);
     Ok(true)
 }
 

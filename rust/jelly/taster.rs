@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use super::python_objects::PythonObjects;
 use super::tags::Builtin;
 use crate::pybanana::instance::instance_dict;
-use crate::pybanana::watched::{lock, Watched};
+use crate::pybanana::watched::{instance_dict_tag, lock, Watched};
 
 /// How a taster (a security policy) is consulted. Twisted's two stock
 /// classes are read directly, which is exactly what their methods do;
@@ -39,6 +39,11 @@ static PLAIN_BUILTINS: Mutex<PlainBuiltins> = Mutex::new(PlainBuiltins {
     dummy: None,
     security: Vec::new(),
 });
+/// The last `SecurityOptions` whose three dicts were read from its instance
+/// dict: that dict's address and tag then, and the three dicts' addresses
+/// (see [`Taster::security`]).
+static LAST_SECURITY: Mutex<(usize, u64, [usize; 3])> = Mutex::new((0, 0, [0; 3]));
+
 /// `allowedTypes` dicts whose answers are kept at once.
 const SECURITY_KEPT: usize = 4;
 
@@ -58,17 +63,38 @@ impl Taster {
 
     /// A `SecurityOptions`' three dicts, as its attributes are now.
     ///
-    /// Read each time (a few lookups), not kept: CPython does not tell
-    /// dict watchers of every change to an instance's attributes (3.13
-    /// stores some straight into the instance, past its dict).
+    /// Read from its instance dict (a lookup each), where `SecurityOptions`
+    /// keeps them, or through getattr if they are not there. What was read
+    /// from the instance dict is kept with the dict's tag, where CPython
+    /// gives one that tells every change to the instance's attributes
+    /// (see [`instance_dict_tag`]): while the dict is unchanged, it still
+    /// holds the same three dicts.
     fn security(taster: &Bound<'_, PyAny>) -> Option<Taster> {
         let py = taster.py();
-        // The instance's own attributes, as SecurityOptions.__init__ sets
-        // them: read from its __dict__ (one lookup each), or through getattr
-        // if they are not there.
         // An error getting it (out of memory) leaves getattr to meet it.
         let own = instance_dict(taster).ok().flatten();
-        let dict = |name: &Bound<'_, pyo3::types::PyString>| -> Option<Py<PyDict>> {
+        let tag = own.as_ref().and_then(instance_dict_tag);
+        if let (Some(own), Some(tag)) = (&own, tag) {
+            let (known, known_tag, dicts) = *lock(&LAST_SECURITY);
+            if known == own.as_ptr() as usize && known_tag == tag {
+                // SAFETY: the three were dicts (checked when kept), held by
+                // the instance dict, which has not changed since (its tag
+                // is never given to another state): they are alive. Each
+                // is taken as a new reference at once.
+                let [types, modules, classes] = dicts.map(|dict| unsafe {
+                    Bound::from_borrowed_ptr(py, dict as *mut pyo3::ffi::PyObject)
+                        .cast_into_unchecked::<PyDict>()
+                        .unbind()
+                });
+                return Some(Taster::Security {
+                    types,
+                    modules,
+                    classes,
+                });
+            }
+        }
+        let mut all_own = true;
+        let mut dict = |name: &Bound<'_, pyo3::types::PyString>| -> Option<Py<PyDict>> {
             let found = own.as_ref().and_then(|own| {
                 // SAFETY: a borrowed reference (or NULL, with or without an
                 // exception, cleared) from a dict the caller holds, taken
@@ -84,14 +110,33 @@ impl Taster {
             });
             let value = match found {
                 Some(value) => value,
-                None => taster.getattr(name).ok()?,
+                None => {
+                    all_own = false;
+                    taster.getattr(name).ok()?
+                }
             };
             Some(value.cast_into::<PyDict>().ok()?.unbind())
         };
+        let types = dict(pyo3::intern!(py, "allowedTypes"))?;
+        let modules = dict(pyo3::intern!(py, "allowedModules"))?;
+        let classes = dict(pyo3::intern!(py, "allowedClasses"))?;
+        // Kept if all three were the instance dict's, and it is still at the
+        // tag it had before they were read (a lookup may run a key's
+        // `__eq__`, which may change it).
+        if let (true, Some(own), Some(tag)) = (all_own, &own, tag) {
+            if instance_dict_tag(own) == Some(tag) {
+                let address = |dict: &Py<PyDict>| dict.as_ptr() as usize;
+                *lock(&LAST_SECURITY) = (
+                    own.as_ptr() as usize,
+                    tag,
+                    [address(&types), address(&modules), address(&classes)],
+                );
+            }
+        }
         Some(Taster::Security {
-            types: dict(pyo3::intern!(py, "allowedTypes"))?,
-            modules: dict(pyo3::intern!(py, "allowedModules"))?,
-            classes: dict(pyo3::intern!(py, "allowedClasses"))?,
+            types,
+            modules,
+            classes,
         })
     }
 

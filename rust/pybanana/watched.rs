@@ -81,8 +81,30 @@ fn address(dict: &Bound<'_, PyDict>) -> usize {
     dict.as_ptr() as usize
 }
 
+/// An instance dict's version tag, where it tells every change to the
+/// instance's attributes: on CPython 3.11, where every change to a dict
+/// gives it a new tag, never reused (not even by another dict at the same
+/// address), and an instance dict once made (which
+/// [`crate::pybanana::instance::instance_dict`] does) holds the instance's
+/// attributes from then on. `None` from 3.12 on: 3.12 deprecates the tag
+/// and 3.13 does not keep it for every change to an instance's attributes
+/// (some are stored past the dict); there nothing read from an instance
+/// dict is kept.
+#[inline]
+pub(crate) fn instance_dict_tag(dict: &Bound<'_, PyDict>) -> Option<u64> {
+    #[cfg(not(Py_3_12))]
+    {
+        Some(version(dict))
+    }
+    #[cfg(Py_3_12)]
+    {
+        let _ = dict;
+        None
+    }
+}
+
 #[cfg(not(Py_3_12))]
-fn version(dict: &Bound<'_, PyDict>) -> u64 {
+pub(crate) fn version(dict: &Bound<'_, PyDict>) -> u64 {
     // SAFETY: `dict` is a live dict (or dict subclass) instance, whose
     // layout starts with PyDictObject; reading its version tag is a load.
     unsafe { (*dict.as_ptr().cast::<ffi::PyDictObject>()).ma_version_tag }
