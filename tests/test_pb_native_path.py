@@ -225,6 +225,31 @@ def test_an_instance_changed_after_calls_is_seen(name: str, setter: Any) -> None
     assert seen == []
 
 
+HOOK_ATTRIBUTES = (
+    "serializingPerspective",
+    "jellyMethod",
+    "jellyArgs",
+    "jellyKw",
+    "unserializingPerspective",
+)
+
+
+@pytest.mark.parametrize("name", HOOK_ATTRIBUTES)
+def test_hook_attributes_set_between_calls_end_as_twisteds(name: str) -> None:
+    # What the native path knows of the hook attributes (None, while the
+    # instance dict is unchanged) is not taken for granted once something
+    # else set them: a call leaves them None, as Twisted's serialize and
+    # unserialize do.
+    pair = Pair(fast_pb.Broker, fast_pb.Broker)
+    for value in range(3):
+        assert pair.call("echo", value) == [value]
+    for broker in (pair.server, pair.client):
+        setattr(broker, name, "stale")
+    assert pair.call("echo", 4) == [4]
+    for broker in (pair.server, pair.client):
+        assert [getattr(broker, each) for each in HOOK_ATTRIBUTES] == [None] * 5
+
+
 def test_an_instance_changed_by_the_call_is_seen() -> None:
     # A remote method that gives the server's broker a method of its own:
     # the answer to that very call goes through it.

@@ -10,13 +10,15 @@
 //! or at the point where Twisted's code would be, so that what happens is
 //! what Twisted's code makes happen.
 
+use std::cell::Cell;
+
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use super::found_absent;
+use super::found_absent::{self, Known};
 use super::stock::{keeps_stock_methods, Path};
 use crate::banana::encoder;
 use crate::jelly::depth::MAX_JELLY_DEPTH;
@@ -161,22 +163,63 @@ impl Wire<'_> {
     }
 }
 
+/// The broker attributes the call path assigns, as Twisted's `serialize`
+/// and `unserialize` do ([`crate::broker::stock::ASSIGNED`]).
+#[derive(Clone, Copy)]
+enum Hook {
+    SerializingPerspective,
+    JellyMethod,
+    JellyArgs,
+    JellyKw,
+    UnserializingPerspective,
+}
+
+impl Hook {
+    fn name(self, py: Python<'_>) -> &Bound<'_, PyString> {
+        match self {
+            Hook::SerializingPerspective => pyo3::intern!(py, "serializingPerspective"),
+            Hook::JellyMethod => pyo3::intern!(py, "jellyMethod"),
+            Hook::JellyArgs => pyo3::intern!(py, "jellyArgs"),
+            Hook::JellyKw => pyo3::intern!(py, "jellyKw"),
+            Hook::UnserializingPerspective => pyo3::intern!(py, "unserializingPerspective"),
+        }
+    }
+
+    /// Its bit among the names found to hold `None` (see [`found_absent`]).
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
 /// Where `broker.<name> = value` lands, for the names the call path
-/// assigns ([`crate::broker::stock::ASSIGNED`]): the instance dict,
-/// written directly, for a broker on the native path (its class assigns
-/// attributes as `object` does and has nothing of these names, so no
-/// descriptor takes the assignment; see [`crate::broker::stock`]); the
-/// assignment itself for a broker without an instance dict.
+/// assigns ([`Hook`]): the instance dict, written directly, for a broker on
+/// the native path (its class assigns attributes as `object` does and has
+/// nothing of these names, so no descriptor takes the assignment; see
+/// [`crate::broker::stock`]); the assignment itself for a broker without
+/// an instance dict.
 struct Attributes<'py> {
     broker: Bound<'py, PyAny>,
     dict: Option<Bound<'py, PyDict>>,
+    /// What was known of the dict when last looked at (see
+    /// [`found_absent`]): good while its tag is the same.
+    known: Cell<Known>,
 }
 
 impl<'py> Attributes<'py> {
     fn of(broker: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let dict = instance_dict(broker)?;
+        let known = dict.as_ref().map_or(
+            Known {
+                tag: None,
+                absent: 0,
+                nones: 0,
+            },
+            found_absent::known,
+        );
         Ok(Attributes {
             broker: broker.clone(),
-            dict: instance_dict(broker)?,
+            dict,
+            known: Cell::new(known),
         })
     }
 
@@ -202,31 +245,59 @@ impl<'py> Attributes<'py> {
         Ok((self.broker.getattr(name)?, on_class))
     }
 
-    /// `broker.<name> = value`. In the dict, a value already there is left
+    /// True if `hook` was found to hold `None` in `dict`, unchanged since.
+    fn known_none(&self, dict: &Bound<'py, PyDict>, hook: Hook) -> bool {
+        let known = self.known.get();
+        known.nones & hook.bit() != 0 && known.tag.is_some() && known.tag == found_absent::tag(dict)
+    }
+
+    /// `broker.<hook> = value`. In the dict, a value already there is left
     /// as it is: assigning it again would change nothing. True if a value
     /// other than `None` was let go of (whose release may run Python code),
     /// or the assignment itself was made.
-    fn set(&self, name: &Bound<'py, PyString>, value: &Bound<'py, PyAny>) -> PyResult<bool> {
-        match &self.dict {
-            Some(dict) => {
-                // SAFETY: a borrowed reference (or NULL) from a live dict,
-                // compared as an address and not kept.
-                let held = unsafe { ffi::PyDict_GetItemWithError(dict.as_ptr(), name.as_ptr()) };
-                if held == value.as_ptr() {
-                    return Ok(false);
+    fn set(&self, hook: Hook, value: &Bound<'py, PyAny>) -> PyResult<bool> {
+        let py = self.broker.py();
+        let name = hook.name(py);
+        let Some(dict) = &self.dict else {
+            return self.broker.setattr(name, value).map(|()| true);
+        };
+        let tag = found_absent::tag(dict);
+        let held = if self.known_none(dict, hook) {
+            // SAFETY: the address of None, compared, not dereferenced.
+            unsafe { ffi::Py_None() }
+        } else {
+            // SAFETY: a borrowed reference (or NULL) from a live dict,
+            // compared as an address and not kept.
+            let held = unsafe { ffi::PyDict_GetItemWithError(dict.as_ptr(), name.as_ptr()) };
+            if held.is_null() {
+                if let Some(error) = PyErr::take(py) {
+                    return Err(error);
                 }
-                if held.is_null() {
-                    if let Some(error) = PyErr::take(dict.py()) {
-                        return Err(error);
-                    }
-                }
-                // SAFETY: an address compared, not dereferenced.
-                let released = !held.is_null() && held != unsafe { ffi::Py_None() };
-                found_absent::assign(dict, name, value)?;
-                Ok(released)
             }
-            None => self.broker.setattr(name, value).map(|()| true),
+            held
+        };
+        if held == value.as_ptr() {
+            if value.is_none() && !self.known_none(dict, hook) {
+                found_absent::found(dict, tag, 0, hook.bit());
+                self.known.set(found_absent::known(dict));
+            }
+            return Ok(false);
         }
+        // SAFETY: an address compared, not dereferenced.
+        let released = !held.is_null() && held != unsafe { ffi::Py_None() };
+        if let Some(after) = found_absent::assign(dict, name, value, hook.bit())? {
+            let mut known = self.known.get();
+            if known.tag.is_some() {
+                known.tag = Some(after);
+                if value.is_none() {
+                    known.nones |= hook.bit();
+                } else {
+                    known.nones &= !hook.bit();
+                }
+                self.known.set(known);
+            }
+        }
+        Ok(released)
     }
 }
 
@@ -245,10 +316,10 @@ fn serialize_for<'py>(
     let py = broker.py();
     let none = py.None().into_bound(py);
     let names = [
-        pyo3::intern!(py, "serializingPerspective"),
-        pyo3::intern!(py, "jellyMethod"),
-        pyo3::intern!(py, "jellyArgs"),
-        pyo3::intern!(py, "jellyKw"),
+        Hook::SerializingPerspective,
+        Hook::JellyMethod,
+        Hook::JellyArgs,
+        Hook::JellyKw,
     ];
     let attributes = Attributes::of(broker)?;
     let values = [perspective, method, &none, &none];
@@ -330,7 +401,7 @@ fn unserialize_for<'py>(
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let py = broker.py();
     let none = py.None().into_bound(py);
-    let name = pyo3::intern!(py, "unserializingPerspective");
+    let name = Hook::UnserializingPerspective;
     let attributes = Attributes::of(broker)?;
     // Whether Python code may have run since the attribute was set (see
     // `serialize_for`).
@@ -758,7 +829,7 @@ fn new_request_id<'py>(broker: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>
     let class = broker.get_type();
     match instance_dict(broker)? {
         Some(dict) if assigns_as_object(&class) && type_lookup(&class, name).is_none() => {
-            found_absent::assign(&dict, name, &next)?
+            found_absent::assign(&dict, name, &next, 0)?;
         }
         _ => broker.setattr(name, next)?,
     }

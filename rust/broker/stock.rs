@@ -132,8 +132,8 @@ pub(crate) fn keeps_stock_methods(broker: &Bound<'_, PyAny>, path: Path) -> PyRe
         return Ok(true);
     };
     let bit = 1 << (path as u8);
-    let tag = found_absent::tag(&dict);
-    if found_absent::holds(&dict, tag, bit) {
+    let known = found_absent::known(&dict);
+    if known.absent & bit != 0 {
         return Ok(true);
     }
     for (name, _) in methods {
@@ -144,7 +144,7 @@ pub(crate) fn keeps_stock_methods(broker: &Bound<'_, PyAny>, path: Path) -> PyRe
             _ => return Err(PyErr::fetch(py)),
         }
     }
-    found_absent::found(&dict, tag, bit);
+    found_absent::found(&dict, known.tag, bit, 0);
     Ok(true)
 }
 
