@@ -333,8 +333,8 @@ fn serialize_for<'py>(
     // Whether Python code may have run since the attributes were set.
     let mut may_have_run = set(values)?;
     let mut encoded = Vec::with_capacity(objects.len());
-    // The policy the last traversal read from its taster, while no Python
-    // code has run since (see `carried_policy`).
+    // The taster and the policy the last traversal read from it, while no
+    // Python code has run since (see `taster_for_traversal`).
     let mut carried = None;
     let made = (|| {
         for (index, obj) in objects.iter().enumerate() {
@@ -347,9 +347,8 @@ fn serialize_for<'py>(
                 set([&none; 4])?;
                 may_have_run = set(values)?;
             }
-            let (taster, ran) = attributes.security()?;
-            may_have_run |= ran;
-            let policy = carried_policy(carried.take(), &taster, may_have_run);
+            let (taster, policy) =
+                taster_for_traversal(&attributes, carried.take(), &mut may_have_run)?;
             let invoker = broker.clone().unbind();
             let jellier =
                 Jellier::for_traversal(py, taster.clone(), invoker, MAX_JELLY_DEPTH, policy)?;
@@ -376,19 +375,24 @@ fn serialize_for<'py>(
     made.map(|()| encoded)
 }
 
-/// The policy a traversal read from `taster` (carried with the taster it
-/// was read from), for the next traversal, which would read the same: the
-/// same taster, and no Python code run since (`may_have_run` false), so
-/// that its attributes are still the dicts the policy holds. `None` (the
-/// traversal reads it) otherwise.
-fn carried_policy(
-    carried: Option<(Bound<'_, PyAny>, Taster)>,
-    taster: &Bound<'_, PyAny>,
-    may_have_run: bool,
-) -> Option<Taster> {
-    carried
-        .filter(|(read_from, _)| !may_have_run && read_from.is(taster))
-        .map(|(_, policy)| policy)
+/// The broker's `security` for a traversal, and the policy read from it by
+/// the traversal before (`carried`, with the taster it was read from), if
+/// it can be used again: where no Python code has run since
+/// (`may_have_run` false; it is kept only then), the instance dict the
+/// taster was read from still holds it, and the taster's attributes are
+/// still the dicts the policy holds. Else `security` is read again (which
+/// may run code: `may_have_run` says so).
+fn taster_for_traversal<'py>(
+    attributes: &Attributes<'py>,
+    carried: Option<(Bound<'py, PyAny>, Taster)>,
+    may_have_run: &mut bool,
+) -> PyResult<(Bound<'py, PyAny>, Option<Taster>)> {
+    if let Some((taster, policy)) = carried.filter(|_| !*may_have_run) {
+        return Ok((taster, Some(policy)));
+    }
+    let (taster, ran) = attributes.security()?;
+    *may_have_run |= ran;
+    Ok((taster, None))
 }
 
 /// pbfast's `Broker.unserialize(encoded)` of each of `encoded` in turn,
@@ -415,9 +419,8 @@ fn unserialize_for<'py>(
             if index > 0 && may_have_run {
                 may_have_run = attributes.set(name, &none)?;
             }
-            let (taster, ran) = attributes.security()?;
-            may_have_run |= ran;
-            let policy = carried_policy(carried.take(), &taster, may_have_run);
+            let (taster, policy) =
+                taster_for_traversal(&attributes, carried.take(), &mut may_have_run)?;
             let invoker = broker.clone().unbind();
             let unjellier =
                 Unjellier::for_traversal(py, taster.clone(), invoker, MAX_JELLY_DEPTH, policy)?;
