@@ -18,8 +18,7 @@ use crate::jelly::unjellying::{loads as fused_loads, unjelly};
 use crate::pybanana::encode::EncodeSettings;
 use crate::pybanana::encoded::Encoded;
 use crate::pybanana::gc::GcPause;
-use crate::pybanana::watched::{lock, Watched};
-use std::sync::Mutex;
+use crate::pybanana::watched::{lock, Cache, Watched};
 
 #[pymethods]
 impl Jellier {
@@ -221,11 +220,11 @@ impl Unjellier {
 /// as Twisted's do): read again only once the globals have changed.
 fn module_limits(py: Python<'_>) -> PyResult<Limits> {
     static BANANA: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-    static READ: Mutex<Option<(Watched<1>, Limits)>> = Mutex::new(None);
+    static READ: Cache<Option<(Watched<1>, Limits)>> = Cache::new(None);
     let module =
         BANANA.get_or_try_init(py, || Ok::<_, PyErr>(py.import("pbfast.banana")?.unbind()))?;
     let globals = module.bind(py).dict();
-    if let Some((watched, limits)) = *lock(&READ) {
+    if let Some((watched, limits)) = *lock(py, &READ) {
         if watched.holds([&globals]) {
             return Ok(limits);
         }
@@ -247,7 +246,7 @@ fn module_limits(py: Python<'_>) -> PyResult<Limits> {
         depth: read(pyo3::intern!(py, "MAX_DEPTH"))? as usize,
         message: read(pyo3::intern!(py, "MAX_MESSAGE_SIZE"))?,
     };
-    *lock(&READ) = watched.map(|watched| (watched, limits));
+    *lock(py, &READ) = watched.map(|watched| (watched, limits));
     Ok(limits)
 }
 

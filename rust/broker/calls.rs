@@ -33,6 +33,7 @@ use crate::pybanana::encoded::Encoded;
 use crate::pybanana::instance::{assigns_as_object, instance_dict};
 use crate::pybanana::messages::Item;
 use crate::pybanana::output::{with_output_buffer, Output};
+use crate::pybanana::watched::{lock, Cache};
 
 /// What the call path takes from Python, looked up once.
 struct FromPython {
@@ -619,8 +620,7 @@ const KEPT_METHOD_NAMES: usize = 16;
 
 /// The last few message names received as bytes, and the `remote_` name
 /// each stands for.
-static METHOD_NAMES: std::sync::Mutex<Vec<(Vec<u8>, Py<PyString>)>> =
-    std::sync::Mutex::new(Vec::new());
+static METHOD_NAMES: Cache<Vec<(Vec<u8>, Py<PyString>)>> = Cache::new(Vec::new());
 
 /// `"remote_%s" % message`, with `message` decoded from UTF-8 unless a
 /// str, as `_recvMessage` and `remoteMessageReceived` make it. A name
@@ -641,7 +641,7 @@ fn remote_method_name<'py>(message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, P
     };
     let key = bytes.as_bytes();
     {
-        let kept = crate::pybanana::watched::lock(&METHOD_NAMES);
+        let kept = lock(py, &METHOD_NAMES);
         if let Some((_, name)) = kept.iter().find(|(known, _)| known.as_slice() == key) {
             return Ok(name.bind(py).clone());
         }
@@ -649,11 +649,14 @@ fn remote_method_name<'py>(message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, P
     // bytes.decode("utf8"), its errors included.
     let text = bytes.call_method1(pyo3::intern!(py, "decode"), ("utf8",))?;
     let name = PyString::intern(py, &format!("remote_{}", text.str()?.to_str()?));
-    let mut kept = crate::pybanana::watched::lock(&METHOD_NAMES);
-    if kept.len() == KEPT_METHOD_NAMES {
-        kept.remove(0);
-    }
-    kept.push((key.to_vec(), name.clone().unbind()));
+    // The name let go of (a str, whose release runs no Python code) is
+    // let go of once the cache is no longer in use.
+    let _dropped = {
+        let mut kept = lock(py, &METHOD_NAMES);
+        let dropped = (kept.len() == KEPT_METHOD_NAMES).then(|| kept.remove(0));
+        kept.push((key.to_vec(), name.clone().unbind()));
+        dropped
+    };
     Ok(name)
 }
 

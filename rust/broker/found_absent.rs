@@ -8,12 +8,10 @@
 //! [`instance_dict_tag`]); from 3.12 on nothing is kept and every name is
 //! looked up each time.
 
-use std::sync::Mutex;
-
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
-use crate::pybanana::watched::{instance_dict_tag, lock};
+use crate::pybanana::watched::{instance_dict_tag, lock, Cache};
 
 /// Slots of the table: a dict's slot is taken from its address, and a dict
 /// met in a taken slot replaces what was there (found again by looking its
@@ -39,7 +37,7 @@ const NOTHING: Found = Found {
     nones: 0,
 };
 
-static FOUND: Mutex<[Found; SLOTS]> = Mutex::new([NOTHING; SLOTS]);
+static FOUND: Cache<[Found; SLOTS]> = Cache::new([NOTHING; SLOTS]);
 
 /// What is known of a dict as it is now: its tag, and what was found of
 /// it at that tag (nothing where no tag tells its changes).
@@ -66,7 +64,7 @@ pub(crate) fn known(dict: &Bound<'_, PyDict>) -> Known {
     };
     if let Some(tag) = tag {
         let address = dict.as_ptr() as usize;
-        let found = lock(&FOUND)[slot(address)];
+        let found = lock(dict.py(), &FOUND)[slot(address)];
         // A tag is never given twice: the same tag is the same dict,
         // unchanged.
         if found.dict == address && found.tag == tag {
@@ -92,7 +90,7 @@ pub(crate) fn found(dict: &Bound<'_, PyDict>, tag: Option<u64>, absent: u8, none
         return;
     };
     let address = dict.as_ptr() as usize;
-    let mut table = lock(&FOUND);
+    let mut table = lock(dict.py(), &FOUND);
     let entry = &mut table[slot(address)];
     if entry.dict != address || entry.tag != tag {
         *entry = Found {
@@ -141,7 +139,7 @@ pub(crate) fn assign(
         return Ok(None);
     }
     let address = dict.as_ptr() as usize;
-    let mut table = lock(&FOUND);
+    let mut table = lock(dict.py(), &FOUND);
     let entry = &mut table[slot(address)];
     if entry.dict != address || entry.tag != before {
         return Ok(None);

@@ -11,8 +11,6 @@
 //! looked at every time, unless CPython can tell that its dict has not
 //! changed since they were (see [`found_absent`]).
 
-use std::sync::Mutex;
-
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -21,6 +19,7 @@ use pyo3::types::{PyDict, PyString, PyType};
 use super::found_absent;
 use crate::jelly::hooks::type_lookup;
 use crate::pybanana::instance::{assigns_as_object, instance_dict, looks_up_as_object};
+use crate::pybanana::watched::{lock, Cache};
 
 /// A stretch of the broker's code the native path stands in for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -113,7 +112,7 @@ const KEPT_CLASSES: usize = 16;
 
 /// Classes already looked at, most recent first: their address, the path,
 /// their version tag then, and whether they keep every method of the path.
-static CLASSES: Mutex<Vec<(usize, Path, u32, bool)>> = Mutex::new(Vec::new());
+static CLASSES: Cache<Vec<(usize, Path, u32, bool)>> = Cache::new(Vec::new());
 
 /// True if `broker` keeps every method `path` goes through, with nothing
 /// of those names on the instance; its class looks attributes up as
@@ -167,7 +166,7 @@ fn class_keeps(
     let address = class.as_ptr() as usize;
     let version = version_tag(class);
     if version != 0 {
-        let kept = crate::pybanana::watched::lock(&CLASSES);
+        let kept = lock(py, &CLASSES);
         let found = kept
             .iter()
             .find(|&&(known, known_path, _, _)| known == address && known_path == path);
@@ -190,7 +189,7 @@ fn class_keeps(
     // class is unchanged. A class that cannot get one (0) is asked again.
     let version = version_tag(class);
     if version != 0 {
-        let mut kept = crate::pybanana::watched::lock(&CLASSES);
+        let mut kept = lock(py, &CLASSES);
         kept.retain(|&(known, known_path, _, _)| !(known == address && known_path == path));
         kept.insert(0, (address, path, version, keeps));
         kept.truncate(KEPT_CLASSES);

@@ -4,12 +4,10 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use std::sync::Mutex;
-
 use super::python_objects::PythonObjects;
 use super::tags::Builtin;
 use crate::pybanana::instance::instance_dict;
-use crate::pybanana::watched::{instance_dict_tag, lock, Watched};
+use crate::pybanana::watched::{instance_dict_tag, lock, Cache, Watched};
 
 /// How a taster (a security policy) is consulted. Twisted's two stock
 /// classes are read directly, which is exactly what their methods do;
@@ -35,14 +33,14 @@ struct PlainBuiltins {
     dummy: Option<(Watched<2>, u32)>,
     security: Vec<(Watched<3>, u32)>,
 }
-static PLAIN_BUILTINS: Mutex<PlainBuiltins> = Mutex::new(PlainBuiltins {
+static PLAIN_BUILTINS: Cache<PlainBuiltins> = Cache::new(PlainBuiltins {
     dummy: None,
     security: Vec::new(),
 });
 /// The last `SecurityOptions` whose three dicts were read from its instance
 /// dict: that dict's address and tag then, and the three dicts' addresses
 /// (see [`Taster::security`]).
-static LAST_SECURITY: Mutex<(usize, u64, [usize; 3])> = Mutex::new((0, 0, [0; 3]));
+static LAST_SECURITY: Cache<(usize, u64, [usize; 3])> = Cache::new((0, 0, [0; 3]));
 
 /// `allowedTypes` dicts whose answers are kept at once.
 const SECURITY_KEPT: usize = 4;
@@ -75,7 +73,7 @@ impl Taster {
         let own = instance_dict(taster).ok().flatten();
         let tag = own.as_ref().and_then(instance_dict_tag);
         if let (Some(own), Some(tag)) = (&own, tag) {
-            let (known, known_tag, dicts) = *lock(&LAST_SECURITY);
+            let (known, known_tag, dicts) = *lock(py, &LAST_SECURITY);
             if known == own.as_ptr() as usize && known_tag == tag {
                 // SAFETY: the three were dicts (checked when kept), held by
                 // the instance dict, which has not changed since (its tag
@@ -126,7 +124,7 @@ impl Taster {
         if let (true, Some(own), Some(tag)) = (all_own, &own, tag) {
             if instance_dict_tag(own) == Some(tag) {
                 let address = |dict: &Py<PyDict>| dict.as_ptr() as usize;
-                *lock(&LAST_SECURITY) = (
+                *lock(py, &LAST_SECURITY) = (
                     own.as_ptr() as usize,
                     tag,
                     [address(&types), address(&modules), address(&classes)],
@@ -210,7 +208,7 @@ impl Taster {
             Taster::Security { types, .. } => Some(types.bind(py)),
         };
         {
-            let kept = lock(&PLAIN_BUILTINS);
+            let kept = lock(py, &PLAIN_BUILTINS);
             let found = match types {
                 None => kept
                     .dummy
@@ -247,7 +245,7 @@ impl Taster {
                 plain |= builtin.bit();
             }
         }
-        let mut kept = lock(&PLAIN_BUILTINS);
+        let mut kept = lock(py, &PLAIN_BUILTINS);
         match recorded {
             Recorded::Dummy(watched) => kept.dummy = watched.map(|watched| (watched, plain)),
             Recorded::Security(Some(watched)) => {

@@ -181,12 +181,56 @@ mod watcher {
     }
 }
 
-/// A cache of results worked out from watched dicts. Its lock is only held
-/// to copy a result in or out, never while Python code may run (which could
-/// switch threads), so it is never contended for long and cannot deadlock
-/// with the GIL; a panic elsewhere cannot leave a result half written.
-pub(crate) fn lock<T>(cache: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A cache shared by the threads of the interpreter: results worked out
+/// from watched dicts, and what the native path found of classes and
+/// instances. It is used only with the GIL held (every use takes a
+/// `Python` token) and only to copy a result in or out, never while Python
+/// code may run (which could release the GIL and switch threads).
+///
+/// With the GIL, that makes one thread at a time its only user: it is a
+/// `RefCell` (whose borrow flag catches a use within a use, which the
+/// callers never make, as a panic), with no atomic operation on the way
+/// (a lock's two cost more than the lookups it saves on small calls). A
+/// free-threaded build (no GIL) takes a mutex.
+pub(crate) struct Cache<T> {
+    #[cfg(not(Py_GIL_DISABLED))]
+    cell: std::cell::RefCell<T>,
+    #[cfg(Py_GIL_DISABLED)]
+    cell: std::sync::Mutex<T>,
+}
+
+// SAFETY: with the GIL, only the thread holding it reaches `cell` (every
+// use takes a `Python` token), and a borrow ends before any Python code
+// runs, so the GIL is not given up while one lasts: the RefCell and what
+// it holds are used by one thread at a time, as if by one thread. Its
+// contents are `Send`, so that thread may be any.
+#[cfg(not(Py_GIL_DISABLED))]
+unsafe impl<T: Send> Sync for Cache<T> {}
+
+impl<T> Cache<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Cache {
+            #[cfg(not(Py_GIL_DISABLED))]
+            cell: std::cell::RefCell::new(value),
+            #[cfg(Py_GIL_DISABLED)]
+            cell: std::sync::Mutex::new(value),
+        }
+    }
+}
+
+/// The cache's contents, for a stretch in which no Python code runs (see
+/// [`Cache`]).
+#[cfg(not(Py_GIL_DISABLED))]
+pub(crate) fn lock<'a, T>(_py: Python<'_>, cache: &'a Cache<T>) -> std::cell::RefMut<'a, T> {
+    cache.cell.borrow_mut()
+}
+
+/// The cache's contents, for a stretch in which no Python code runs (see
+/// [`Cache`]). A panic elsewhere cannot leave a result half written.
+#[cfg(Py_GIL_DISABLED)]
+pub(crate) fn lock<'a, T>(_py: Python<'_>, cache: &'a Cache<T>) -> std::sync::MutexGuard<'a, T> {
     cache
+        .cell
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
