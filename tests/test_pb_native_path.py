@@ -250,6 +250,24 @@ def test_hook_attributes_set_between_calls_end_as_twisteds(name: str) -> None:
         assert [getattr(broker, each) for each in HOOK_ATTRIBUTES] == [None] * 5
 
 
+def test_a_module_limit_changed_after_calls_is_followed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The brokers' limits follow pbfast.banana's globals (kept while the
+    # module's dict is unchanged): a global assigned after calls is the
+    # limit from the next call on, both ways.
+    from pbfast import banana
+
+    pair = Pair(fast_pb.Broker, fast_pb.Broker)
+    for value in range(3):
+        assert pair.call("echo", [value] * 5) == [[value] * 5]
+    monkeypatch.setattr(banana, "SIZE_LIMIT", 4)
+    assert pair.server.sizeLimit == pair.client.sizeLimit == 4
+    (failure,) = pair.call("echo", [1] * 5)
+    assert failure.check(banana.BananaError)
+    monkeypatch.undo()
+    pair = Pair(fast_pb.Broker, fast_pb.Broker)
+    assert pair.call("echo", [1] * 5) == [[1] * 5]
+
+
 def test_an_instance_changed_by_the_call_is_seen() -> None:
     # A remote method that gives the server's broker a method of its own:
     # the answer to that very call goes through it.

@@ -15,6 +15,7 @@ use crate::pybanana::decode::decode_first;
 use crate::pybanana::encode::{encode_into, EncodeSettings};
 use crate::pybanana::instance::{instance_dict, looks_up_as_object};
 use crate::pybanana::output::{with_output_buffer, Output};
+use crate::pybanana::watched::{lock, Cache, Watched};
 
 /// Byte strings sent as VOCAB tokens, built from a `{symbol: id}` dict like
 /// Twisted's `Banana.outgoingSymbols`.
@@ -140,6 +141,10 @@ pub struct FollowsModuleGlobal {
     slot: Py<PyString>,
     module_attribute: Py<PyString>,
     fallback: Py<PyModule>,
+    /// The global last read, with the module dicts it was read from, while
+    /// they are unchanged (see [`Watched`]): a module's globals change
+    /// rarely, and the value is read on every message.
+    last: Cache<Option<(Watched<2>, Py<PyAny>)>>,
 }
 
 #[pymethods]
@@ -156,6 +161,7 @@ impl FollowsModuleGlobal {
             slot: slot.unbind(),
             module_attribute: module_attribute.unbind(),
             fallback: fallback.unbind(),
+            last: Cache::new(None),
         }
     }
 
@@ -240,16 +246,34 @@ impl FollowsModuleGlobal {
     /// The global in `module`, or in the fallback module.
     fn global_in<'py>(&self, module: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>> {
         let py = module.py();
-        if let Some(value) = module.dict().get_item(self.name.bind(py))? {
-            return Ok(value);
+        let dicts = [module.dict(), self.fallback.bind(py).dict()];
+        if let Some((watched, value)) = &*lock(py, &self.last) {
+            if watched.holds([&dicts[0], &dicts[1]]) {
+                return Ok(value.bind(py).clone());
+            }
         }
-        match self.fallback.bind(py).dict().get_item(self.name.bind(py))? {
-            Some(value) => Ok(value),
-            None => Err(pyo3::exceptions::PyAttributeError::new_err(format!(
-                "no module global {}",
-                self.name.bind(py)
-            ))),
-        }
+        // Recorded before reading: a change while reading (a key's __eq__)
+        // makes the next use read again.
+        let watched = Watched::now([&dicts[0], &dicts[1]]);
+        let value = match dicts[0].get_item(self.name.bind(py))? {
+            Some(value) => value,
+            None => match dicts[1].get_item(self.name.bind(py))? {
+                Some(value) => value,
+                None => {
+                    return Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+                        "no module global {}",
+                        self.name.bind(py)
+                    )))
+                }
+            },
+        };
+        // The value let go of, if any, is let go of once the cache is not
+        // in use (its release may run Python code).
+        let _replaced = std::mem::replace(
+            &mut *lock(py, &self.last),
+            watched.map(|watched| (watched, value.clone().unbind())),
+        );
+        Ok(value)
     }
 }
 
