@@ -30,7 +30,7 @@ use crate::jelly::unjellying::loads::unserialize;
 use crate::jelly::unjellying::unjellier::Unjellier;
 use crate::pybanana::encode::{encode_into, write_encoded, EncodeSettings};
 use crate::pybanana::encoded::Encoded;
-use crate::pybanana::instance::{assigns_as_object, instance_dict};
+use crate::pybanana::instance::{assigns_as_object, instance_dict, looks_up_as_object};
 use crate::pybanana::messages::Item;
 use crate::pybanana::output::{with_output_buffer, Output};
 use crate::pybanana::watched::{lock, Cache};
@@ -835,7 +835,15 @@ fn new_request_id<'py>(broker: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>
     let class = broker.get_type();
     match instance_dict(broker)? {
         Some(dict) if assigns_as_object(&class) && type_lookup(&class, name).is_none() => {
-            found_absent::assign(&dict, name, &next, 0)?;
+            // Where nothing but the assignment changed the dict (see
+            // `found_absent::assign`), the id read back from it is the one
+            // assigned: a class that looks attributes up as `object` does
+            // (as every class on the send path does), with nothing of that
+            // name, finds it there.
+            if found_absent::assign(&dict, name, &next, 0)?.is_some() && looks_up_as_object(&class)
+            {
+                return Ok(next);
+            }
         }
         _ => broker.setattr(name, next)?,
     }
