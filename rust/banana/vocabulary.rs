@@ -98,14 +98,44 @@ impl OutgoingVocabulary {
         self.by_length
             .get(bytes.len())?
             .iter()
-            .find(|(symbol, _)| **symbol == *bytes)
+            .find(|(symbol, _)| same(symbol, bytes))
             .map(|&(_, id)| id)
+    }
+}
+
+/// True if `a` and `b`, of the same length, hold the same bytes. Up to 16
+/// bytes (every symbol of the pb vocabulary) they are compared as two
+/// overlapping words each, without a call to memcmp for each candidate.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    let n = a.len();
+    let u64_at = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8"));
+    let u32_at = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4"));
+    match n {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=7 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, n - 4) == u32_at(b, n - 4),
+        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, n - 8) == u64_at(b, n - 8),
+        _ => a == b,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_compares_every_byte() {
+        for n in 0..=24usize {
+            let a: Vec<u8> = (0..n as u8).collect();
+            assert!(same(&a, &a.clone()));
+            for i in 0..n {
+                let mut b = a.clone();
+                b[i] ^= 0x80;
+                assert!(!same(&a, &b), "length {n}, byte {i}");
+            }
+        }
+    }
 
     #[test]
     fn pb_ids_match_twisted() {
