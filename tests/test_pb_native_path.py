@@ -165,23 +165,6 @@ def test_a_method_overridden_on_the_class_runs(name: str) -> None:
     assert name in seen
 
 
-@pytest.mark.parametrize("name", OVERRIDABLE)
-def test_a_method_overridden_on_the_instance_runs(name: str) -> None:
-    pair = Pair(fast_pb.Broker, fast_pb.Broker)
-    seen: list[str] = []
-    for broker in (pair.server, pair.client):
-        original = getattr(broker, name)
-
-        def override(*args: Any, _original: Any = original, **kw: Any) -> Any:
-            seen.append(name)
-            return _original(*args, **kw)
-
-        setattr(broker, name, override)
-    assert not _native.takes_native_path(pair.server)
-    assert pair.call("echo", (3,)) == [(3,)]
-    assert name in seen
-
-
 def _set_through_setattr(broker: Any, name: str, value: Any) -> None:
     setattr(broker, name, value)
 
@@ -194,6 +177,29 @@ def _set_by_update(broker: Any, name: str, value: Any) -> None:
     vars(broker).update({name: value})
 
 
+def _override_on_instances(pair: Pair, name: str, setter: Any = _set_through_setattr) -> list[str]:
+    """Give both brokers of C{pair} their own C{name}, noting each call in the list returned."""
+    seen: list[str] = []
+    for broker in (pair.server, pair.client):
+        original = getattr(broker, name)
+
+        def override(*args: Any, _original: Any = original, **kw: Any) -> Any:
+            seen.append(name)
+            return _original(*args, **kw)
+
+        setter(broker, name, override)
+    return seen
+
+
+@pytest.mark.parametrize("name", OVERRIDABLE)
+def test_a_method_overridden_on_the_instance_runs(name: str) -> None:
+    pair = Pair(fast_pb.Broker, fast_pb.Broker)
+    seen = _override_on_instances(pair, name)
+    assert not _native.takes_native_path(pair.server)
+    assert pair.call("echo", (3,)) == [(3,)]
+    assert name in seen
+
+
 @pytest.mark.parametrize("setter", [_set_through_setattr, _set_in_the_dict, _set_by_update])
 @pytest.mark.parametrize("name", OVERRIDABLE)
 def test_an_instance_changed_after_calls_is_seen(name: str, setter: Any) -> None:
@@ -204,15 +210,7 @@ def test_an_instance_changed_after_calls_is_seen(name: str, setter: Any) -> None
     pair = Pair(fast_pb.Broker, fast_pb.Broker)
     for value in range(3):
         assert pair.call("echo", value) == [value]
-    seen: list[str] = []
-    for broker in (pair.server, pair.client):
-        original = getattr(broker, name)
-
-        def override(*args: Any, _original: Any = original, **kw: Any) -> Any:
-            seen.append(name)
-            return _original(*args, **kw)
-
-        setter(broker, name, override)
+    seen = _override_on_instances(pair, name, setter)
     assert not _native.takes_native_path(pair.server)
     assert pair.call("echo", (4,)) == [(4,)]
     assert name in seen
