@@ -55,7 +55,9 @@ mod _native {
     use crate::bindings::decoder::Decoder;
 
     #[pymodule_export]
-    use crate::bindings::broker::{receive_messages, send_message, takes_native_path};
+    use crate::bindings::broker::{
+        as_method, data_received, receive_messages, send_message, takes_native_path,
+    };
 
     #[pymodule_export]
     use crate::bindings::jelly::{dumps, jelly_object, loads, serialize, unserialize};

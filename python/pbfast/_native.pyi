@@ -18,7 +18,9 @@ __all__ = [
     "OutgoingVocabulary",
     "Unjellier",
     "__version__",
+    "as_method",
     "b1282int",
+    "data_received",
     "decode",
     "dumps",
     "encode",
@@ -113,6 +115,12 @@ def unserialize(
 
 def receive_messages(broker: Any, chunk: bytes | bytearray | memoryview) -> None:
     """A broker's received bytes: every message they complete, calls and answers natively."""
+
+def data_received(broker: Any, chunk: bytes | bytearray | memoryview) -> None:
+    """The broker's dataReceived: receive_messages; a peer sending the unreadable is dropped."""
+
+def as_method(function: Any) -> Any:
+    """function as a method of the class it is set on (bound to the instance it is looked up on)."""
 
 def send_message(
     broker: Any,

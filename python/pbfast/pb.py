@@ -168,11 +168,6 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
-# What each message calls, looked up once.
-_receive_messages = _native.receive_messages
-_send_message = _native.send_message
-
-
 class _NativeBroker(_NativeCodec):
     """
     The native methods of a Perspective Broker, over those of L{_NativeCodec}:
@@ -194,32 +189,12 @@ class _NativeBroker(_NativeCodec):
     locallyCachedObjects: dict[Any, Any]
     transport: Any
 
-    def dataReceived(self, chunk: bytes) -> None:
-        """
-        Read and dispatch the messages C{chunk} completes. A peer that sends
-        what cannot be read -- malformed or over-limit bytes, a message that
-        is not one, an answer of disallowed objects or to no call -- is not
-        answered further: the connection is dropped, with one log event
-        saying why (C{peer}, C{reason}, C{errorType}, and the stream
-        C{offset} and the C{limit} where the bytes were at fault). Twisted's
-        broker lets such errors escape from C{dataReceived}, which drops the
-        connection too, logging a traceback.
-        """
-        # Nothing is read once the connection was dropped (the native side
-        # checks the mark this sets).
-        try:
-            _receive_messages(self, chunk)
-        except Exception as error:
-            self.__dict__["_pbfastDropped"] = True
-            _log.warn(
-                "Dropping the connection to {peer}: {reason}",
-                peer=self._peer(),
-                reason=str(error),
-                errorType=qual(type(error)),
-                offset=getattr(error, "offset", None),
-                limit=getattr(error, "limit", None),
-            )
-            self.transport.loseConnection()
+    # Read and dispatch the messages a chunk completes. A peer that sends
+    # what cannot be read -- malformed or over-limit bytes, a message that
+    # is not one, an answer of disallowed objects or to no call -- is not
+    # answered further: the connection is dropped, with one log event saying
+    # why (see _dropped). Native, bound as a method: no Python frame a chunk.
+    dataReceived = _native.as_method(_native.data_received)
 
     def connectionReady(self) -> None:
         """
@@ -231,17 +206,12 @@ class _NativeBroker(_NativeCodec):
         _TWISTED_CONNECTION_READY(self)  # type: ignore[arg-type]
         _UnsentBound.register(self)
 
-    def _sendMessage(
-        self, prefix: bytes, perspective: Any, objectID: Any, message: Any, args: Any, kw: Any
-    ) -> Any:
-        """
-        Twisted's C{_sendMessage} (what C{callRemote} calls), with the
-        arguments jellied straight to bytes and the message encoded once:
-        Twisted's own for a call that asks for C{pbcallback}, C{pberrback}
-        or C{pbanswer}, or a broker whose class changes a method it goes
-        through.
-        """
-        return _send_message(self, prefix, perspective, objectID, message, args, kw)
+    # Twisted's _sendMessage (what callRemote calls), with the arguments
+    # jellied straight to bytes and the message encoded once: Twisted's own
+    # for a call that asks for pbcallback, pberrback or pbanswer, or a broker
+    # whose class changes a method it goes through. Native, bound as a
+    # method: no Python frame a call.
+    _sendMessage = _native.as_method(_native.send_message)
 
     def expressionReceived(self, sexp: Any) -> None:
         """
@@ -552,6 +522,27 @@ def _callFailed(broker: Any, requestID: Any, answerRequired: Any, error: BaseExc
             f = CopyableFailure()
             broker._sendError(f, requestID)
         _twistedLog.err()
+
+
+def _dropped(broker: Any, error: Exception) -> None:
+    """
+    A broker's peer sent what cannot be read (C{error}): nothing more is read
+    from it (the native side checks the mark set here), one log event says
+    why (C{peer}, C{reason}, C{errorType}, and the stream C{offset} and the
+    C{limit} where the bytes were at fault), and the connection is closed.
+    Twisted's broker lets such errors escape from C{dataReceived}, which
+    drops the connection too, logging a traceback.
+    """
+    broker.__dict__["_pbfastDropped"] = True
+    _log.warn(
+        "Dropping the connection to {peer}: {reason}",
+        peer=broker._peer(),
+        reason=str(error),
+        errorType=qual(type(error)),
+        offset=getattr(error, "offset", None),
+        limit=getattr(error, "limit", None),
+    )
+    broker.transport.loseConnection()
 
 
 def _resultReady(

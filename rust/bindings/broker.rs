@@ -125,6 +125,46 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
     }
 }
 
+/// pbfast's broker's `dataReceived(chunk)`: [`receive_messages`], and a
+/// peer that sent what cannot be read is not answered further: on an
+/// `Exception`, `pbfast.pb._dropped(broker, error)` marks the connection
+/// dropped, logs why and closes it (Twisted's broker lets such errors
+/// escape from `dataReceived`, which drops the connection too, logging a
+/// traceback). Bound to its broker as a method ([`as_method`]), so that a
+/// chunk received costs no Python frame.
+#[pyfunction]
+pub fn data_received(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = broker.py();
+    match receive_messages(broker, chunk) {
+        Err(error) if error.is_instance_of::<pyo3::exceptions::PyException>(py) => {
+            static DROPPED: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+            DROPPED
+                .import(py, "pbfast.pb", "_dropped")?
+                .call1((broker, error.into_value(py)))?;
+            Ok(())
+        }
+        done => done,
+    }
+}
+
+extern "C" {
+    // CPython's `PyObject *PyInstanceMethod_New(PyObject *func)` (not among
+    // pyo3-ffi's declarations): the type that binds a callable to the
+    // instance it is looked up on, as a function is bound.
+    fn PyInstanceMethod_New(function: *mut pyo3::ffi::PyObject) -> *mut pyo3::ffi::PyObject;
+}
+
+/// `function` as a method of the class it is set on: looked up on an
+/// instance, it is bound to it (the instance is its first argument), as a
+/// function is; on the class, it is `function` itself.
+#[pyfunction]
+pub fn as_method<'py>(function: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = function.py();
+    // SAFETY: `function` is a live object; the call returns a new
+    // reference, or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, PyInstanceMethod_New(function.as_ptr())) }
+}
+
 /// True if the message's kind (its first item) is the byte string `kind`.
 fn is_kind(items: &[Item<'_>], kind: &[u8]) -> bool {
     items
