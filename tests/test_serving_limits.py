@@ -52,7 +52,9 @@ class LogEvents:
         return [event["log_format"] for event in self.events]
 
 
-class ServingLimits(unittest.TestCase):
+class Served(unittest.TestCase):
+    """A pbfast PB server over loopback TCP, its clients, and their log events."""
+
     def setUp(self) -> None:
         self.log = LogEvents()
         globalLogPublisher.addObserver(self.log)
@@ -89,6 +91,8 @@ class ServingLimits(unittest.TestCase):
         yield until(lambda: not self.factory.served)
         yield defer.maybeDeferred(self.port.stopListening)
 
+
+class ServingLimits(Served):
     @defer.inlineCallbacks
     def test_connections_beyond_the_limit_are_closed(self) -> Any:
         """
@@ -179,3 +183,74 @@ class ServingLimits(unittest.TestCase):
         yield self.connect()
         server = next(iter(self.factory.served))
         self.assertEqual(server.transport.producer.bound, 12345)
+
+
+class OverTLS(Served):
+    """The same server over TLS (C{listenSSL}, C{connectSSL})."""
+
+    def listen(self, **settings: Any) -> Any:
+        from pathlib import Path
+
+        import twisted.test
+        from twisted.internet import ssl
+
+        pem = str(Path(twisted.test.__file__).parent / "server.pem")
+        self.factory = pb.PBServerFactory(Echo(), **settings)
+        self.port = reactor.listenSSL(
+            0, self.factory, ssl.DefaultOpenSSLContextFactory(pem, pem), interface="127.0.0.1"
+        )
+        self.addCleanup(self.close)
+        return self.factory
+
+    def connect(self) -> defer.Deferred[Any]:
+        from twisted.internet import ssl
+
+        client = pb.PBClientFactory()
+        self.clients.append(client)
+        port = self.port.getHost().port
+        reactor.connectSSL("127.0.0.1", port, client, ssl.ClientContextFactory())
+
+        def ready(root: Any) -> Any:
+            return root.callRemote("echo", None).addCallback(lambda _: root)
+
+        return client.getRootObject().addCallback(ready)
+
+    @defer.inlineCallbacks
+    def test_a_connection_closes(self) -> Any:
+        """
+        The bound is the TCP transport's under the TLS layer, which leaves
+        the TLS layer free to close: C{loseConnection} ends the connection,
+        from either end.
+        """
+        self.listen()
+        for close in ("client", "server"):
+            root = yield self.connect()
+            server = next(broker for broker in self.factory.served if not broker.disconnected)
+            self.assertIs(server.transport.transport.producer.transport, server.transport.transport)
+            lost: defer.Deferred[None] = defer.Deferred()
+            server.notifyOnDisconnect(lambda lost=lost: lost.callback(None))
+            if close == "client":
+                root.broker.transport.loseConnection()
+            else:
+                server.transport.loseConnection()
+            yield lost
+
+    test_a_connection_closes.timeout = 10  # type: ignore[attr-defined]
+
+    @defer.inlineCallbacks
+    def test_no_bound(self) -> Any:
+        """C{maxUnsentBytes=0}: no producer under the TLS layer either."""
+        self.listen(maxUnsentBytes=0)
+        root = yield self.connect()
+        self.assertEqual((yield root.callRemote("echo", 1)), 1)
+        server = next(iter(self.factory.served))
+        self.assertIsNone(server.transport.transport.producer)
+
+    @defer.inlineCallbacks
+    def test_the_module_default(self) -> Any:
+        """The bound under the TLS layer follows C{pbfast.pb.MAX_UNSENT_BYTES}."""
+        self.patch(pb, "MAX_UNSENT_BYTES", 12345)
+        self.listen()
+        yield self.connect()
+        server = next(iter(self.factory.served))
+        self.assertEqual(server.transport.transport.producer.bound, 12345)

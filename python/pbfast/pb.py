@@ -661,6 +661,22 @@ _TWISTED_CONNECTION_READY = _pb.Broker.connectionReady
 _TWISTED_PROTO_UNCACHE = _pb.Broker.proto_uncache
 _TWISTED_SEND_ERROR = _pb.Broker._sendError
 
+# Twisted's TLS layer over another transport (none without pyOpenSSL).
+_TLS_LAYERS: tuple[type[Any], ...]
+try:
+    from twisted.protocols.tls import TLSMemoryBIOProtocol
+
+    _TLS_LAYERS = (TLSMemoryBIOProtocol,)
+except ImportError:  # pragma: no cover - without pyOpenSSL there is no TLS layer
+    _TLS_LAYERS = ()
+
+
+def _countsUnsent(transport: Any) -> bool:
+    """True if C{transport} counts what waits unsent as Twisted's own transports do."""
+    return all(
+        hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen", "producer")
+    )
+
 
 class _UnsentBound:
     """
@@ -675,13 +691,17 @@ class _UnsentBound:
 
     The transport asks for a pause whenever more than its own C{bufferSize}
     (64 KiB) waits; the bound is checked then, with the transport's own count
-    of what waits (C{dataBuffer} past C{offset}, and C{_tempDataLen}). A
-    transport that keeps no such count (TLS over TCP) is paused at its own
-    mark. A transport that already has a producer is left to it.
+    of what waits (C{dataBuffer} past C{offset}, and C{_tempDataLen}). A TLS
+    layer over TCP (C{listenSSL}, C{connectSSL}, C{ssl:} endpoints) is bounded
+    at the TCP transport under it, which keeps that count: registered with the
+    TLS layer itself, the bound would keep it from ever closing (its
+    C{loseConnection} waits for its producer to be unregistered, which a
+    broker's reading never is). A transport that already has a producer, or
+    keeps no count, is left as it is.
     """
 
-    def __init__(self, broker: Any, bound: int) -> None:
-        self.broker, self.bound = broker, bound
+    def __init__(self, broker: Any, bound: int, transport: Any) -> None:
+        self.broker, self.bound, self.transport = broker, bound, transport
         self.paused = False
 
     @classmethod
@@ -690,22 +710,20 @@ class _UnsentBound:
         bound = getattr(broker, "maxUnsentBytes", None)
         if bound is None:
             bound = MAX_UNSENT_BYTES
-        transport = broker.transport
-        if not bound or getattr(transport, "producer", None) is not None:
+        transport: Any = broker.transport
+        if isinstance(transport, _TLS_LAYERS):
+            transport = transport.transport
+        if not bound or not _countsUnsent(transport) or transport.producer is not None:
             return
-        transport.registerProducer(cls(broker, bound), True)
+        transport.registerProducer(cls(broker, bound, transport), True)
 
-    def unsent(self) -> int | None:
-        transport = self.broker.transport
-        try:
-            waiting = len(transport.dataBuffer) - transport.offset
-            return int(waiting + transport._tempDataLen)
-        except (AttributeError, TypeError):
-            return None
+    def unsent(self) -> int:
+        waiting = len(self.transport.dataBuffer) - self.transport.offset
+        return int(waiting + self.transport._tempDataLen)
 
     def pauseProducing(self) -> None:
         unsent = self.unsent()
-        if self.paused or (unsent is not None and unsent <= self.bound):
+        if self.paused or unsent <= self.bound:
             return
         self.paused = True
         _log.warn(
@@ -715,14 +733,14 @@ class _UnsentBound:
             unsent=unsent,
             bound=self.bound,
         )
-        self.broker.transport.pauseProducing()
+        self.transport.pauseProducing()
 
     def resumeProducing(self) -> None:
         if not self.paused:
             return
         self.paused = False
         _log.info("{peer} read its answers: reading its calls again", peer=self.broker._peer())
-        self.broker.transport.resumeProducing()
+        self.transport.resumeProducing()
 
     def stopProducing(self) -> None:
         self.paused = False
