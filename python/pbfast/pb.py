@@ -42,7 +42,9 @@ from __future__ import annotations
 import sys
 from typing import Any, ClassVar
 
+from twisted.internet import abstract as _abstract
 from twisted.internet import defer
+from twisted.internet import tcp as _tcp
 from twisted.logger import Logger
 from twisted.python import log as _twistedLog
 from twisted.python.failure import Failure
@@ -660,6 +662,20 @@ _TWISTED_SEND_MESSAGE = _pb.Broker._sendMessage
 _TWISTED_CONNECTION_READY = _pb.Broker.connectionReady
 _TWISTED_PROTO_UNCACHE = _pb.Broker.proto_uncache
 _TWISTED_SEND_ERROR = _pb.Broker._sendError
+
+# A message the native path writes may go out on the socket at once, where
+# the transport is one of Twisted's own TCP transports that keeps these, the
+# methods a write goes through (write, then doWrite on the reactor's turn):
+# see rust/broker/direct_send.rs.
+_DIRECT_SEND_TRANSPORTS = (_tcp.Server, _tcp.Client)
+_DIRECT_SEND_EXPECTED = {
+    name: getattr(_tcp.Connection, name)
+    for name in ("write", "doWrite", "writeSomeData", "startWriting", "_maybePauseProducer")
+}
+# ... and what those call by their class: (a base of both transports, name,
+# the method).
+_DIRECT_SEND_CALLED = ((_abstract.FileDescriptor, "write", _abstract.FileDescriptor.write),)
+
 
 # Twisted's TLS layer over another transport (none without pyOpenSSL).
 _TLS_LAYERS: tuple[type[Any], ...]

@@ -7,6 +7,7 @@ use pyo3::types::PyBytes;
 use super::banana::{limits, settings, OutgoingVocabulary};
 use super::decoder::{Decoder, Next};
 use crate::broker::calls::{answer_received, call_received, send_call, Call, Sent, Wire};
+use crate::broker::direct_send::handling;
 use crate::broker::stock::{keeps_all_stock_methods, keeps_stock_methods, Path};
 use crate::pybanana::instance::instance_dict;
 use crate::pybanana::messages::{message_list, Item};
@@ -69,6 +70,12 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
         // The decoder is not borrowed while a message is handled: a handler
         // may feed it (a nested dataReceived) or reset it.
         let next = decoder.borrow_mut().next_item(py, pb_dialect, &limits)?;
+        // Whether a message written while this one is handled may go out
+        // at once: where it is the last of what was received (see
+        // `direct_send`).
+        let _handling = next
+            .is_some()
+            .then(|| handling(broker, decoder.borrow().is_drained()));
         let (data, base, ends) = match next {
             None => return Ok(()),
             Some(Next::Expression(expression)) => {

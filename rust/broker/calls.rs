@@ -18,6 +18,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use super::direct_send::write_message;
 use super::found_absent::{self, Known};
 use super::stock::{keeps_stock_methods, Path};
 use crate::banana::encoder;
@@ -552,9 +553,8 @@ pub(crate) fn call_received(
     match answered {
         // _sendAnswer, outside the `try`: its errors are the caller's.
         Ok(Outcome::Answer(answer)) => {
-            broker
-                .getattr(pyo3::intern!(py, "transport"))?
-                .call_method1(pyo3::intern!(py, "write"), (answer,))?;
+            let transport = broker.getattr(pyo3::intern!(py, "transport"))?;
+            write_message(broker, &transport, answer)?;
         }
         // The result jellied by the broker's own `serialize` (its errors
         // taken as the `try` takes them), then answered now or when the
@@ -816,9 +816,8 @@ pub(crate) fn send_call<'py>(
         &answer_required,
     ];
     let data = wire.encode_message(py, &head, &[net_args, net_kw])?;
-    broker
-        .getattr(pyo3::intern!(py, "transport"))?
-        .call_method1(pyo3::intern!(py, "write"), (data,))?;
+    let transport = broker.getattr(pyo3::intern!(py, "transport"))?;
+    write_message(broker, &transport, data)?;
     Ok(Sent::Call(deferred))
 }
 

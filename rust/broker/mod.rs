@@ -8,5 +8,6 @@
 //! Python code that handles it as Twisted does.
 
 pub mod calls;
+pub mod direct_send;
 pub mod found_absent;
 pub mod stock;

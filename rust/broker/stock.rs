@@ -198,7 +198,7 @@ fn class_keeps(
 }
 
 /// The class's version tag: 0 while it has none valid.
-fn version_tag(class: &Bound<'_, PyType>) -> u32 {
+pub(crate) fn version_tag(class: &Bound<'_, PyType>) -> u32 {
     // SAFETY: reading a field of a live type object under the GIL.
     unsafe {
         let ty = class.as_type_ptr();

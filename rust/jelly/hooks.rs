@@ -93,10 +93,20 @@ pub(crate) fn bound_function<'py>(
     obj: &Bound<'py, PyAny>,
     refs: &PythonObjects,
 ) -> Option<Bound<'py, PyAny>> {
+    method_function(found, obj, refs.method_type.bind(found.py()))
+}
+
+/// The function of `found` if it is a method bound to `obj`, where
+/// `method_type` is `types.MethodType`; else `None`.
+pub(crate) fn method_function<'py>(
+    found: &Bound<'py, PyAny>,
+    obj: &Bound<'py, PyAny>,
+    method_type: &Bound<'py, PyType>,
+) -> Option<Bound<'py, PyAny>> {
     let py = found.py();
     // `types.MethodType` cannot be subclassed: its instances are exactly
     // the objects of that type.
-    if !found.get_type().is(refs.method_type.bind(py)) {
+    if !found.get_type().is(method_type) {
         return None;
     }
     // SAFETY: `found` is a bound method (its type was just checked), alive
