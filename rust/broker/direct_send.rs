@@ -147,6 +147,18 @@ const STATE: [&str; 11] = [
     "_tempDataLen",
     "socket",
 ];
+// Their places in STATE.
+const TLS: usize = 0;
+const CONNECTED: usize = 1;
+const DISCONNECTING: usize = 2;
+const WRITE_DISCONNECTED: usize = 3;
+const PRODUCER: usize = 4;
+const STREAMING_PRODUCER: usize = 5;
+const PRODUCER_PAUSED: usize = 6;
+const DATA_BUFFER: usize = 7;
+const OFFSET: usize = 8;
+const TEMP_DATA_LEN: usize = 9;
+const SOCKET: usize = 10;
 
 /// The transports and methods from `pbfast.pb`, looked up once.
 struct Expected {
@@ -287,32 +299,12 @@ fn idle_socket(transport: &Bound<'_, PyAny>) -> PyResult<Option<i32>> {
     // the generic lookup, which runs no Python code here (no descriptors)
     // and leaves the instance's attributes where they are. (Its dict, once
     // made, would hold them, and every attribute Twisted's own code reads
-    // on the transport would cost a dict lookup from then on.)
-    let method_type = expected.method_type.bind(py);
-    for (name, method) in &expected.methods {
-        let found = transport.getattr(name.bind(py))?;
-        if !method_function(&found, transport, method_type).is_some_and(|found| found.is(method)) {
-            return Ok(None);
-        }
-    }
+    // on the transport would cost a dict lookup from then on.) What waits
+    // unsent first: where something does (pipelined calls), nothing more
+    // is read.
     let read = |index: usize| -> PyResult<Option<Bound<'_, PyAny>>> {
         transport.getattr_opt(expected.state[index].bind(py))
     };
-    // The descriptor first: `fileno()` of a socket of Python's own, which
-    // runs no Python code, so that none runs between what is read below
-    // and the send.
-    let Some(socket) = read(10)? else {
-        return Ok(None);
-    };
-    if !socket.get_type().is(&expected.socket) {
-        return Ok(None);
-    }
-    let descriptor: i32 = socket
-        .call_method0(pyo3::intern!(py, "fileno"))?
-        .extract()?;
-    if descriptor < 0 {
-        return Ok(None);
-    }
     // A flag Twisted keeps as a bool or an int (anything else, whose truth
     // could take Python code to tell, is not read: no send then).
     let flag = |index: usize| -> PyResult<Option<bool>> {
@@ -332,13 +324,13 @@ fn idle_socket(transport: &Bound<'_, PyAny>) -> PyResult<Option<i32>> {
         })
     };
     // Nothing waits: `dataBuffer` sent up to `offset`, nothing in the list.
-    if count(9)? != Some(0) {
+    if count(TEMP_DATA_LEN)? != Some(0) {
         return Ok(None);
     }
-    let Some(offset) = count(8)? else {
+    let Some(offset) = count(OFFSET)? else {
         return Ok(None);
     };
-    let sent_up_to_offset = read(7)?.is_some_and(|buffer| {
+    let sent_up_to_offset = read(DATA_BUFFER)?.is_some_and(|buffer| {
         buffer
             .cast_exact::<PyBytes>()
             .is_ok_and(|buffer| buffer.as_bytes().len() == offset)
@@ -346,17 +338,41 @@ fn idle_socket(transport: &Bound<'_, PyAny>) -> PyResult<Option<i32>> {
     if !sent_up_to_offset {
         return Ok(None);
     }
+    // The methods a write goes through: none of the instance's own.
+    let method_type = expected.method_type.bind(py);
+    for (name, method) in &expected.methods {
+        let found = transport.getattr(name.bind(py))?;
+        if !method_function(&found, transport, method_type).is_some_and(|found| found.is(method)) {
+            return Ok(None);
+        }
+    }
+    // The descriptor: `fileno()` of a socket of Python's own, which runs
+    // no Python code, so that none runs between what is read and the send.
+    let Some(socket) = read(SOCKET)? else {
+        return Ok(None);
+    };
+    if !socket.get_type().is(&expected.socket) {
+        return Ok(None);
+    }
+    let descriptor: i32 = socket
+        .call_method0(pyo3::intern!(py, "fileno"))?
+        .extract()?;
+    if descriptor < 0 {
+        return Ok(None);
+    }
     // Not TLS, connected, not closing, not cut off from writing.
-    if flag(0)? != Some(false)
-        || flag(1)? != Some(true)
-        || flag(2)? != Some(false)
-        || flag(3)? != Some(false)
+    if flag(TLS)? != Some(false)
+        || flag(CONNECTED)? != Some(true)
+        || flag(DISCONNECTING)? != Some(false)
+        || flag(WRITE_DISCONNECTED)? != Some(false)
     {
         return Ok(None);
     }
     // No producer, or a streaming one that is not paused.
-    let producer = read(4)?.is_some_and(|producer| !producer.is_none());
-    if producer && (flag(5)? != Some(true) || flag(6)? != Some(false)) {
+    let producer = read(PRODUCER)?.is_some_and(|producer| !producer.is_none());
+    if producer
+        && (flag(STREAMING_PRODUCER)? != Some(true) || flag(PRODUCER_PAUSED)? != Some(false))
+    {
         return Ok(None);
     }
     Ok(Some(descriptor))
