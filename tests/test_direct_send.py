@@ -35,6 +35,11 @@ class Echo(twisted_pb.Root):
     def remote_echo(self, value: Any) -> Any:
         return value
 
+    def remote_echoLater(self, value: Any) -> defer.Deferred[Any]:
+        # Answered by the broker's Python code (a Deferred result), which
+        # writes on the transport while the native answers are held.
+        return defer.succeed(value)
+
     def remote_callFirst(self, client: Any, value: Any) -> Any:
         # A call of its own, sent before the answer: it must arrive first.
         client.callRemote("note", "called first")
@@ -128,6 +133,97 @@ class AtOnce(WritesWatched, Connection, unittest.TestCase):
         big = bytes(range(256)) * 2000
         for _ in range(3):
             self.assertEqual((yield root.callRemote("echo", big)), big)
+
+
+class HeldInOrder(Connection, unittest.TestCase):
+    """
+    Answers written natively while Python code writes too, in one chunk of
+    pipelined calls: they reach the client in the order Twisted's broker
+    sends them.
+    """
+
+    serverPB = fast_pb
+    clientPB = fast_pb
+
+    @defer.inlineCallbacks
+    def arrivals(self) -> Any:
+        root = yield self.connect(Echo())
+        arrived: list[int] = []
+
+        def burst() -> list[defer.Deferred[Any]]:
+            calls = []
+            for number in range(40):
+                method = "echoLater" if number % 3 == 0 else "echo"
+                calls.append(root.callRemote(method, number).addCallback(arrived.append))
+            return calls
+
+        calls = yield task.deferLater(reactor, 0, burst)
+        yield defer.gatherResults(calls)
+        return arrived
+
+    @defer.inlineCallbacks
+    def test_theOrderIsTwisteds(self) -> Any:
+        arrived = yield self.arrivals()
+        self.assertEqual(sorted(arrived), list(range(40)))
+        self.assertEqual(arrived, (yield self.twistedsOrder()))
+
+    @defer.inlineCallbacks
+    def twistedsOrder(self) -> Any:
+        """The same burst served by Twisted's broker."""
+        case = HeldInOrderOnTwisted("arrivals")
+        try:
+            return (yield case.arrivals())
+        finally:
+            yield case.disconnect()
+
+
+class HeldInOrderOnTwisted(HeldInOrder):
+    serverPB = twisted_pb
+
+    def test_theOrderIsTwisteds(self) -> None:
+        """(The reference, taken by L{HeldInOrder}.)"""
+
+
+class AnswersBeforeADrop(unittest.TestCase):
+    """
+    A chunk with a call and then bytes that cannot be read: the call's
+    answer, held while the chunk is read, is sent before the connection is
+    dropped.
+    """
+
+    @defer.inlineCallbacks
+    def test_theAnswerArrives(self) -> Any:
+        from twisted.internet import protocol
+
+        from pbfast import banana
+
+        port = reactor.listenTCP(0, fast_pb.PBServerFactory(Echo()), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        call = banana.encode([b"message", 1, b"root", b"echo", 1, [b"tuple", 7], [b"dictionary"]])
+
+        class Peer(protocol.Protocol):
+            def __init__(self) -> None:
+                self.received = b""
+                self.lost: defer.Deferred[None] = defer.Deferred()
+
+            def dataReceived(self, data: bytes) -> None:
+                if not self.received:
+                    self.transport.write(banana.encode(b"pb") + call + b"\xff" * 8)
+                self.received += data
+
+            def connectionLost(self, reason: Any) -> None:
+                self.lost.callback(None)
+
+        peer = Peer()
+        yield protocol.ClientCreator(reactor, lambda: peer).connectTCP(
+            "127.0.0.1", port.getHost().port
+        )
+        yield peer.lost
+        self.flushLoggedErrors()
+        # [answer, 1, 7]: a list of 3, the pb dialect's symbol 27 ("answer"),
+        # the ints 1 and 7.
+        answer = b"\x03\x80" + b"\x1b\x87" + b"\x01\x81" + b"\x07\x81"
+        self.assertIn(answer, peer.received)
 
 
 class AgainstTwisted(Connection, unittest.TestCase):

@@ -6,8 +6,9 @@ use pyo3::types::PyBytes;
 
 use super::banana::{limits, settings, OutgoingVocabulary};
 use super::decoder::{Decoder, Next};
+use crate::banana::decoder::Limits;
 use crate::broker::calls::{answer_received, call_received, send_call, Call, Sent, Wire};
-use crate::broker::direct_send::handling;
+use crate::broker::outgoing;
 use crate::broker::stock::{keeps_all_stock_methods, keeps_stock_methods, Path};
 use crate::pybanana::instance::instance_dict;
 use crate::pybanana::messages::{message_list, Item};
@@ -50,6 +51,33 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
     let max_message_size: u64 = max_message_size.extract()?;
     decoder.borrow_mut().feed(chunk)?;
     let limits = limits(prefix_limit, size_limit, max_depth, max_message_size);
+    // What the messages' handling writes natively is held until all are
+    // read, then handed to the transport in one piece (see `outgoing`),
+    // whether the loop ends well or with an error.
+    let receiving = outgoing::receiving(broker)?;
+    let read = read_messages(
+        broker,
+        &decoder,
+        &limits,
+        prefix_limit,
+        size_limit,
+        max_depth,
+    );
+    let finished = receiving.finish(py);
+    read.and(finished)
+}
+
+/// The receiving loop of [`receive_messages`]: every message `decoder`
+/// completes, handled.
+fn read_messages(
+    broker: &Bound<'_, PyAny>,
+    decoder: &Bound<'_, Decoder>,
+    limits: &Limits,
+    prefix_limit: usize,
+    size_limit: u64,
+    max_depth: usize,
+) -> PyResult<()> {
+    let py = broker.py();
     // The broker's `_sendingVocabulary()`, asked once the dialect is `pb`
     // (it never changes back).
     let mut vocabulary: Option<Option<Bound<'_, OutgoingVocabulary>>> = None;
@@ -69,13 +97,7 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
                 && dialect.eq(PyBytes::new(py, b"pb"))?);
         // The decoder is not borrowed while a message is handled: a handler
         // may feed it (a nested dataReceived) or reset it.
-        let next = decoder.borrow_mut().next_item(py, pb_dialect, &limits)?;
-        // Whether a message written while this one is handled may go out
-        // at once: where it is the last of what was received (see
-        // `direct_send`).
-        let _handling = next
-            .is_some()
-            .then(|| handling(broker, decoder.borrow().is_drained()));
+        let next = decoder.borrow_mut().next_item(py, pb_dialect, limits)?;
         let (data, base, ends) = match next {
             None => return Ok(()),
             Some(Next::Expression(expression)) => {
@@ -86,11 +108,9 @@ pub fn receive_messages(broker: &Bound<'_, PyAny>, chunk: &Bound<'_, PyAny>) -> 
         };
         let items = decoder
             .borrow()
-            .read_items(py, &data, base, ends, pb_dialect, &limits)?;
+            .read_items(py, &data, base, ends, pb_dialect, limits)?;
         let Some(items) = items else {
-            let message = decoder
-                .borrow()
-                .read(py, &data, base, pb_dialect, &limits)?;
+            let message = decoder.borrow().read(py, &data, base, pb_dialect, limits)?;
             broker.call_method1(pyo3::intern!(py, "callExpressionReceived"), (message,))?;
             continue;
         };

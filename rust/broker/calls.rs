@@ -18,8 +18,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use super::direct_send::write_message;
 use super::found_absent::{self, Known};
+use super::outgoing::write_message;
 use super::stock::{keeps_stock_methods, Path};
 use crate::banana::encoder;
 use crate::jelly::depth::MAX_JELLY_DEPTH;

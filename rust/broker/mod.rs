@@ -8,6 +8,6 @@
 //! Python code that handles it as Twisted does.
 
 pub mod calls;
-pub mod direct_send;
 pub mod found_absent;
+pub mod outgoing;
 pub mod stock;
