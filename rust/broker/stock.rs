@@ -199,10 +199,12 @@ fn class_keeps(
 
 /// The class's version tag: 0 while it has none valid.
 pub(crate) fn version_tag(class: &Bound<'_, PyType>) -> u32 {
-    // SAFETY: reading a field of a live type object under the GIL.
+    // SAFETY: reading fields of a live type object under the GIL (the
+    // flags through `PyType_GetFlags`, which reads them as every build keeps
+    // them, atomically where the GIL is disabled).
     unsafe {
         let ty = class.as_type_ptr();
-        if (*ty).tp_flags & ffi::Py_TPFLAGS_VALID_VERSION_TAG == 0 {
+        if ffi::PyType_GetFlags(ty) & ffi::Py_TPFLAGS_VALID_VERSION_TAG == 0 {
             return 0;
         }
         (*ty).tp_version_tag
