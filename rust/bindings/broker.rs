@@ -98,6 +98,7 @@ fn read_messages(
         // The decoder is not borrowed while a message is handled: a handler
         // may feed it (a nested dataReceived) or reset it.
         let next = decoder.borrow_mut().next_item(py, pb_dialect, limits)?;
+        outgoing::reading(broker, decoder.borrow().is_drained());
         let (data, base, ends) = match next {
             None => return Ok(()),
             Some(Next::Expression(expression)) => {

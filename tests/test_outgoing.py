@@ -1,14 +1,17 @@
 """
-A message pbfast's broker writes natively goes out on an idle TCP socket at
-once, where Twisted's transport would keep it for the reactor's next turn
-(rust/broker/direct_send.rs); everywhere else, and for every part the
-socket does not take, Twisted's transport writes it, as before.
+What pbfast's broker writes natively (rust/broker/outgoing.rs): while a
+receiving loop runs, held and handed to the transport in one piece when the
+loop ends; the last message's write sent on an idle TCP socket at once,
+where Twisted's transport would keep it for the reactor's next turn;
+everywhere else, and for every part the socket does not take, written as
+Twisted writes it.
 
 What is checked: which writes go out at once (the last message of what was
 received, nothing else), that the bytes and their order are what Twisted's
-broker sends, and that a transport that is not Twisted's plain idle TCP
-transport (its methods changed, TLS started, a pull producer, a full send
-buffer, a socket that fails) is written to as Twisted writes.
+broker sends (Python code writing while answers are held included), and that
+a transport that is not Twisted's plain idle TCP transport (its methods
+changed, TLS started, a pull producer, a full send buffer, a socket that
+fails) is written to as Twisted writes.
 """
 
 from __future__ import annotations
