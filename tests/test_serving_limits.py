@@ -55,6 +55,10 @@ class LogEvents:
 class Served(unittest.TestCase):
     """A pbfast PB server over loopback TCP, its clients, and their log events."""
 
+    def bounded(self, server: Any) -> Any:
+        """The transport whose producer bounds what waits unsent to C{server}'s peer."""
+        return server.transport
+
     def setUp(self) -> None:
         self.log = LogEvents()
         globalLogPublisher.addObserver(self.log)
@@ -92,7 +96,37 @@ class Served(unittest.TestCase):
         yield defer.maybeDeferred(self.port.stopListening)
 
 
-class ServingLimits(Served):
+class Bounds:
+    """What waits unsent is bounded per broker (see L{Served.bounded})."""
+
+    listen: Any
+    connect: Any
+    factory: Any
+    patch: Any
+    assertIsNone: Any
+    assertEqual: Any
+    bounded: Any
+
+    @defer.inlineCallbacks
+    def test_no_bound(self) -> Any:
+        """C{maxUnsentBytes=0}: no producer, as Twisted's broker."""
+        self.listen(maxUnsentBytes=0)
+        root = yield self.connect()
+        self.assertEqual((yield root.callRemote("echo", 1)), 1)
+        server = next(iter(self.factory.served))
+        self.assertIsNone(self.bounded(server).producer)
+
+    @defer.inlineCallbacks
+    def test_the_module_default(self) -> Any:
+        """Brokers that set no bound follow C{pbfast.pb.MAX_UNSENT_BYTES}."""
+        self.patch(pb, "MAX_UNSENT_BYTES", 12345)
+        self.listen()
+        yield self.connect()
+        server = next(iter(self.factory.served))
+        self.assertEqual(self.bounded(server).producer.bound, 12345)
+
+
+class ServingLimits(Bounds, Served):
     @defer.inlineCallbacks
     def test_connections_beyond_the_limit_are_closed(self) -> Any:
         """
@@ -166,27 +200,13 @@ class ServingLimits(Served):
         self.assertFalse(producer.paused)
         self.assertIn(server.transport, reactor.getReaders())
 
-    @defer.inlineCallbacks
-    def test_no_bound(self) -> Any:
-        """C{maxUnsentBytes=0}: no producer, as Twisted's broker."""
-        self.listen(maxUnsentBytes=0)
-        root = yield self.connect()
-        self.assertEqual((yield root.callRemote("echo", 1)), 1)
-        server = next(iter(self.factory.served))
-        self.assertIsNone(server.transport.producer)
 
-    @defer.inlineCallbacks
-    def test_the_module_default(self) -> Any:
-        """Brokers that set no bound follow C{pbfast.pb.MAX_UNSENT_BYTES}."""
-        self.patch(pb, "MAX_UNSENT_BYTES", 12345)
-        self.listen()
-        yield self.connect()
-        server = next(iter(self.factory.served))
-        self.assertEqual(server.transport.producer.bound, 12345)
-
-
-class OverTLS(Served):
+class OverTLS(Bounds, Served):
     """The same server over TLS (C{listenSSL}, C{connectSSL})."""
+
+    def bounded(self, server: Any) -> Any:
+        """The TCP transport under the TLS layer, where the bound is."""
+        return server.transport.transport
 
     def listen(self, **settings: Any) -> Any:
         from pathlib import Path
@@ -236,21 +256,3 @@ class OverTLS(Served):
             yield lost
 
     test_a_connection_closes.timeout = 10  # type: ignore[attr-defined]
-
-    @defer.inlineCallbacks
-    def test_no_bound(self) -> Any:
-        """C{maxUnsentBytes=0}: no producer under the TLS layer either."""
-        self.listen(maxUnsentBytes=0)
-        root = yield self.connect()
-        self.assertEqual((yield root.callRemote("echo", 1)), 1)
-        server = next(iter(self.factory.served))
-        self.assertIsNone(server.transport.transport.producer)
-
-    @defer.inlineCallbacks
-    def test_the_module_default(self) -> Any:
-        """The bound under the TLS layer follows C{pbfast.pb.MAX_UNSENT_BYTES}."""
-        self.patch(pb, "MAX_UNSENT_BYTES", 12345)
-        self.listen()
-        yield self.connect()
-        server = next(iter(self.factory.served))
-        self.assertEqual(server.transport.transport.producer.bound, 12345)

@@ -160,17 +160,22 @@ impl Drop for Receiving {
     }
 }
 
-/// The innermost loop of the broker at `address`: whether there is one, and
-/// what it held (taken from it).
-fn take_held(address: usize) -> Option<Held> {
+/// `f` of the innermost loop of the broker at `address`, if one runs. (No
+/// Python code runs in `f`: the loops are not borrowed while it may.)
+fn innermost<R>(address: usize, f: impl FnOnce(&mut Loop) -> R) -> Option<R> {
     LOOPS.with(|loops| {
         loops
             .borrow_mut()
             .iter_mut()
             .rev()
             .find(|each| each.broker == address)
-            .and_then(|each| each.held.take())
+            .map(f)
     })
+}
+
+/// What the innermost loop of the broker at `address` held (taken from it).
+fn take_held(address: usize) -> Option<Held> {
+    innermost(address, |each| each.held.take()).flatten()
 }
 
 /// `broker`'s receiving loop handles a message, the last of what it has
@@ -178,56 +183,58 @@ fn take_held(address: usize) -> Option<Held> {
 /// nothing held, may go out at once (one message answered at a time costs
 /// no holding then).
 pub(crate) fn reading(broker: &Bound<'_, PyAny>, last: bool) {
-    let address = broker.as_ptr() as usize;
-    LOOPS.with(|loops| {
-        if let Some(each) = loops
-            .borrow_mut()
-            .iter_mut()
-            .rev()
-            .find(|each| each.broker == address)
-        {
-            each.last = last;
-        }
-    });
+    innermost(broker.as_ptr() as usize, |each| each.last = last);
 }
 
 /// True if the innermost loop of the broker at `address` handles the last
 /// message received and nothing went out at once for it yet; it is then
 /// marked as having sent.
 fn take_turn(address: usize) -> bool {
-    LOOPS.with(|loops| {
-        match loops
-            .borrow_mut()
-            .iter_mut()
-            .rev()
-            .find(|each| each.broker == address)
-        {
-            Some(each) if each.last && !each.sent => {
-                each.sent = true;
-                true
-            }
-            _ => false,
-        }
+    innermost(address, |each| {
+        let turn = each.last && !each.sent;
+        each.sent |= turn;
+        turn
     })
+    .unwrap_or(false)
 }
 
 /// True if a loop of the broker at `address` is running.
 fn in_loop(address: usize) -> bool {
-    LOOPS.with(|loops| loops.borrow().iter().any(|each| each.broker == address))
+    innermost(address, |_| ()).is_some()
 }
 
-/// Puts `held` back in the innermost loop of the broker at `address`.
-fn put_held(address: usize, held: Held) {
-    LOOPS.with(|loops| {
-        if let Some(each) = loops
-            .borrow_mut()
-            .iter_mut()
-            .rev()
-            .find(|each| each.broker == address)
+/// Puts `held` back in the innermost loop of the broker at `address`. Where
+/// that loop holds bytes again (written while Python code ran for the
+/// write that made `held`: a producer told the buffer is full calling the
+/// broker, say), those were written first: `held` goes after them.
+fn put_held(py: Python<'_>, address: usize, held: Held) -> PyResult<()> {
+    let mut held = Some(held);
+    let earlier = innermost(address, |each| match &mut each.held {
+        Some(earlier)
+            if held
+                .as_ref()
+                .is_some_and(|held| earlier.transport.is(&held.transport)) =>
         {
-            each.held = Some(held);
+            earlier
+                .bytes
+                .extend_from_slice(&held.take().map(|held| held.bytes).unwrap_or_default());
+            None
         }
-    });
+        slot => std::mem::replace(slot, held.take()),
+    })
+    .flatten();
+    // Held for another transport: handed over, as written first.
+    match earlier {
+        Some(earlier) => {
+            let later = take_held(address);
+            hand_over(py, earlier)?;
+            match later {
+                Some(later) => put_held(py, address, later),
+                None => Ok(()),
+            }
+        }
+        None => Ok(()),
+    }
 }
 
 /// `transport.write(data)`, for a message `broker` writes natively: held
@@ -288,8 +295,7 @@ pub(crate) fn write_message<'py>(
             }
         }
     };
-    put_held(address, held);
-    Ok(())
+    put_held(py, address, held)
 }
 
 fn write(transport: &Bound<'_, PyAny>, data: &Bound<'_, PyBytes>) -> PyResult<()> {
