@@ -21,6 +21,7 @@ from pb_connection import Connection, remoteFailure, runsNatively
 from pb_objects import Callback, Counter, DuckPond, Record, SenderPond, Service
 from pbfast import _native, flavors, jelly
 from pbfast import pb as fast_pb
+from pbfast._errors import MalformedJelly
 from pbfast._twisted import flavors as twisted_flavors
 from pbfast._twisted import jelly as twisted_jelly
 from pbfast._twisted import pb as twisted_pb
@@ -89,7 +90,9 @@ def test_received_bytes_make_twisteds_objects(value: Any) -> None:
             outcomes.append(type(error))
     fast, stock = outcomes
     if isinstance(stock, type):
-        assert fast is stock
+        # Where Twisted cannot rebuild the graph, pbfast raises the same
+        # error, as a MalformedJelly of its class (as test_dumps has it).
+        assert fast is stock or (issubclass(fast, MalformedJelly) and issubclass(fast, stock))
     else:
         assert type(fast[0][1]) is type(stock[0][1])
         assert fast[0][1].count() == stock[0][1].count()
