@@ -565,6 +565,14 @@ impl<'a, 'py> Plain<'a, 'py> {
         transport.getattr_opt(expected(py)?.state[index].bind(py))
     }
 
+    /// A count Twisted keeps as an int; `None` for anything else.
+    fn count(transport: &Bound<'py, PyAny>, index: usize) -> PyResult<Option<usize>> {
+        Ok(match Self::read(transport, index)? {
+            Some(value) if value.is_exact_instance_of::<PyInt>() => value.extract().ok(),
+            _ => None,
+        })
+    }
+
     /// A flag Twisted keeps as a bool or an int (absent: false); `None` for
     /// anything else, whose truth could take Python code to tell.
     fn flag(&self, index: usize) -> PyResult<Option<bool>> {
@@ -594,12 +602,7 @@ impl<'a, 'py> Plain<'a, 'py> {
     /// bytes, ints); else `None`. Called for a transport of a class that
     /// qualifies only (see [`Plain::read`]).
     fn read_mark(transport: &Bound<'py, PyAny>) -> PyResult<Option<Mark>> {
-        let count = |index: usize| -> PyResult<Option<usize>> {
-            Ok(match Self::read(transport, index)? {
-                Some(value) if value.is_exact_instance_of::<PyInt>() => value.extract().ok(),
-                _ => None,
-            })
-        };
+        let count = |index: usize| Self::count(transport, index);
         let Some(listed) = Self::read(transport, TEMP_DATA_BUFFER)? else {
             return Ok(None);
         };
@@ -625,12 +628,7 @@ impl<'a, 'py> Plain<'a, 'py> {
     /// resume (see the module's comment); else `None`.
     fn idle_socket(&self) -> PyResult<Option<i32>> {
         let py = self.transport.py();
-        let count = |index: usize| -> PyResult<Option<usize>> {
-            Ok(match Self::read(self.transport, index)? {
-                Some(value) if value.is_exact_instance_of::<PyInt>() => value.extract().ok(),
-                _ => None,
-            })
-        };
+        let count = |index: usize| Self::count(self.transport, index);
         // Nothing waits: `dataBuffer` sent up to `offset`, nothing listed.
         if count(TEMP_DATA_LEN)? != Some(0) {
             return Ok(None);
