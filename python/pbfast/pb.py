@@ -666,7 +666,7 @@ _TWISTED_SEND_ERROR = _pb.Broker._sendError
 # A message the native path writes may go out on the socket at once, where
 # the transport is one of Twisted's own TCP transports that keeps these, the
 # methods a write goes through (write, then doWrite on the reactor's turn):
-# see rust/broker/direct_send.rs.
+# see rust/broker/outgoing.rs.
 _DIRECT_SEND_TRANSPORTS = (_tcp.Server, _tcp.Client)
 _DIRECT_SEND_EXPECTED = {
     name: getattr(_tcp.Connection, name)

@@ -253,7 +253,7 @@ FLOOR_AT_ONCE = "floor, sent at once"
 """
 The same raw protocol sending each message on the socket itself when
 nothing waits unsent, as pbfast's broker sends a call's answer (see
-C{rust/broker/direct_send.rs}): C{transport.write} keeps a message for the
+C{rust/broker/outgoing.rs}): C{transport.write} keeps a message for the
 reactor's next turn, which costs a turn and two system calls a message, so
 a broker that sends at once can go past the row above; this row is the
 round trip left to a broker that does.
